@@ -1,0 +1,26 @@
+"""Building blocks of Transformer and BERT models."""
+
+from tfmodels.layers.attention import MultiHeadAttention
+from tfmodels.layers.embedding import TransformerEmbedding
+from tfmodels.layers.feed_forward import FeedForward, get_activation
+from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge_masks
+from tfmodels.layers.pooler import Pooler
+from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
+from tfmodels.layers.pretraining_heads import MaskedLMHead, NextSentenceHead
+from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
+
+__all__ = [
+    "FeedForward",
+    "MaskedLMHead",
+    "MultiHeadAttention",
+    "NextSentenceHead",
+    "Pooler",
+    "PositionEmbedding",
+    "SinusoidalPositionEncoding",
+    "TransformerEmbedding",
+    "TransformerEncoderBlock",
+    "get_activation",
+    "make_attention_mask",
+    "make_causal_mask",
+    "merge_masks",
+]

@@ -1,0 +1,88 @@
+"""Position-wise feed-forward network and the activations BERT checkpoints name."""
+
+import keras
+from keras import ops
+
+
+def get_activation(name):
+    """Maps activation names used by Google/HF BERT configs to Keras activations.
+
+    ``"gelu"`` is the exact erf form (BERT, HF ``gelu``); ``"gelu_approximate"`` / HF ``gelu_new`` /
+    ``gelu_pytorch_tanh`` are the tanh approximation.
+    """
+    if callable(name):
+        return name
+    aliases = {
+        "gelu": lambda x: keras.activations.gelu(x, approximate=False),
+        "gelu_approximate": lambda x: keras.activations.gelu(x, approximate=True),
+        "gelu_new": lambda x: keras.activations.gelu(x, approximate=True),
+        "gelu_pytorch_tanh": lambda x: keras.activations.gelu(x, approximate=True),
+        "gelu_fast": lambda x: keras.activations.gelu(x, approximate=True),
+        "swish": keras.activations.silu,
+        "silu": keras.activations.silu,
+    }
+    if name in aliases:
+        return aliases[name]
+    return keras.activations.get(name)
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class FeedForward(keras.layers.Layer):
+    """``dense(activation(dense(x)))`` applied at each position, with dropout on the hidden units.
+
+    Args:
+        intermediate_size: width of the hidden layer.
+        activation: activation name (see ``get_activation``) or callable.
+        dropout: dropout rate after the activation (0 in BERT; the output dropout lives in the block).
+        kernel_initializer: initializer for both kernels.
+
+    Example:
+    >>> FeedForward(32)(keras.ops.ones((2, 3, 8))).shape
+    TensorShape([2, 3, 8])
+    """
+
+    def __init__(
+        self, intermediate_size, activation="gelu", dropout=0.0, kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.intermediate_size = intermediate_size
+        self.activation = activation
+        self.dropout = dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self._activation_fn = get_activation(activation)
+
+    def build(self, inputs_shape):
+        hidden = inputs_shape[-1]
+        self.intermediate_dense = keras.layers.Dense(
+            self.intermediate_size, kernel_initializer=self.kernel_initializer,
+            name="intermediate_dense",
+        )
+        self.intermediate_dense.build(inputs_shape)
+        self.output_dense = keras.layers.Dense(
+            hidden, kernel_initializer=self.kernel_initializer, name="output_dense"
+        )
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
+        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.built = True
+
+    def call(self, x, training=None):
+        h = self._activation_fn(self.intermediate_dense(x))
+        h = self.dropout_layer(h, training=training)
+        return self.output_dense(h)
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_size": self.intermediate_size,
+                "activation": self.activation if isinstance(self.activation, str)
+                else keras.saving.serialize_keras_object(self.activation),
+                "dropout": self.dropout,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config

@@ -1,0 +1,131 @@
+"""A Transformer encoder block: self-attention and feed-forward, each with a residual and LayerNorm."""
+
+import keras
+
+from tfmodels.layers.attention import MultiHeadAttention
+from tfmodels.layers.feed_forward import FeedForward
+from tfmodels.layers.masking import make_attention_mask, merge_masks
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """One encoder layer of BERT / "Attention is all you need".
+
+    Post-LN (``norm_first=False``, BERT and the original paper): ``x = LN(x + drop(sublayer(x)))``.
+    Pre-LN (``norm_first=True``): ``x = x + drop(sublayer(LN(x)))``, easier to train deep.
+
+    Args:
+        num_heads: attention heads; ``hidden_size`` must be divisible by it.
+        intermediate_size: feed-forward width.
+        activation: feed-forward activation (``"gelu"``, ``"relu"``, ...).
+        dropout: dropout on each sublayer's output.
+        attention_dropout: dropout on the attention probabilities.
+        norm_first: pre-LN when True, post-LN when False.
+        layer_norm_epsilon: LayerNorm epsilon (1e-12 in BERT).
+        kernel_initializer: initializer for all kernels.
+
+    Call args:
+        x: ``[batch, length, hidden]``.
+        padding_mask: ``[batch, length]``, 1 for real tokens.
+        attention_mask: ``[batch, length, length]``, merged with the padding mask.
+
+    Example:
+    >>> block = TransformerEncoderBlock(num_heads=2, intermediate_size=32)
+    >>> block(keras.ops.ones((2, 5, 16)), padding_mask=keras.ops.ones((2, 5))).shape
+    TensorShape([2, 5, 16])
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_size,
+        activation="gelu",
+        dropout=0.1,
+        attention_dropout=0.1,
+        norm_first=False,
+        layer_norm_epsilon=1e-12,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.activation = activation
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.norm_first = norm_first
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.supports_masking = True
+
+    def build(self, x_shape):
+        hidden = x_shape[-1]
+        if hidden % self.num_heads:
+            raise ValueError(
+                f"hidden size {hidden} is not divisible by num_heads={self.num_heads}"
+            )
+        self.attention = MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=hidden // self.num_heads,
+            dropout=self.attention_dropout,
+            kernel_initializer=self.kernel_initializer,
+            name="attention",
+        )
+        self.attention.build(x_shape)
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="attention_norm"
+        )
+        self.attention_norm.build(x_shape)
+        self.feed_forward = FeedForward(
+            self.intermediate_size,
+            activation=self.activation,
+            kernel_initializer=self.kernel_initializer,
+            name="feed_forward",
+        )
+        self.feed_forward.build(x_shape)
+        self.output_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="output_norm"
+        )
+        self.output_norm.build(x_shape)
+        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.built = True
+
+    def _residual(self, x, sublayer, norm, training):
+        if self.norm_first:
+            return x + self.dropout_layer(sublayer(norm(x)), training=training)
+        return norm(x + self.dropout_layer(sublayer(x), training=training))
+
+    def call(self, x, padding_mask=None, attention_mask=None, training=None):
+        if padding_mask is not None:
+            attention_mask = merge_masks(
+                make_attention_mask(key_padding_mask=padding_mask, query_length=keras.ops.shape(x)[1]),
+                attention_mask,
+            )
+        x = self._residual(
+            x,
+            lambda h: self.attention(h, attention_mask=attention_mask, training=training),
+            self.attention_norm,
+            training,
+        )
+        return self._residual(
+            x, lambda h: self.feed_forward(h, training=training), self.output_norm, training
+        )
+
+    def compute_output_shape(self, x_shape):
+        return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_size": self.intermediate_size,
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "norm_first": self.norm_first,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config
