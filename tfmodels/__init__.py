@@ -1,7 +1,28 @@
-"""tfmodels: Keras 3 Transformer and BERT models."""
+"""tfmodels: Keras 3 (TensorFlow backend) Transformer and BERT models."""
 
 import os
 
+# Keras 3 on TensorFlow; tensorflow-transform would otherwise flip tf.keras to Keras 2 on import.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from tfmodels import layers  # noqa: E402
+from tfmodels.models.bert import (  # noqa: E402
+    BertClassifier,
+    BertConfig,
+    BertEncoder,
+    BertPretrainer,
+    BertSpanQA,
+    BertTokenClassifier,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "BertClassifier",
+    "BertConfig",
+    "BertEncoder",
+    "BertPretrainer",
+    "BertSpanQA",
+    "BertTokenClassifier",
+    "layers",
+]

@@ -7,6 +7,8 @@ from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge
 from tfmodels.layers.pooler import Pooler
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 from tfmodels.layers.pretraining_heads import MaskedLMHead, NextSentenceHead
+from tfmodels.layers.span_head import SpanHead
+from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 
 __all__ = [
@@ -17,7 +19,9 @@ __all__ = [
     "Pooler",
     "PositionEmbedding",
     "SinusoidalPositionEncoding",
+    "SpanHead",
     "TransformerEmbedding",
+    "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "get_activation",
     "make_attention_mask",

@@ -42,10 +42,10 @@ class MaskedLMHead(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
-    def build(self, sequence_shape, masked_positions_shape=None):
+    def build(self, sequence_output_shape, masked_positions_shape=None):
         if self.token_embedding is None:
             raise ValueError("MaskedLMHead needs the token_embedding layer whose weights it ties to.")
-        hidden = sequence_shape[-1]
+        hidden = sequence_output_shape[-1]
         self.transform = keras.layers.Dense(
             hidden, activation=get_activation(self.activation),
             kernel_initializer=self.kernel_initializer, name="transform",
@@ -69,7 +69,7 @@ class MaskedLMHead(keras.layers.Layer):
         logits = ops.einsum("bph,vh->bpv", h, table)
         return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
 
-    def compute_output_shape(self, sequence_shape, masked_positions_shape):
+    def compute_output_shape(self, sequence_output_shape, masked_positions_shape):
         return tuple(masked_positions_shape) + (self.token_embedding.input_dim,)
 
     def get_config(self):

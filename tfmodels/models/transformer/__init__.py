@@ -1,0 +1,12 @@
+"""The encoder-decoder Transformer for translation: model, loss, schedule, decoding, export."""
+
+from tfmodels.models.transformer.losses import LabelSmoothedCrossEntropy, masked_accuracy
+from tfmodels.models.transformer.schedule import InverseSqrtWarmup
+from tfmodels.models.transformer.seq2seq import Seq2SeqTransformer
+
+__all__ = [
+    "InverseSqrtWarmup",
+    "LabelSmoothedCrossEntropy",
+    "Seq2SeqTransformer",
+    "masked_accuracy",
+]

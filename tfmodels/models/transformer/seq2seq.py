@@ -1,0 +1,345 @@
+"""The encoder-decoder Transformer of "Attention is all you need" (Vaswani et al., 2017)."""
+
+import keras
+from keras import ops
+
+from tfmodels.layers.embedding import TransformerEmbedding
+from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
+from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
+from tfmodels.models.transformer import generation
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class Seq2SeqTransformer(keras.Model):
+    """Encoder-decoder Transformer for translation and summarization.
+
+    Takes ``{"source_ids": [batch, source_length], "target_ids": [batch, target_length]}`` -- the
+    target shifted right (starting with ``start_id``, teacher forcing) -- and returns next-token
+    logits ``[batch, target_length, target_vocab_size]``. Token id ``pad_id`` marks padding on
+    both sides: padded source tokens are masked out of every attention, and the decoder is causal.
+
+    ``generate`` decodes with an XLA-compiled loop over a fixed-size key/value cache; see
+    ``tfmodels.models.transformer.generation``.
+
+    Args:
+        source_vocab_size: source vocabulary size.
+        target_vocab_size: target vocabulary size; defaults to ``source_vocab_size``.
+        hidden_size: model width ``d_model``.
+        num_heads: attention heads.
+        intermediate_size: feed-forward width.
+        num_encoder_layers: encoder blocks.
+        num_decoder_layers: decoder blocks.
+        dropout: dropout on embeddings and sublayer outputs.
+        attention_dropout: dropout on attention probabilities.
+        activation: feed-forward activation.
+        norm_first: pre-LN blocks (with a final LayerNorm per stack) instead of the paper's post-LN.
+        position_encoding: ``"sinusoidal"`` (the paper) or ``"learned"``.
+        max_source_length: longest source (learned positions only).
+        max_target_length: longest target, and the default ``generate`` length.
+        share_embeddings: one token table for source and target (needs equal vocabularies).
+        tie_output_embeddings: output projection is the transposed target token table.
+        pad_id: padding token id.
+        start_id: id that starts every decoder input.
+        end_id: id that ends every target.
+        layer_norm_epsilon: LayerNorm epsilon.
+
+    Example:
+    >>> model = Seq2SeqTransformer(50, hidden_size=16, num_heads=2, intermediate_size=32,
+    ...                            num_encoder_layers=1, num_decoder_layers=1)
+    >>> ids = keras.ops.convert_to_tensor([[5, 6, 7, 2]])
+    >>> model({"source_ids": ids, "target_ids": ids}).shape
+    TensorShape([1, 4, 50])
+    >>> model.generate(ids, max_length=5).shape
+    TensorShape([1, 5])
+    """
+
+    def __init__(
+        self,
+        source_vocab_size,
+        target_vocab_size=None,
+        hidden_size=512,
+        num_heads=8,
+        intermediate_size=2048,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        dropout=0.1,
+        attention_dropout=0.0,
+        activation="relu",
+        norm_first=False,
+        position_encoding="sinusoidal",
+        max_source_length=256,
+        max_target_length=256,
+        share_embeddings=False,
+        tie_output_embeddings=True,
+        pad_id=0,
+        start_id=1,
+        end_id=2,
+        layer_norm_epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        target_vocab_size = target_vocab_size or source_vocab_size
+        if share_embeddings and source_vocab_size != target_vocab_size:
+            raise ValueError(
+                "share_embeddings needs equal vocabularies, got "
+                f"{source_vocab_size} and {target_vocab_size}"
+            )
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads={num_heads}")
+        self.source_vocab_size = source_vocab_size
+        self.target_vocab_size = target_vocab_size
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.num_encoder_layers = num_encoder_layers
+        self.num_decoder_layers = num_decoder_layers
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.norm_first = norm_first
+        self.position_encoding = position_encoding
+        self.max_source_length = max_source_length
+        self.max_target_length = max_target_length
+        self.share_embeddings = share_embeddings
+        self.tie_output_embeddings = tie_output_embeddings
+        self.pad_id = pad_id
+        self.start_id = start_id
+        self.end_id = end_id
+        self.layer_norm_epsilon = layer_norm_epsilon
+        # Compiled decoding functions, one per (method, length, options); see get_generate_function.
+        self._generate_functions = {}
+
+    @property
+    def head_dim(self):
+        return self.hidden_size // self.num_heads
+
+    def _embedding(self, vocab_size, max_length, name):
+        return TransformerEmbedding(
+            vocab_size,
+            self.hidden_size,
+            max_sequence_length=max_length,
+            position_encoding=self.position_encoding,
+            # sqrt(d) scaling with N(0, d^-1/2) tables gives unit-scale inputs and, when tied,
+            # output logits of a sensible size (as in the paper and tensor2tensor).
+            scale_embeddings=True,
+            use_layer_norm=False,
+            dropout=self.dropout,
+            initializer=keras.initializers.RandomNormal(stddev=self.hidden_size**-0.5),
+            name=name,
+        )
+
+    def build(self, inputs_shape=None):
+        # Every shape follows from the config, so the model can be built before any call (and is
+        # rebuilt the same way when loaded).
+        hidden_shape = (None, None, self.hidden_size)
+        if self.share_embeddings:
+            self.source_embedding = self._embedding(
+                self.source_vocab_size,
+                max(self.max_source_length, self.max_target_length),
+                "shared_embedding",
+            )
+            self.target_embedding = self.source_embedding
+        else:
+            self.source_embedding = self._embedding(
+                self.source_vocab_size, self.max_source_length, "source_embedding"
+            )
+            self.target_embedding = self._embedding(
+                self.target_vocab_size, self.max_target_length, "target_embedding"
+            )
+        self.source_embedding.build((None, None))
+        self.target_embedding.build((None, None))
+
+        block_args = dict(
+            num_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            activation=self.activation,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            norm_first=self.norm_first,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+        )
+        self.encoder_blocks = []
+        for i in range(self.num_encoder_layers):
+            block = TransformerEncoderBlock(**block_args, name=f"encoder_block_{i}")
+            block.build(hidden_shape)
+            self.encoder_blocks.append(block)
+        self.decoder_blocks = []
+        for i in range(self.num_decoder_layers):
+            block = TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
+            block.build(hidden_shape, hidden_shape)
+            self.decoder_blocks.append(block)
+
+        # Pre-LN stacks leave the residual stream unnormalized; the final LayerNorm fixes that.
+        self.encoder_norm = self.decoder_norm = None
+        if self.norm_first:
+            self.encoder_norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, name="encoder_norm"
+            )
+            self.encoder_norm.build(hidden_shape)
+            self.decoder_norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, name="decoder_norm"
+            )
+            self.decoder_norm.build(hidden_shape)
+
+        self.output_projection = None
+        if self.tie_output_embeddings:
+            self.output_bias = self.add_weight(
+                name="output_bias", shape=(self.target_vocab_size,), initializer="zeros"
+            )
+        else:
+            self.output_projection = keras.layers.Dense(
+                self.target_vocab_size, name="output_projection"
+            )
+            self.output_projection.build(hidden_shape)
+        self.built = True
+
+    # -- the three pieces every decoding path shares ----------------------------------------------
+
+    def encode(self, source_ids, training=None):
+        """Returns ``(encoder_output [batch, source_length, hidden], source_padding_mask)``."""
+        source_padding_mask = ops.not_equal(source_ids, self.pad_id)
+        x = self.source_embedding(source_ids, training=training)
+        for block in self.encoder_blocks:
+            x = block(x, padding_mask=source_padding_mask, training=training)
+        if self.encoder_norm is not None:
+            x = self.encoder_norm(x)
+        return x, source_padding_mask
+
+    def _logits(self, x):
+        if self.decoder_norm is not None:
+            x = self.decoder_norm(x)
+        if self.output_projection is not None:
+            return self.output_projection(x)
+        table = ops.cast(self.target_embedding.token_embedding.embeddings, x.dtype)
+        return ops.einsum("btd,vd->btv", x, table) + ops.cast(self.output_bias, x.dtype)
+
+    def decode(self, target_ids, encoder_output, source_padding_mask, training=None):
+        """Full (uncached) decoder pass: ``[batch, target_length, target_vocab_size]`` logits."""
+        x = self.target_embedding(target_ids, training=training)
+        target_padding_mask = ops.not_equal(target_ids, self.pad_id)
+        for block in self.decoder_blocks:
+            x = block(
+                x,
+                encoder_output,
+                decoder_padding_mask=target_padding_mask,
+                encoder_padding_mask=source_padding_mask,
+                training=training,
+            )
+        return self._logits(x)
+
+    def call(self, inputs, training=None):
+        encoder_output, source_padding_mask = self.encode(inputs["source_ids"], training=training)
+        return self.decode(inputs["target_ids"], encoder_output, source_padding_mask, training)
+
+    # -- cached incremental decoding ---------------------------------------------------------------
+
+    def init_cache(self, encoder_output, max_length):
+        """Fixed-size decoding caches for ``max_length`` target positions.
+
+        Returns:
+            ``(self_attention_cache, cross_attention_cache)``: zeros of shape ``[layers, batch, 2,
+            max_length, heads, head_dim]``, and the encoder's keys/values ``[layers, batch, 2,
+            source_length, heads, head_dim]`` computed once.
+        """
+        batch = ops.shape(encoder_output)[0]
+        self_cache = ops.zeros(
+            (self.num_decoder_layers, batch, 2, max_length, self.num_heads, self.head_dim),
+            dtype=encoder_output.dtype,
+        )
+        cross_cache = ops.stack(
+            [b.compute_cross_attention_cache(encoder_output) for b in self.decoder_blocks]
+        )
+        return self_cache, cross_cache
+
+    def decode_step(self, token_ids, index, self_cache, cross_cache, source_padding_mask):
+        """Logits for the tokens at positions ``index...`` using and updating the cache.
+
+        Args:
+            token_ids: ``[batch, steps]`` tokens at positions ``index .. index + steps - 1``.
+            index: int scalar position of ``token_ids[:, 0]``.
+            self_cache, cross_cache: from ``init_cache`` (or a previous step).
+            source_padding_mask: ``[batch, source_length]`` from ``encode``.
+
+        Returns:
+            ``(logits [batch, steps, target_vocab_size], updated self_cache)``.
+        """
+        x = self.target_embedding(token_ids, start_index=index)
+        new_caches = []
+        for i, block in enumerate(self.decoder_blocks):
+            x, layer_cache = block(
+                x,
+                encoder_padding_mask=source_padding_mask,
+                self_attention_cache=self_cache[i],
+                self_attention_cache_update_index=index,
+                cross_attention_cache=cross_cache[i],
+            )
+            new_caches.append(layer_cache)
+        return self._logits(x), ops.stack(new_caches)
+
+    # -- generation --------------------------------------------------------------------------------
+
+    def get_generate_function(self, method="greedy", max_length=None, use_cache=True, **options):
+        """The XLA-compiled decoding function ``fn(source_ids, seed) -> (tokens, scores)``.
+
+        Built once per (method, max_length, use_cache, options) and kept, so repeated calls with
+        the same input shapes neither retrace nor recompile. See ``generation.make_generate_fn``.
+        """
+        max_length = max_length or self.max_target_length
+        key = (method, max_length, use_cache, tuple(sorted(options.items())))
+        if key not in self._generate_functions:
+            self._generate_functions[key] = generation.make_generate_fn(
+                self, method=method, max_length=max_length, use_cache=use_cache, **options
+            )
+        return self._generate_functions[key]
+
+    def generate(self, source_ids, max_length=None, method="greedy", seed=0, use_cache=True,
+                 return_scores=False, **options):
+        """Decodes ``source_ids`` ``[batch, source_length]`` into ``[batch, max_length]`` target ids.
+
+        The start token is not included; the end token is, followed by ``pad_id`` padding.
+
+        Args:
+            source_ids: int ``[batch, source_length]``, padded with ``pad_id``.
+            max_length: tokens to generate at most; defaults to ``max_target_length``.
+            method: ``"greedy"``, ``"beam"``, ``"top_k"`` or ``"top_p"``.
+            seed: int, for the sampling methods (a tensor argument: changing it does not retrace).
+            use_cache: decode with the key/value cache (False re-runs the decoder on the whole
+                prefix each step; for tests and benchmarks).
+            return_scores: also return per-sequence scores (sum of log-probabilities, divided by
+                the length penalty for beam search).
+            **options: ``beam_width``, ``length_penalty``, ``early_stopping`` (beam);
+                ``top_k``, ``top_p``, ``temperature`` (sampling).
+        """
+        fn = self.get_generate_function(method, max_length, use_cache, **options)
+        source_ids = ops.convert_to_tensor(source_ids, dtype="int32")
+        seed = ops.convert_to_tensor([seed, 0], dtype="int32")
+        tokens, scores = fn(source_ids, seed)
+        return (tokens, scores) if return_scores else tokens
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "source_vocab_size": self.source_vocab_size,
+                "target_vocab_size": self.target_vocab_size,
+                "hidden_size": self.hidden_size,
+                "num_heads": self.num_heads,
+                "intermediate_size": self.intermediate_size,
+                "num_encoder_layers": self.num_encoder_layers,
+                "num_decoder_layers": self.num_decoder_layers,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation": self.activation,
+                "norm_first": self.norm_first,
+                "position_encoding": self.position_encoding,
+                "max_source_length": self.max_source_length,
+                "max_target_length": self.max_target_length,
+                "share_embeddings": self.share_embeddings,
+                "tie_output_embeddings": self.tie_output_embeddings,
+                "pad_id": self.pad_id,
+                "start_id": self.start_id,
+                "end_id": self.end_id,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config
