@@ -1,0 +1,209 @@
+"""A Transformer decoder block: causal self-attention, cross-attention and feed-forward."""
+
+import keras
+from keras import ops
+
+from tfmodels.layers.attention import MultiHeadAttention
+from tfmodels.layers.feed_forward import FeedForward
+from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge_masks
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """One decoder layer of "Attention is all you need", with a key/value cache for decoding.
+
+    Three sublayers, each with a residual connection and LayerNorm: causal self-attention over the
+    target, cross-attention from the target to the encoder output, and a position-wise
+    feed-forward network. Post-LN (``norm_first=False``, the paper): ``x = LN(x + drop(f(x)))``;
+    pre-LN (``norm_first=True``): ``x = x + drop(f(LN(x)))``.
+
+    For incremental decoding pass ``self_attention_cache`` (``[batch, 2, max_length, heads,
+    head_dim]``, zeros at first) with ``self_attention_cache_update_index`` (the position of the
+    first query token), and ``cross_attention_cache`` from ``compute_cross_attention_cache``; the
+    encoder output is then not needed. Each step then costs one query position, not the prefix.
+
+    Args:
+        num_heads: attention heads; the hidden size must be divisible by it.
+        intermediate_size: feed-forward width.
+        activation: feed-forward activation (``"relu"`` in the paper).
+        dropout: dropout on each sublayer's output.
+        attention_dropout: dropout on the attention probabilities.
+        norm_first: pre-LN when True, post-LN when False.
+        layer_norm_epsilon: LayerNorm epsilon.
+        kernel_initializer: initializer for all kernels.
+
+    Call args:
+        x: ``[batch, target_length, hidden]``.
+        encoder_output: ``[batch, source_length, hidden]``; may be omitted when
+            ``cross_attention_cache`` is given.
+        decoder_padding_mask: ``[batch, target_length]``, 1 for real target tokens (uncached only).
+        encoder_padding_mask: ``[batch, source_length]``, 1 for real source tokens.
+        self_attention_cache: optional self-attention keys/values, see above.
+        self_attention_cache_update_index: int scalar, position of ``x[:, 0]``.
+        cross_attention_cache: optional precomputed cross-attention keys/values.
+
+    Returns:
+        ``[batch, target_length, hidden]``, or ``(output, self_attention_cache)`` when a
+        self-attention cache is given.
+
+    Example:
+    >>> block = TransformerDecoderBlock(num_heads=2, intermediate_size=32)
+    >>> block(keras.ops.ones((2, 4, 16)), keras.ops.ones((2, 6, 16))).shape
+    TensorShape([2, 4, 16])
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_size,
+        activation="relu",
+        dropout=0.1,
+        attention_dropout=0.0,
+        norm_first=False,
+        layer_norm_epsilon=1e-6,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.activation = activation
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.norm_first = norm_first
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, x_shape, encoder_output_shape=None):
+        hidden = x_shape[-1]
+        if hidden % self.num_heads:
+            raise ValueError(f"hidden size {hidden} is not divisible by num_heads={self.num_heads}")
+        # The encoder output has the decoder's width in every model we build; a cached call may
+        # omit it, so fall back to the decoder's own shape.
+        encoder_output_shape = encoder_output_shape or (x_shape[0], None, hidden)
+
+        def attention(name):
+            return MultiHeadAttention(
+                num_heads=self.num_heads,
+                key_dim=hidden // self.num_heads,
+                dropout=self.attention_dropout,
+                kernel_initializer=self.kernel_initializer,
+                name=name,
+            )
+
+        def norm(name):
+            layer = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name=name)
+            layer.build(x_shape)
+            return layer
+
+        self.self_attention = attention("self_attention")
+        self.self_attention.build(x_shape)
+        self.self_attention_norm = norm("self_attention_norm")
+        self.cross_attention = attention("cross_attention")
+        self.cross_attention.build(x_shape, encoder_output_shape)
+        self.cross_attention_norm = norm("cross_attention_norm")
+        self.feed_forward = FeedForward(
+            self.intermediate_size,
+            activation=self.activation,
+            kernel_initializer=self.kernel_initializer,
+            name="feed_forward",
+        )
+        self.feed_forward.build(x_shape)
+        self.output_norm = norm("output_norm")
+        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.built = True
+
+    def compute_cross_attention_cache(self, encoder_output):
+        """Cross-attention keys/values of ``encoder_output``, computed once per source."""
+        return self.cross_attention.compute_key_value(encoder_output)
+
+    def _sublayer(self, x, fn, norm, training):
+        if self.norm_first:
+            return x + self.dropout_layer(fn(norm(x)), training=training)
+        return norm(x + self.dropout_layer(fn(x), training=training))
+
+    def call(
+        self,
+        x,
+        encoder_output=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        training=None,
+    ):
+        if encoder_output is None and cross_attention_cache is None:
+            raise ValueError("TransformerDecoderBlock needs encoder_output or cross_attention_cache.")
+        query_length = ops.shape(x)[1]
+        if self_attention_cache is not None:
+            # Keys are the whole fixed-size cache; positions not written yet are masked as future.
+            start = self_attention_cache_update_index
+            if start is None:
+                raise ValueError("self_attention_cache needs self_attention_cache_update_index.")
+            self_mask = make_causal_mask(query_length, ops.shape(self_attention_cache)[2], start)
+        else:
+            self_mask = make_causal_mask(query_length)
+            if decoder_padding_mask is not None:
+                self_mask = merge_masks(
+                    self_mask,
+                    make_attention_mask(key_padding_mask=decoder_padding_mask, query_length=query_length),
+                )
+        cross_mask = None
+        if encoder_padding_mask is not None:
+            cross_mask = make_attention_mask(
+                key_padding_mask=encoder_padding_mask, query_length=query_length
+            )
+
+        new_cache = None
+
+        def self_attend(h):
+            nonlocal new_cache
+            if self_attention_cache is None:
+                return self.self_attention(h, attention_mask=self_mask, training=training)
+            out, new_cache = self.self_attention(
+                h,
+                attention_mask=self_mask,
+                cache=self_attention_cache,
+                cache_update_index=self_attention_cache_update_index,
+                training=training,
+            )
+            return out
+
+        def cross_attend(h):
+            if cross_attention_cache is None:
+                return self.cross_attention(
+                    h, encoder_output, attention_mask=cross_mask, training=training
+                )
+            out, _ = self.cross_attention(
+                h, attention_mask=cross_mask, cache=cross_attention_cache, training=training
+            )
+            return out
+
+        x = self._sublayer(x, self_attend, self.self_attention_norm, training)
+        x = self._sublayer(x, cross_attend, self.cross_attention_norm, training)
+        x = self._sublayer(
+            x, lambda h: self.feed_forward(h, training=training), self.output_norm, training
+        )
+        if self_attention_cache is not None:
+            return x, new_cache
+        return x
+
+    def compute_output_shape(self, x_shape, encoder_output_shape=None):
+        return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_size": self.intermediate_size,
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "norm_first": self.norm_first,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config
