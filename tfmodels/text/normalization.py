@@ -1,0 +1,276 @@
+"""BERT text normalization and word splitting with core TensorFlow ops.
+
+BERT's ``BasicTokenizer`` (google-research/bert ``tokenization.py``, and the
+``BertNormalizer`` + ``BertPreTokenizer`` of HF ``tokenizers``) is a pure
+function of each code point once the text is decoded:
+
+* control characters (categories Cc, Cf, Co; NUL; U+FFFD) are dropped,
+* whitespace becomes a separator,
+* CJK ideographs become words of their own,
+* when uncased: NFD decomposition, non-spacing marks (Mn) removed, lower-cased,
+* punctuation (ASCII symbols and every ``P*`` category) becomes a word of its own.
+
+So instead of a custom op we precompute, in Python with ``unicodedata``, what
+every code point turns into (including the spaces that isolate CJK and
+punctuation), store it as small integer tables, and apply it in the graph with
+``tf.gather``. Lower-casing per code point is what HF ``tokenizers`` does (so a
+final capital sigma becomes ``σ``, not Python ``str.lower``'s ``ς``).
+
+The tables follow Python's ``unicodedata`` (Unicode 13.0 on Python 3.10). HF
+``tokenizers`` uses older category tables and a CJK range with a typo
+(U+2B920 instead of U+2B820); we keep the original BERT ranges. Both only
+affect rarely used scripts; see ``tests/text/test_reference_ids.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import unicodedata
+
+import numpy as np
+import tensorflow as tf
+
+MAX_CODEPOINT = 0x110000
+_PAGE_BITS = 8
+_PAGE_SIZE = 1 << _PAGE_BITS
+SPACE = 0x20
+
+# Ranges of the "CJK Unified Ideographs" blocks that BERT splits one per token
+# (google-research/bert tokenization.py, `_is_chinese_char`).
+CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+
+# Unicode White_Space code points that are not control characters. BERT treats
+# the Zs category plus \t \n \r as whitespace, and str.split() (used right after)
+# also splits on U+2028/U+2029; HF uses Rust's char::is_whitespace. Same set.
+_WHITESPACE = frozenset(
+    [0x09, 0x0A, 0x0D, 0x20, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+    + list(range(0x2000, 0x200B))
+)
+# Control characters that BERT keeps as whitespace rather than dropping.
+_CONTROL_WHITESPACE = frozenset([0x09, 0x0A, 0x0D])
+# Dropped categories: Cc and Cf as in BERT; HF also drops private use (Co).
+# Surrogates (Cs) cannot come out of a UTF-8 decode; listed for completeness.
+_DROPPED_CATEGORIES = frozenset(["Cc", "Cf", "Co", "Cs"])
+
+
+def is_cjk(cp: int) -> bool:
+    """Whether code point ``cp`` is a CJK ideograph in BERT's sense."""
+    return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+
+
+def is_punctuation(cp: int) -> bool:
+    """BERT punctuation: all non-alphanumeric ASCII symbols, and category P*."""
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(chr(cp)).startswith("P")
+
+
+def _is_dropped(cp: int) -> bool:
+    if cp in _CONTROL_WHITESPACE:
+        return False
+    return cp == 0 or cp == 0xFFFD or unicodedata.category(chr(cp)) in _DROPPED_CATEGORIES
+
+
+def _fold(char: str, lowercase: bool) -> str:
+    """Accent stripping and lower-casing of one character (uncased BERT)."""
+    if not lowercase:
+        return char
+    decomposed = unicodedata.normalize("NFD", char)
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower()
+
+
+def normalize_char(cp: int, lowercase: bool) -> str:
+    """What BERT's basic tokenization turns code point ``cp`` into.
+
+    Words are separated by one or more spaces in the result: punctuation and
+    CJK ideographs come out surrounded by spaces so they form words of their own.
+    """
+    if _is_dropped(cp):
+        return ""
+    if cp in _WHITESPACE:
+        return " "
+    folded = _fold(chr(cp), lowercase)
+    if is_cjk(cp):
+        return " " + folded + " "
+    out = []
+    for c in folded:
+        if ord(c) in _WHITESPACE:
+            out.append(" ")
+        elif is_punctuation(ord(c)):
+            out.append(" " + c + " ")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizationTable:
+    """Code point -> replacement string, as integer arrays for ``tf.gather``.
+
+    A two-level (paged) table keeps it small: ``page_of[cp >> 8]`` picks one of
+    the distinct 256-entry pages, whose entry is a replacement id; id 0 means
+    "keep the code point unchanged", any other id indexes the ragged
+    ``replacement_starts``/``replacement_values`` (possibly empty: dropped).
+    """
+
+    page_of: np.ndarray  # [0x1100] int32
+    pages: np.ndarray  # [num_pages * 256] int32
+    replacement_starts: np.ndarray  # [num_replacements + 1] int32
+    replacement_values: np.ndarray  # [total] int32
+
+
+@functools.lru_cache(maxsize=None)
+def build_table(lowercase: bool) -> NormalizationTable:
+    """Builds the normalization table (about a second; cached per process)."""
+    replacements: dict[str, int] = {"": 1}  # id 0 is reserved for "unchanged"
+    flat = np.zeros(MAX_CODEPOINT, np.int32)
+    for cp in range(MAX_CODEPOINT):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        # Unassigned code points (Cn) pass through unchanged, as in BERT and HF.
+        if unicodedata.category(chr(cp)) == "Cn" and cp not in _WHITESPACE:
+            continue
+        out = normalize_char(cp, lowercase)
+        if out != chr(cp):
+            flat[cp] = replacements.setdefault(out, len(replacements) + 1)
+    page_rows = flat.reshape(-1, _PAGE_SIZE)
+    unique_pages, page_of = np.unique(page_rows, axis=0, return_inverse=True)
+    ordered = [""] * (len(replacements) + 1)  # index 0: unused placeholder
+    for text, idx in replacements.items():
+        ordered[idx] = text
+    lengths = [len(t) for t in ordered]
+    return NormalizationTable(
+        page_of=page_of.astype(np.int32).reshape(-1),
+        pages=unique_pages.astype(np.int32).reshape(-1),
+        replacement_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32),
+        replacement_values=np.array([ord(c) for t in ordered for c in t], np.int32),
+    )
+
+
+class Normalizer(tf.Module):
+    """Applies a :class:`NormalizationTable` to decoded text, in the graph.
+
+    The tables are constants of the graph (a few hundred KB), so a SavedModel
+    that contains this needs nothing but core TensorFlow ops.
+    """
+
+    def __init__(self, lowercase: bool = True, name: str | None = None):
+        super().__init__(name=name)
+        table = build_table(lowercase)
+        self._page_of = tf.constant(table.page_of)
+        self._pages = tf.constant(table.pages)
+        self._starts = tf.constant(table.replacement_starts)
+        self._values = tf.constant(table.replacement_values)
+
+    def normalize(self, codepoints: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Maps a flat int32 vector of code points to its normalized form.
+
+        Returns ``(normalized, source)``: the normalized code points, flat, and
+        for each of them the index of the input code point it came from (used
+        for offsets and to carry the row structure through).
+        """
+        codepoints = tf.clip_by_value(codepoints, 0, MAX_CODEPOINT - 1)
+        page = tf.gather(self._page_of, tf.bitwise.right_shift(codepoints, _PAGE_BITS))
+        replacement = tf.gather(
+            self._pages, page * _PAGE_SIZE + tf.bitwise.bitwise_and(codepoints, _PAGE_SIZE - 1)
+        )
+        # 0 = unchanged (one output char); otherwise the replacement's length.
+        start = tf.gather(self._starts, replacement)
+        length = tf.where(
+            replacement == 0, 1, tf.gather(self._starts, replacement + 1) - start
+        )
+        source = tf.repeat(tf.range(tf.size(codepoints)), length)
+        output_splits = tf.concat([[0], tf.cumsum(length)], axis=0)
+        within = tf.range(tf.size(source)) - tf.gather(output_splits, source)
+        from_table = tf.gather(self._values, tf.gather(start, source) + within)
+        normalized = tf.where(
+            tf.gather(replacement, source) == 0, tf.gather(codepoints, source), from_table
+        )
+        return normalized, source
+
+
+@dataclasses.dataclass
+class Words:
+    """Result of splitting a batch of texts into words (BERT's BasicTokenizer).
+
+    Attributes:
+      strings: [num_words] UTF-8 words, flat over the batch.
+      row_splits: [batch + 1] int64; text i owns words ``row_splits[i]:row_splits[i+1]``.
+      codepoints: RaggedTensor [num_words, (chars)] of normalized code points.
+      char_byte_start / char_byte_end: RaggedTensor [num_words, (chars)]: byte
+        span, in the original text, of the input character each normalized
+        character came from.
+    """
+
+    strings: tf.Tensor
+    row_splits: tf.Tensor
+    codepoints: tf.RaggedTensor
+    char_byte_start: tf.RaggedTensor
+    char_byte_end: tf.RaggedTensor
+
+
+def utf8_length(codepoints: tf.Tensor) -> tf.Tensor:
+    """Number of UTF-8 bytes of each code point."""
+    return (
+        1
+        + tf.cast(codepoints >= 0x80, tf.int32)
+        + tf.cast(codepoints >= 0x800, tf.int32)
+        + tf.cast(codepoints >= 0x10000, tf.int32)
+    )
+
+
+def split_words(texts: tf.Tensor, normalizer: Normalizer) -> Words:
+    """Normalizes a 1-D batch of UTF-8 strings and splits it into words.
+
+    Invalid UTF-8 bytes decode to U+FFFD, which BERT cleaning drops: malformed
+    bytes are removed from the text, never an error in the middle of a run.
+    """
+    decoded, byte_starts = tf.strings.unicode_decode_with_offsets(
+        texts, "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+    codepoints = decoded.values
+    normalized, source = normalizer.normalize(codepoints)
+    text_of_char = tf.gather(decoded.value_rowids(), source)
+    # A word starts at a non-space character whose predecessor is a space or
+    # belongs to another text.
+    is_space = tf.equal(normalized, SPACE)
+    is_first_of_text = tf.not_equal(
+        text_of_char, tf.concat([[-1], text_of_char], axis=0)[:-1]
+    )
+    prev_is_space = tf.concat([[True], is_space], axis=0)[:-1]
+    word_start = tf.logical_and(
+        tf.logical_not(is_space), tf.logical_or(prev_is_space, is_first_of_text)
+    )
+    keep = tf.where(tf.logical_not(is_space))[:, 0]
+    word_of_char = tf.gather(tf.cumsum(tf.cast(word_start, tf.int64)) - 1, keep)
+    num_words = tf.reduce_sum(tf.cast(word_start, tf.int64))
+    word_codepoints = tf.RaggedTensor.from_value_rowids(
+        tf.gather(normalized, keep), word_of_char, nrows=num_words, validate=False
+    )
+    words_per_text = tf.math.unsorted_segment_sum(
+        tf.cast(word_start, tf.int64), text_of_char, tf.shape(texts, out_type=tf.int64)[0]
+    )
+    row_splits = tf.concat([[0], tf.cumsum(words_per_text)], axis=0)
+
+    source_of_kept = tf.gather(source, keep)
+    byte_start = tf.gather(byte_starts.values, source_of_kept)
+    byte_end = byte_start + tf.cast(
+        utf8_length(tf.gather(codepoints, source_of_kept)), byte_start.dtype
+    )
+    return Words(
+        strings=tf.strings.unicode_encode(word_codepoints, "UTF-8"),
+        row_splits=row_splits,
+        codepoints=word_codepoints,
+        char_byte_start=word_codepoints.with_values(byte_start),
+        char_byte_end=word_codepoints.with_values(byte_end),
+    )

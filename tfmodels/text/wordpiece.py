@@ -1,0 +1,355 @@
+"""BERT WordPiece tokenizer built from core TensorFlow ops only."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from tfmodels.text import vocab as vocab_lib
+from tfmodels.text.normalization import Normalizer, Words, split_words, utf8_length
+
+SUFFIX_INDICATOR = "##"
+
+
+@dataclasses.dataclass
+class _Pieces:
+    """WordPiece output, flat over the batch, in text order.
+
+    ``ids[i]`` covers characters ``[start[i], end[i])`` of word ``word[i]``.
+    """
+
+    ids: tf.Tensor
+    word: tf.Tensor
+    start: tf.Tensor
+    end: tf.Tensor
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class BertTokenizer(keras.layers.Layer):
+    """BERT WordPiece tokenizer that needs no custom op.
+
+    Implements BERT's tokenization (google-research/bert ``FullTokenizer``, as
+    used by HF ``BertTokenizerFast``): drop control characters, split on
+    whitespace, lower-case and strip accents when ``lowercase``, one token per
+    CJK ideograph, split off punctuation, then greedy longest-match-first
+    WordPiece with ``##`` continuations, ``[UNK]`` for a word that cannot be
+    covered or is longer than ``max_input_chars_per_word`` characters.
+
+    Everything runs with core TensorFlow ops (string ops, ``tf.gather``, a
+    ``tf.lookup.StaticHashTable``), so the layer works in ``tf.data``, in a
+    ``tf.function`` and in a SavedModel served by a stock TF Serving binary.
+    The string ops do not compile with XLA: keep tokenization out of
+    ``jit_compile`` functions (e.g. in the input pipeline).
+
+    Text is treated as text: a literal ``"[SEP]"`` in the input is split like
+    any other word (HF ``tokenizers`` maps it to the special token instead).
+    Invalid UTF-8 bytes are dropped (decoded as U+FFFD, which BERT removes).
+
+    Args:
+      vocabulary: list of tokens (id = position), or the path of a
+        ``vocab.txt``.
+      lowercase: uncased BERT (lower-case and strip accents).
+      max_input_chars_per_word: longer words become ``[UNK]``.
+      unk_token, cls_token, sep_token, pad_token, mask_token: special tokens;
+        all must be in the vocabulary.
+
+    Example:
+
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "qu",
+    ...          "##ick", "fox", "."]
+    >>> tokenizer = BertTokenizer(vocab)
+    >>> tokenizer(["The quick fox.", ""]).to_list()
+    [[5, 6, 7, 8, 9], []]
+    >>> tokenizer.detokenize([[5, 6, 7, 8]]).numpy()
+    array([b'the quick fox'], dtype=object)
+    """
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str,
+        lowercase: bool = True,
+        max_input_chars_per_word: int = 100,
+        unk_token: str = vocab_lib.UNK,
+        cls_token: str = vocab_lib.CLS,
+        sep_token: str = vocab_lib.SEP,
+        pad_token: str = vocab_lib.PAD,
+        mask_token: str = vocab_lib.MASK,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        # Strings in, ragged ids out: keep Keras from converting or casting.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+        if isinstance(vocabulary, str):
+            vocabulary = vocab_lib.load_vocabulary(vocabulary)
+        self._vocabulary = list(vocabulary)
+        self.lowercase = lowercase
+        self.max_input_chars_per_word = max_input_chars_per_word
+        self.special_tokens = {
+            "unk_token": unk_token,
+            "cls_token": cls_token,
+            "sep_token": sep_token,
+            "pad_token": pad_token,
+            "mask_token": mask_token,
+        }
+        vocab_lib.check_special_tokens(self._vocabulary, self.special_tokens.values())
+        self._index = vocab_lib.token_index(self._vocabulary)
+        self.unk_token_id = self._index[unk_token]
+        self.cls_token_id = self._index[cls_token]
+        self.sep_token_id = self._index[sep_token]
+        self.pad_token_id = self._index[pad_token]
+        self.mask_token_id = self._index[mask_token]
+
+        # Word-initial pieces and "##" continuations live in separate tables so
+        # that candidates never need the "##" prefix glued on in the graph.
+        initial, continuation = {}, {}
+        for token, i in self._index.items():
+            if token.startswith(SUFFIX_INDICATOR):
+                continuation[token[len(SUFFIX_INDICATOR):]] = i
+            else:
+                initial[token] = i
+        self._initial_table = _static_table(initial)
+        self._continuation_table = _static_table(continuation)
+        # No candidate longer than the longest piece can match.
+        self._max_piece_chars = max(len(t) for t in list(initial) + list(continuation))
+        self._normalizer = Normalizer(lowercase=lowercase)
+        self._vocabulary_tensor = tf.constant(self._vocabulary, tf.string)
+
+    @classmethod
+    def from_vocab_file(cls, path: str, lowercase: bool = True, **kwargs) -> "BertTokenizer":
+        """Builds a tokenizer from a BERT ``vocab.txt`` (one token per line)."""
+        return cls(vocab_lib.load_vocabulary(path), lowercase=lowercase, **kwargs)
+
+    # -- vocabulary ---------------------------------------------------------
+
+    def vocabulary_size(self) -> int:
+        return len(self._vocabulary)
+
+    def get_vocabulary(self) -> list[str]:
+        return list(self._vocabulary)
+
+    def id_to_token(self, token_id: int) -> str:
+        if not 0 <= token_id < len(self._vocabulary):
+            raise ValueError(f"id {token_id} is outside the vocabulary [0, {len(self._vocabulary)})")
+        return self._vocabulary[token_id]
+
+    def token_to_id(self, token: str) -> int:
+        if token not in self._index:
+            raise ValueError(f"token {token!r} is not in the vocabulary")
+        return self._index[token]
+
+    # -- tokenization -------------------------------------------------------
+
+    def call(self, inputs):
+        return self.tokenize(inputs)
+
+    def tokenize(self, inputs):
+        """Strings -> token ids, without special tokens.
+
+        A scalar gives a 1-D int32 tensor; a 1-D batch gives a ``tf.RaggedTensor``
+        ``[batch, (tokens)]``.
+        """
+        texts, is_scalar = _as_batch(inputs)
+        words = split_words(texts, self._normalizer)
+        pieces = self._wordpiece(words)
+        ids = tf.RaggedTensor.from_row_splits(
+            pieces.ids, self._piece_row_splits(words, pieces), validate=False
+        )
+        return ids[0] if is_scalar else ids
+
+    def tokenize_with_offsets(self, inputs):
+        """Like :meth:`tokenize`, plus each token's byte span in the input.
+
+        Returns ``(ids, starts, ends)``; ``inputs[i][starts[i][j]:ends[i][j]]``
+        is the text that token j of text i came from (for a ``##`` piece, just
+        the characters it covers; an accented letter maps to the whole letter).
+        """
+        texts, is_scalar = _as_batch(inputs)
+        words = split_words(texts, self._normalizer)
+        pieces = self._wordpiece(words)
+        splits = self._piece_row_splits(words, pieces)
+        first_char = tf.gather(tf.cast(words.codepoints.row_splits, tf.int32), pieces.word)
+        starts = tf.gather(words.char_byte_start.values, first_char + pieces.start)
+        ends = tf.gather(words.char_byte_end.values, first_char + pieces.end - 1)
+        outputs = tuple(
+            tf.RaggedTensor.from_row_splits(t, splits, validate=False)
+            for t in (pieces.ids, starts, ends)
+        )
+        return tuple(t[0] for t in outputs) if is_scalar else outputs
+
+    def detokenize(self, ids):
+        """Token ids -> text: pieces joined by spaces, ``##`` continuations glued.
+
+        As in BERT, this is lossy: case, accents and spacing around
+        punctuation are not restored.
+        """
+        if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):
+            ids = tf.ragged.constant(ids, dtype=tf.int32)
+        tokens = tf.gather(self._vocabulary_tensor, ids)
+        if tokens.shape.rank == 1:
+            tokens = tokens[tf.newaxis]
+            text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")[0]
+        else:
+            text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        return tf.strings.regex_replace(text, " " + SUFFIX_INDICATOR, "")
+
+    def split_words(self, inputs) -> tf.RaggedTensor:
+        """BERT's basic tokenization only: ragged ``[batch, (words)]`` strings."""
+        texts, is_scalar = _as_batch(inputs)
+        words = split_words(texts, self._normalizer)
+        out = tf.RaggedTensor.from_row_splits(words.strings, words.row_splits, validate=False)
+        return out[0] if is_scalar else out
+
+    def _piece_row_splits(self, words: Words, pieces: _Pieces) -> tf.Tensor:
+        """Row splits of the per-text piece lists."""
+        num_words = tf.shape(words.strings, out_type=tf.int64)[0]
+        per_word = tf.math.bincount(
+            tf.cast(pieces.word, tf.int32), minlength=tf.cast(num_words, tf.int32),
+            maxlength=tf.cast(num_words, tf.int32), dtype=tf.int64,
+        )
+        word_splits = tf.concat([[0], tf.cumsum(per_word)], axis=0)
+        return tf.gather(word_splits, words.row_splits)
+
+    def _wordpiece(self, words: Words) -> _Pieces:
+        """Splits every word into pieces.
+
+        Most words are whole entries of the vocabulary: one hash lookup each.
+        Only the rest go through the greedy longest-match loop.
+        """
+        lengths = tf.cast(words.codepoints.row_lengths(), tf.int32)
+        whole = self._initial_table.lookup(words.strings)
+        whole = tf.where(lengths > self.max_input_chars_per_word, self.unk_token_id, whole)
+        hit = tf.cast(tf.where(whole >= 0)[:, 0], tf.int32)
+        miss = tf.cast(tf.where(whole < 0)[:, 0], tf.int32)
+        split = self._longest_match(tf.gather(words.strings, miss), tf.gather(words.codepoints, miss))
+        word = tf.concat([hit, tf.gather(miss, split.word)], axis=0)
+        # Pieces of one word are already in order; a stable sort by word
+        # interleaves the whole-word hits back into text order.
+        order = tf.argsort(word, stable=True)
+        return _Pieces(
+            ids=tf.gather(tf.concat([tf.gather(whole, hit), split.ids], 0), order),
+            word=tf.gather(word, order),
+            start=tf.gather(tf.concat([tf.zeros_like(hit), split.start], 0), order),
+            end=tf.gather(tf.concat([tf.gather(lengths, hit), split.end], 0), order),
+        )
+
+    def _longest_match(self, strings: tf.Tensor, codepoints: tf.RaggedTensor) -> _Pieces:
+        """Greedy longest-match-first WordPiece, vectorised over words.
+
+        Each round takes, for every unfinished word, all candidate substrings
+        from its current position (up to the longest piece in the vocabulary),
+        looks them all up at once and advances by the longest hit. A word with
+        no hit at some position becomes a single ``[UNK]``.
+        """
+        lengths = tf.cast(codepoints.row_lengths(), tf.int32)
+        first_char = tf.cast(codepoints.row_splits, tf.int32)
+        # Byte offset of every character boundary, so candidates are cheap
+        # byte substrings of the word.
+        byte_at = tf.concat([[0], tf.cumsum(utf8_length(codepoints.values))], axis=0)
+
+        def step(table, active, position):
+            word_length = tf.gather(lengths, active)
+            width = tf.clip_by_value(
+                tf.reduce_max(word_length - position), 1, self._max_piece_chars
+            )
+            ends = tf.minimum(
+                position[:, None] + tf.range(1, width + 1)[None, :], word_length[:, None]
+            )
+            base = tf.gather(first_char, active)
+            word_byte = tf.gather(byte_at, base)
+            start_byte = tf.gather(byte_at, base + position) - word_byte
+            end_byte = tf.gather(byte_at, base[:, None] + ends) - word_byte[:, None]
+            start_byte = tf.broadcast_to(start_byte[:, None], tf.shape(end_byte))
+            candidates = tf.strings.substr(
+                tf.gather(strings, active)[:, None], start_byte, end_byte - start_byte
+            )
+            found = table.lookup(candidates)
+            # The longest candidate that is in the vocabulary.
+            best = tf.argmax(
+                tf.where(found >= 0, tf.range(1, width + 1)[None, :], 0),
+                axis=1, output_type=tf.int32,
+            )
+            piece = tf.gather(found, best, batch_dims=1)
+            end = tf.gather(ends, best, batch_dims=1)
+            ok = piece >= 0
+            emitted = _Pieces(
+                ids=tf.boolean_mask(piece, ok), word=tf.boolean_mask(active, ok),
+                start=tf.boolean_mask(position, ok), end=tf.boolean_mask(end, ok),
+            )
+            failed = tf.boolean_mask(active, tf.logical_not(ok))
+            going_on = tf.logical_and(ok, end < word_length)
+            return emitted, failed, tf.boolean_mask(active, going_on), tf.boolean_mask(end, going_on)
+
+        arrays = [tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,
+                                 element_shape=[None]) for _ in range(5)]
+
+        def write(arrays, index, emitted, failed):
+            values = (emitted.ids, emitted.word, emitted.start, emitted.end, failed)
+            return [a.write(index, v) for a, v in zip(arrays, values)]
+
+        active = tf.range(tf.size(strings))
+        emitted, failed, active, position = step(
+            self._initial_table, active, tf.zeros_like(active)
+        )
+        arrays = write(arrays, 0, emitted, failed)
+
+        def body(i, active, position, *arrays):
+            emitted, failed, active, position = step(self._continuation_table, active, position)
+            return (i + 1, active, position, *write(list(arrays), i, emitted, failed))
+
+        _, _, _, *arrays = tf.while_loop(
+            lambda i, active, *_: tf.size(active) > 0,
+            body,
+            (1, active, position, *arrays),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]),
+                              tf.TensorShape([None]), *[None] * 5),
+            maximum_iterations=self.max_input_chars_per_word + 1,
+        )
+        ids, word, start, end, failed = (a.concat() for a in arrays)
+        is_failed = tf.scatter_nd(
+            failed[:, None], tf.ones_like(failed, tf.bool), tf.shape(strings)
+        )
+        keep = tf.logical_not(tf.gather(is_failed, word))
+        return _Pieces(
+            ids=tf.concat([tf.boolean_mask(ids, keep), tf.fill(tf.shape(failed), self.unk_token_id)], 0),
+            word=tf.concat([tf.boolean_mask(word, keep), failed], 0),
+            start=tf.concat([tf.boolean_mask(start, keep), tf.zeros_like(failed)], 0),
+            end=tf.concat([tf.boolean_mask(end, keep), tf.gather(lengths, failed)], 0),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": self.get_vocabulary(),
+                "lowercase": self.lowercase,
+                "max_input_chars_per_word": self.max_input_chars_per_word,
+                **self.special_tokens,
+            }
+        )
+        return config
+
+
+def _static_table(mapping: dict[str, int]) -> tf.lookup.StaticHashTable:
+    keys = tf.constant(list(mapping.keys()), tf.string)
+    values = tf.constant(list(mapping.values()), tf.int32)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), -1)
+
+
+def _as_batch(inputs):
+    """Returns (1-D string tensor, whether the input was a scalar)."""
+    if not isinstance(inputs, tf.Tensor):
+        inputs = tf.convert_to_tensor(inputs, tf.string)
+    if inputs.shape.rank == 0:
+        return inputs[tf.newaxis], True
+    if inputs.shape.rank != 1:
+        raise ValueError(
+            f"BertTokenizer takes a scalar or a 1-D batch of strings, got shape {inputs.shape}"
+        )
+    return inputs, False
