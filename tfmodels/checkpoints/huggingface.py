@@ -23,7 +23,12 @@ _HF_PARTS = {
     "pooler": "pooler.dense",
 }
 # Keras part name -> the suffixes HF checkpoints use (older ports of TF checkpoints kept gamma/beta).
-_HF_SUFFIXES = {"kernel": ("weight",), "bias": ("bias",), "gamma": ("weight", "gamma"), "beta": ("bias", "beta")}
+_HF_SUFFIXES = {
+    "kernel": ("weight",),
+    "bias": ("bias",),
+    "gamma": ("weight", "gamma"),
+    "beta": ("bias", "beta"),
+}
 
 
 def _hf_name(kind, layer_index, part):

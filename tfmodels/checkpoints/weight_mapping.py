@@ -67,7 +67,10 @@ def encoder_variable_map(encoder, name_fn, linear_transposed):
     mapping = [
         (emb.token_embedding.embeddings, WeightSource(name_fn("word_embeddings", None, None))),
         (emb.position_layer.embeddings, WeightSource(name_fn("position_embeddings", None, None))),
-        (emb.segment_embedding.embeddings, WeightSource(name_fn("token_type_embeddings", None, None))),
+        (
+            emb.segment_embedding.embeddings,
+            WeightSource(name_fn("token_type_embeddings", None, None)),
+        ),
         (emb.layer_norm.gamma, WeightSource(name_fn("embeddings_norm", None, "gamma"))),
         (emb.layer_norm.beta, WeightSource(name_fn("embeddings_norm", None, "beta"))),
     ]
@@ -78,16 +81,37 @@ def encoder_variable_map(encoder, name_fn, linear_transposed):
             ("key", att.key_kernel, att.key_bias),
             ("value", att.value_kernel, att.value_bias),
         ):
-            mapping.append((kernel, WeightSource(name_fn(part, i, "kernel"), to_heads(heads, linear_transposed))))
-            mapping.append((bias, WeightSource(name_fn(part, i, "bias"), to_heads(heads, linear_transposed))))
+            mapping.append(
+                (
+                    kernel,
+                    WeightSource(name_fn(part, i, "kernel"), to_heads(heads, linear_transposed)),
+                )
+            )
+            mapping.append(
+                (bias, WeightSource(name_fn(part, i, "bias"), to_heads(heads, linear_transposed)))
+            )
         mapping += [
-            (att.output_kernel, WeightSource(name_fn("attention_output", i, "kernel"), from_heads(heads, linear_transposed))),
+            (
+                att.output_kernel,
+                WeightSource(
+                    name_fn("attention_output", i, "kernel"), from_heads(heads, linear_transposed)
+                ),
+            ),
             (att.output_bias, WeightSource(name_fn("attention_output", i, "bias"))),
             (block.attention_norm.gamma, WeightSource(name_fn("attention_norm", i, "gamma"))),
             (block.attention_norm.beta, WeightSource(name_fn("attention_norm", i, "beta"))),
-            (block.feed_forward.intermediate_dense.kernel, WeightSource(name_fn("intermediate", i, "kernel"), dense)),
-            (block.feed_forward.intermediate_dense.bias, WeightSource(name_fn("intermediate", i, "bias"))),
-            (block.feed_forward.output_dense.kernel, WeightSource(name_fn("output", i, "kernel"), dense)),
+            (
+                block.feed_forward.intermediate_dense.kernel,
+                WeightSource(name_fn("intermediate", i, "kernel"), dense),
+            ),
+            (
+                block.feed_forward.intermediate_dense.bias,
+                WeightSource(name_fn("intermediate", i, "bias")),
+            ),
+            (
+                block.feed_forward.output_dense.kernel,
+                WeightSource(name_fn("output", i, "kernel"), dense),
+            ),
             (block.feed_forward.output_dense.bias, WeightSource(name_fn("output", i, "bias"))),
             (block.output_norm.gamma, WeightSource(name_fn("output_norm", i, "gamma"))),
             (block.output_norm.beta, WeightSource(name_fn("output_norm", i, "beta"))),

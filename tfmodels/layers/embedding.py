@@ -67,27 +67,39 @@ class TransformerEmbedding(keras.layers.Layer):
         self.initializer = keras.initializers.get(initializer)
 
         self.token_embedding = keras.layers.Embedding(
-            vocab_size, hidden_size, embeddings_initializer=self.initializer, name="token_embedding"
+            vocab_size,
+            hidden_size,
+            embeddings_initializer=self.initializer,
+            name="token_embedding",
+            dtype=self.dtype_policy,
         )
         self.segment_embedding = None
         if type_vocab_size:
             self.segment_embedding = keras.layers.Embedding(
-                type_vocab_size, hidden_size, embeddings_initializer=self.initializer,
+                type_vocab_size,
+                hidden_size,
+                embeddings_initializer=self.initializer,
                 name="segment_embedding",
+                dtype=self.dtype_policy,
             )
         self.position_layer = None
         if position_encoding == "learned":
             self.position_layer = PositionEmbedding(
-                max_sequence_length, initializer=self.initializer, name="position_embedding"
+                max_sequence_length,
+                initializer=self.initializer,
+                name="position_embedding",
+                dtype=self.dtype_policy,
             )
         elif position_encoding == "sinusoidal":
-            self.position_layer = SinusoidalPositionEncoding(name="position_encoding")
+            self.position_layer = SinusoidalPositionEncoding(
+                name="position_encoding", dtype=self.dtype_policy
+            )
         self.layer_norm = None
         if use_layer_norm:
             self.layer_norm = keras.layers.LayerNormalization(
-                epsilon=layer_norm_epsilon, name="layer_norm"
+                epsilon=layer_norm_epsilon, name="layer_norm", dtype=self.dtype_policy
             )
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.token_embedding.build(token_ids_shape)

@@ -1,7 +1,6 @@
 """Position-wise feed-forward network and the activations BERT checkpoints name."""
 
 import keras
-from keras import ops
 
 
 def get_activation(name):
@@ -42,7 +41,11 @@ class FeedForward(keras.layers.Layer):
     """
 
     def __init__(
-        self, intermediate_size, activation="gelu", dropout=0.0, kernel_initializer="glorot_uniform",
+        self,
+        intermediate_size,
+        activation="gelu",
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -55,15 +58,20 @@ class FeedForward(keras.layers.Layer):
     def build(self, inputs_shape):
         hidden = inputs_shape[-1]
         self.intermediate_dense = keras.layers.Dense(
-            self.intermediate_size, kernel_initializer=self.kernel_initializer,
+            self.intermediate_size,
+            kernel_initializer=self.kernel_initializer,
             name="intermediate_dense",
+            dtype=self.dtype_policy,
         )
         self.intermediate_dense.build(inputs_shape)
         self.output_dense = keras.layers.Dense(
-            hidden, kernel_initializer=self.kernel_initializer, name="output_dense"
+            hidden,
+            kernel_initializer=self.kernel_initializer,
+            name="output_dense",
+            dtype=self.dtype_policy,
         )
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def call(self, x, training=None):
@@ -79,8 +87,11 @@ class FeedForward(keras.layers.Layer):
         config.update(
             {
                 "intermediate_size": self.intermediate_size,
-                "activation": self.activation if isinstance(self.activation, str)
-                else keras.saving.serialize_keras_object(self.activation),
+                "activation": (
+                    self.activation
+                    if isinstance(self.activation, str)
+                    else keras.saving.serialize_keras_object(self.activation)
+                ),
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }

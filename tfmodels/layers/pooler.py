@@ -27,6 +27,7 @@ class Pooler(keras.layers.Layer):
             activation="tanh",
             kernel_initializer=self.kernel_initializer,
             name="dense",
+            dtype=self.dtype_policy,
         )
         self.dense.build((sequence_shape[0], sequence_shape[-1]))
         self.built = True

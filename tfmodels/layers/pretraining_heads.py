@@ -33,8 +33,12 @@ class MaskedLMHead(keras.layers.Layer):
     """
 
     def __init__(
-        self, token_embedding=None, activation="gelu", layer_norm_epsilon=1e-12,
-        kernel_initializer="glorot_uniform", **kwargs,
+        self,
+        token_embedding=None,
+        activation="gelu",
+        layer_norm_epsilon=1e-12,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.token_embedding = token_embedding
@@ -44,15 +48,20 @@ class MaskedLMHead(keras.layers.Layer):
 
     def build(self, sequence_output_shape, masked_positions_shape=None):
         if self.token_embedding is None:
-            raise ValueError("MaskedLMHead needs the token_embedding layer whose weights it ties to.")
+            raise ValueError(
+                "MaskedLMHead needs the token_embedding layer whose weights it ties to."
+            )
         hidden = sequence_output_shape[-1]
         self.transform = keras.layers.Dense(
-            hidden, activation=get_activation(self.activation),
-            kernel_initializer=self.kernel_initializer, name="transform",
+            hidden,
+            activation=get_activation(self.activation),
+            kernel_initializer=self.kernel_initializer,
+            name="transform",
+            dtype=self.dtype_policy,
         )
         self.transform.build((None, None, hidden))
         self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="layer_norm"
+            epsilon=self.layer_norm_epsilon, name="layer_norm", dtype=self.dtype_policy
         )
         self.layer_norm.build((None, None, hidden))
         self.output_bias = self.add_weight(
@@ -101,7 +110,9 @@ class NextSentenceHead(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, pooled_shape):
-        self.dense = keras.layers.Dense(2, kernel_initializer=self.kernel_initializer, name="dense")
+        self.dense = keras.layers.Dense(
+            2, kernel_initializer=self.kernel_initializer, name="dense", dtype=self.dtype_policy
+        )
         self.dense.build(pooled_shape)
         self.built = True
 

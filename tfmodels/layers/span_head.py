@@ -30,7 +30,9 @@ class SpanHead(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, sequence_output_shape, padding_mask_shape=None):
-        self.dense = keras.layers.Dense(2, kernel_initializer=self.kernel_initializer, name="dense")
+        self.dense = keras.layers.Dense(
+            2, kernel_initializer=self.kernel_initializer, name="dense", dtype=self.dtype_policy
+        )
         self.dense.build(sequence_output_shape)
         self.built = True
 

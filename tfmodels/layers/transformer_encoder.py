@@ -61,19 +61,18 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def build(self, x_shape):
         hidden = x_shape[-1]
         if hidden % self.num_heads:
-            raise ValueError(
-                f"hidden size {hidden} is not divisible by num_heads={self.num_heads}"
-            )
+            raise ValueError(f"hidden size {hidden} is not divisible by num_heads={self.num_heads}")
         self.attention = MultiHeadAttention(
             num_heads=self.num_heads,
             key_dim=hidden // self.num_heads,
             dropout=self.attention_dropout,
             kernel_initializer=self.kernel_initializer,
             name="attention",
+            dtype=self.dtype_policy,
         )
         self.attention.build(x_shape)
         self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="attention_norm"
+            epsilon=self.layer_norm_epsilon, name="attention_norm", dtype=self.dtype_policy
         )
         self.attention_norm.build(x_shape)
         self.feed_forward = FeedForward(
@@ -81,13 +80,14 @@ class TransformerEncoderBlock(keras.layers.Layer):
             activation=self.activation,
             kernel_initializer=self.kernel_initializer,
             name="feed_forward",
+            dtype=self.dtype_policy,
         )
         self.feed_forward.build(x_shape)
         self.output_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="output_norm"
+            epsilon=self.layer_norm_epsilon, name="output_norm", dtype=self.dtype_policy
         )
         self.output_norm.build(x_shape)
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def _residual(self, x, sublayer, norm, training):
@@ -98,7 +98,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def call(self, x, padding_mask=None, attention_mask=None, training=None):
         if padding_mask is not None:
             attention_mask = merge_masks(
-                make_attention_mask(key_padding_mask=padding_mask, query_length=keras.ops.shape(x)[1]),
+                make_attention_mask(
+                    key_padding_mask=padding_mask, query_length=keras.ops.shape(x)[1]
+                ),
                 attention_mask,
             )
         x = self._residual(

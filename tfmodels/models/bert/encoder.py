@@ -12,7 +12,10 @@ INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 def bert_inputs(sequence_length=None):
     """The encoder's input dict: int32 ``[batch, sequence_length]`` tensors named as in ``INPUT_NAMES``."""
-    return {name: keras.Input(shape=(sequence_length,), dtype="int32", name=name) for name in INPUT_NAMES}
+    return {
+        name: keras.Input(shape=(sequence_length,), dtype="int32", name=name)
+        for name in INPUT_NAMES
+    }
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")

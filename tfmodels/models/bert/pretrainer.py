@@ -37,8 +37,12 @@ class BertPretrainer(BertTask):
 
     def __init__(self, encoder, **kwargs):
         inputs = bert_inputs(encoder.sequence_length)
-        inputs["masked_positions"] = keras.Input(shape=(None,), dtype="int32", name="masked_positions")
-        encoded = encoder({name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")})
+        inputs["masked_positions"] = keras.Input(
+            shape=(None,), dtype="int32", name="masked_positions"
+        )
+        encoded = encoder(
+            {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+        )
         config = encoder.config
         initializer = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
         mlm_logits = MaskedLMHead(

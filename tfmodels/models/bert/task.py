@@ -36,7 +36,10 @@ class BertTask(keras.Model):
         if weighted_metrics == "auto":
             weighted_metrics = self.default_weighted_metrics()
         super().compile(
-            optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics,
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            weighted_metrics=weighted_metrics,
             **kwargs,
         )
 

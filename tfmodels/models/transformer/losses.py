@@ -26,7 +26,9 @@ class LabelSmoothedCrossEntropy(keras.losses.Loss):
     True
     """
 
-    def __init__(self, label_smoothing=0.1, pad_id=0, name="label_smoothed_cross_entropy", **kwargs):
+    def __init__(
+        self, label_smoothing=0.1, pad_id=0, name="label_smoothed_cross_entropy", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")

@@ -35,4 +35,8 @@ class InverseSqrtWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return self.scale * self.hidden_size**-0.5 * rate
 
     def get_config(self):
-        return {"hidden_size": self.hidden_size, "warmup_steps": self.warmup_steps, "scale": self.scale}
+        return {
+            "hidden_size": self.hidden_size,
+            "warmup_steps": self.warmup_steps,
+            "scale": self.scale,
+        }

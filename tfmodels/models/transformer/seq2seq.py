@@ -292,8 +292,16 @@ class Seq2SeqTransformer(keras.Model):
             )
         return self._generate_functions[key]
 
-    def generate(self, source_ids, max_length=None, method="greedy", seed=0, use_cache=True,
-                 return_scores=False, **options):
+    def generate(
+        self,
+        source_ids,
+        max_length=None,
+        method="greedy",
+        seed=0,
+        use_cache=True,
+        return_scores=False,
+        **options,
+    ):
         """Decodes ``source_ids`` ``[batch, source_length]`` into ``[batch, max_length]`` target ids.
 
         The start token is not included; the end token is, followed by ``pad_id`` padding.

@@ -1,0 +1,116 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from tfmodels import layers as L
+
+
+def test_sinusoidal_encoding_matches_the_paper_formula():
+    enc = np.asarray(L.SinusoidalPositionEncoding()(np.zeros((1, 7, 6), "float32")))[0]
+    for pos in range(7):
+        for i in range(3):
+            angle = pos / (10000 ** (2 * i / 6))
+            assert enc[pos, 2 * i] == pytest.approx(math.sin(angle), abs=1e-5)
+            assert enc[pos, 2 * i + 1] == pytest.approx(math.cos(angle), abs=1e-5)
+    shifted = np.asarray(L.SinusoidalPositionEncoding()(np.zeros((1, 2, 6)), start_index=5))[0]
+    np.testing.assert_allclose(shifted, enc[5:7], atol=1e-5)
+
+
+def test_learned_position_embedding_slices_from_start_index():
+    layer = L.PositionEmbedding(10)
+    full = np.asarray(layer(np.zeros((1, 10, 4))))[0]
+    np.testing.assert_allclose(np.asarray(layer(np.zeros((3, 2, 4)), start_index=4))[0], full[4:6])
+
+
+def test_transformer_embedding_sums_token_segment_position():
+    layer = L.TransformerEmbedding(
+        vocab_size=20, hidden_size=8, max_sequence_length=6, type_vocab_size=2, use_layer_norm=False
+    )
+    ids, seg = np.array([[3, 4, 5]]), np.array([[0, 1, 1]])
+    out = np.asarray(layer(ids, seg))[0]
+    expected = (
+        layer.token_embedding.embeddings.numpy()[[3, 4, 5]]
+        + layer.segment_embedding.embeddings.numpy()[[0, 1, 1]]
+        + layer.position_layer.embeddings.numpy()[:3]
+    )
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="position_encoding"):
+        L.TransformerEmbedding(10, 4, position_encoding="rotary")
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_block_padding_invariance(norm_first):
+    block = L.TransformerEncoderBlock(num_heads=2, intermediate_size=32, norm_first=norm_first, dropout=0.0)
+    x = np.random.default_rng(0).normal(size=(2, 6, 16)).astype("float32")
+    pad = np.array([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
+    noisy = x.copy()
+    noisy[0, 3:] = 42.0
+    a = np.asarray(block(x, padding_mask=pad))
+    b = np.asarray(block(noisy, padding_mask=pad))
+    np.testing.assert_allclose(a[0, :3], b[0, :3], atol=1e-5)
+    np.testing.assert_allclose(a[1], b[1], atol=1e-6)
+
+
+def test_encoder_block_post_ln_output_is_normalized():
+    block = L.TransformerEncoderBlock(num_heads=2, intermediate_size=32, dropout=0.0)
+    out = np.asarray(block(np.random.default_rng(1).normal(size=(2, 5, 16)).astype("float32")))
+    np.testing.assert_allclose(out.mean(-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(-1), 1.0, atol=1e-2)
+    with pytest.raises(ValueError, match="divisible"):
+        L.TransformerEncoderBlock(num_heads=3, intermediate_size=8)(np.zeros((1, 2, 16)))
+
+
+def test_feed_forward_gelu_is_exact_erf_form():
+    ff = L.FeedForward(8, activation="gelu")
+    x = np.random.default_rng(2).normal(size=(1, 2, 4)).astype("float32")
+    out = np.asarray(ff(x))
+    h = x @ ff.intermediate_dense.kernel.numpy() + ff.intermediate_dense.bias.numpy()
+    from scipy.special import erf
+
+    h = 0.5 * h * (1 + erf(h / np.sqrt(2)))
+    expected = h @ ff.output_dense.kernel.numpy() + ff.output_dense.bias.numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_masked_lm_head_is_tied_to_the_embedding():
+    emb = keras.layers.Embedding(30, 8)
+    emb.build((None,))
+    head = L.MaskedLMHead(emb)
+    seq = np.random.default_rng(3).normal(size=(2, 5, 8)).astype("float32")
+    logits = np.asarray(head(seq, np.array([[0, 4], [2, 2]])))
+    h = np.asarray(head.layer_norm(head.transform(seq[[0, 0, 1, 1], [0, 4, 2, 2]][None])))[0]
+    np.testing.assert_allclose(logits.reshape(4, 30), h @ emb.embeddings.numpy().T, atol=1e-4)
+    emb.embeddings.assign(np.zeros((30, 8)))
+    np.testing.assert_allclose(np.asarray(head(seq, np.array([[0, 4], [2, 2]]))), 0.0, atol=1e-6)
+
+
+def test_span_head_never_picks_padding():
+    start, end = L.SpanHead()(np.ones((1, 4, 8), "float32"), np.array([[1, 1, 0, 0]]))
+    assert np.all(np.asarray(start)[0, 2:] <= -1e3) and np.all(np.asarray(end)[0, 2:] <= -1e3)
+
+
+LAYERS = [
+    lambda: L.MultiHeadAttention(2, 4),
+    lambda: L.TransformerEncoderBlock(2, 16, activation="relu", norm_first=True),
+    lambda: L.FeedForward(16, activation="gelu_approximate"),
+    lambda: L.Pooler(),
+    lambda: L.PositionEmbedding(8),
+    lambda: L.SinusoidalPositionEncoding(),
+    lambda: L.NextSentenceHead(),
+]
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_layer_round_trips_through_config_and_keras_file(make, tmp_path):
+    layer = make()
+    x = keras.Input((6, 8))
+    model = keras.Model(x, layer(x[:, 0] if isinstance(layer, L.NextSentenceHead) else x))
+    data = np.random.default_rng(4).normal(size=(2, 6, 8)).astype("float32")
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0), atol=1e-6)
