@@ -9,7 +9,6 @@ from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncodi
 from tfmodels.layers.pretraining_heads import MaskedLMHead, NextSentenceHead
 from tfmodels.layers.span_head import SpanHead
 from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
-from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "SinusoidalPositionEncoding",
     "SpanHead",
     "TransformerEmbedding",
-    "TransformerDecoderBlock",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "get_activation",
