@@ -1,6 +1,15 @@
 """Text processing for BERT with core TensorFlow ops: tokenizer, packing, pretraining data."""
 
+from tfmodels.text.packing import BertPacker, truncation_lengths
+from tfmodels.text.preprocessing import BertPreprocessor
 from tfmodels.text.vocab import learn_vocabulary, load_vocabulary
 from tfmodels.text.wordpiece import BertTokenizer
 
-__all__ = ["BertTokenizer", "learn_vocabulary", "load_vocabulary"]
+__all__ = [
+    "BertPacker",
+    "BertPreprocessor",
+    "BertTokenizer",
+    "learn_vocabulary",
+    "load_vocabulary",
+    "truncation_lengths",
+]

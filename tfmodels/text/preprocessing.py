@@ -1,0 +1,78 @@
+"""Raw strings -> packed BERT inputs in one layer (tokenize, then pack)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfmodels.text.packing import BertPacker
+from tfmodels.text.wordpiece import BertTokenizer
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class BertPreprocessor(keras.layers.Layer):
+    """Tokenizes one text (or a pair) per example and packs it for a BERT encoder.
+
+    Core TensorFlow ops only: use it in ``tf.data.Dataset.map``, in a
+    ``tf.function`` exported in a SavedModel, or as the first layer of a
+    functional model with a string ``keras.Input(shape=(), dtype="string")``.
+
+    Args:
+      tokenizer: a :class:`~tfmodels.text.BertTokenizer`.
+      sequence_length: packed length, special tokens included.
+      truncate: ``"round_robin"``, ``"longest_first"`` or ``"waterfall"``.
+
+    Call arguments:
+      inputs: 1-D string tensor, or a tuple of two (sentence pairs). A scalar
+        string gives un-batched ``[sequence_length]`` outputs.
+
+    Returns:
+      dict of int32 ``token_ids``, ``segment_ids``, ``padding_mask`` (1 = real token),
+      each ``[batch, sequence_length]``.
+
+    Example:
+
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "film"]
+    >>> preprocessor = BertPreprocessor(BertTokenizer(vocab), sequence_length=6)
+    >>> preprocessor(tf.constant(["Good film!"]))["token_ids"].numpy().tolist()
+    [[2, 5, 6, 1, 3, 0]]
+    """
+
+    def __init__(self, tokenizer, sequence_length=128, truncate="round_robin", **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        self.truncate = truncate
+        self.packer = BertPacker(
+            sequence_length,
+            cls_id=tokenizer.cls_token_id,
+            sep_id=tokenizer.sep_token_id,
+            pad_id=tokenizer.pad_token_id,
+            truncate=truncate,
+        )
+
+    def call(self, inputs):
+        texts = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
+        texts = [tf.convert_to_tensor(t, tf.string) for t in texts]
+        is_scalar = texts[0].shape.rank == 0
+        if is_scalar:
+            texts = [t[tf.newaxis] for t in texts]
+        packed = self.packer(tuple(self.tokenizer.tokenize(t) for t in texts))
+        if is_scalar:
+            packed = {name: value[0] for name, value in packed.items()}
+        return packed
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
+            sequence_length=self.sequence_length,
+            truncate=self.truncate,
+        )
+        return config
