@@ -1,0 +1,79 @@
+"""The server's request entry points, shared by the gRPC and REST front ends.
+
+`ServingApi.call` resolves the servable a request names, runs the inference function on it while holding it,
+and records request count and latency under TF Serving's metric names.
+"""
+
+import logging
+import time
+from typing import Callable, Optional
+
+from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
+
+from serving import inference
+from serving.errors import ServingError, internal, invalid_argument
+from serving.manager import ServableManager
+from serving.metrics import ServerMetrics
+
+log = logging.getLogger(__name__)
+
+
+def _multi_inference_spec(request):
+    if not request.tasks:
+        raise invalid_argument("MultiInferenceRequest must contain at least one task.")
+    return request.tasks[0].model_spec
+
+
+# api name -> (ModelSpec of the request, check made before the model lookup, function on the servable)
+_SERVABLE_APIS = {
+    "predict": (lambda r: r.model_spec, None, inference.predict),
+    "classify": (lambda r: r.model_spec, None, inference.classify),
+    "regress": (lambda r: r.model_spec, None, inference.regress),
+    "multi_inference": (_multi_inference_spec, None, inference.multi_inference),
+    "get_model_metadata": (lambda r: r.model_spec, inference.check_metadata_request, inference.get_model_metadata),
+}
+
+
+class ServingApi:
+    def __init__(self, manager: ServableManager, metrics: ServerMetrics,
+                 reload_config: Callable[[object], None]):
+        self.manager = manager
+        self.metrics = metrics
+        self._reload_config = reload_config
+
+    def call(self, api: str, entrypoint: str, request, prepare: Optional[Callable] = None):
+        """Answer `request` for `api` ("predict", ..., "get_model_status", "reload_config").
+
+        `prepare(servable, request) -> request`, when given, completes the request once the servable is resolved
+        (REST needs the signature's dtypes to type JSON values), so both steps see the same version.
+        """
+        start = time.monotonic()
+        status = "OK"
+        model_name = ""
+        try:
+            if api == "get_model_status":
+                model_name = request.model_spec.name
+                return get_model_status_pb2.GetModelStatusResponse(
+                    model_version_status=self.manager.version_statuses(request.model_spec))
+            if api == "reload_config":
+                self._reload_config(request.config)
+                return model_management_pb2.ReloadConfigResponse()
+            spec_of, precheck, run = _SERVABLE_APIS[api]
+            spec = spec_of(request)
+            model_name = spec.name
+            if precheck is not None:
+                precheck(request)
+            with self.manager.acquire(spec) as servable:
+                if prepare is not None:
+                    request = prepare(servable, request)
+                return run(servable, request)
+        except ServingError as e:
+            status = e.code.name
+            raise
+        except Exception as e:  # a bug must answer INTERNAL, never take the server down
+            log.exception("%s failed", api)
+            status = "INTERNAL"
+            raise internal(f"{type(e).__name__}: {e}") from None
+        finally:
+            micros = (time.monotonic() - start) * 1e6
+            self.metrics.record_request(model_name, api, entrypoint, status, micros)

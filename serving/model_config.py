@@ -1,0 +1,89 @@
+"""ModelServerConfig handling: parsing models.config, validating it, and choosing versions by policy."""
+
+import os
+from typing import Dict, List
+
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.errors import invalid_argument
+
+ModelServerConfig = model_server_config_pb2.ModelServerConfig
+ModelConfig = model_server_config_pb2.ModelConfig
+
+RELOAD_UNSUPPORTED_MESSAGE = ("ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
+                              "ModelConfigList is currently supported")
+
+
+def single_model_config(name: str, base_path: str) -> ModelServerConfig:
+    """The config `--model_name` / `--model_base_path` stand for: one model, latest version."""
+    config = ModelServerConfig()
+    config.model_config_list.config.add(name=name, base_path=base_path, model_platform="tensorflow")
+    return config
+
+
+def parse_model_config(text: str) -> ModelServerConfig:
+    """Parse a text-format ModelServerConfig (models.config)."""
+    config = ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as e:
+        raise invalid_argument(f"Invalid protobuf file: {e}") from None
+    return config
+
+
+def read_model_config_file(path: str) -> ModelServerConfig:
+    with tf.io.gfile.GFile(path, "r") as f:
+        return parse_model_config(f.read())
+
+
+def validate(config: ModelServerConfig) -> None:
+    """The checks ServerCore makes before it realizes a config."""
+    if config.WhichOneof("config") != "model_config_list":
+        raise invalid_argument(RELOAD_UNSUPPORTED_MESSAGE)
+    names = set()
+    for model in config.model_config_list.config:
+        if not model.name:
+            raise invalid_argument("Model name must be non-empty")
+        if model.name in names:
+            raise invalid_argument(f"Illegal to list model {model.name} multiple times in config list")
+        names.add(model.name)
+        if not model.base_path:
+            raise invalid_argument(f"Model {model.name} has no base_path")
+        if model.model_platform not in ("", "tensorflow"):
+            raise invalid_argument(f"Model {model.name} requested unsupported platform {model.model_platform}")
+        if model.model_version_policy.WhichOneof("policy_choice") == "specific" and not list(
+                model.model_version_policy.specific.versions):
+            raise invalid_argument(f"Model {model.name}: specific version policy lists no versions")
+
+
+def list_versions(base_path: str) -> Dict[int, str]:
+    """Version number -> directory for each child of `base_path` whose name parses as an integer."""
+    versions = {}
+    try:
+        children = tf.io.gfile.listdir(base_path)
+    except tf.errors.OpError:
+        return versions
+    for child in children:
+        child = child.rstrip("/")
+        if child.isdigit():  # non-numeric children (tmp dirs, files) are not versions
+            path = os.path.join(base_path, child)
+            if tf.io.gfile.isdir(path):
+                versions[int(child)] = path
+    return versions
+
+
+def candidate_versions(model: ModelConfig, on_disk: List[int]):
+    """(versions to try, newest first; how many of them to serve) under the model's version policy."""
+    policy = model.model_version_policy
+    choice = policy.WhichOneof("policy_choice")
+    newest_first = sorted(on_disk, reverse=True)
+    if choice == "all":
+        return newest_first, len(newest_first)
+    if choice == "specific":
+        wanted = set(policy.specific.versions)
+        chosen = [v for v in newest_first if v in wanted]
+        return chosen, len(chosen)
+    num_versions = policy.latest.num_versions if choice == "latest" and policy.latest.num_versions else 1
+    return newest_first, num_versions

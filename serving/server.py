@@ -1,0 +1,283 @@
+"""`ModelServer`: a TF Serving-compatible model server, in process or as `python -m serving.server`.
+
+It serves the numeric version directories under each model's base path over gRPC (PredictionService,
+ModelService) and REST, polls the base paths for new versions, and optionally batches requests and exports
+Prometheus metrics, taking the flags of `tensorflow_model_server`.
+"""
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from typing import Optional
+
+import grpc
+import tensorflow as tf
+
+from serving import model_config, protos, warmup
+from serving.api import ServingApi
+from serving.batching import BatchingOptions, BatchScheduler
+from serving.grpc_service import add_services
+from serving.manager import ServableManager
+from serving.metrics import DEFAULT_PATH, ServerMetrics
+from serving.servable import Servable
+
+log = logging.getLogger("serving.server")
+
+# TF Serving accepts messages up to INT_MAX bytes.
+MAX_MESSAGE_BYTES = 2 ** 31 - 1
+
+
+def read_text(path: str) -> str:
+    with tf.io.gfile.GFile(path, "r") as f:
+        return f.read()
+
+
+def batching_options_from_file(path: str) -> BatchingOptions:
+    """BatchingOptions from a `--batching_parameters_file` (text-format BatchingParameters)."""
+    return BatchingOptions.from_proto(protos.parse_text(read_text(path), protos.BatchingParameters,
+                                                        "batching parameters file"))
+
+
+def prometheus_path_from_file(path: str) -> Optional[str]:
+    """The metrics path a `--monitoring_config_file` enables (None when Prometheus is off)."""
+    config = protos.parse_text(read_text(path), protos.MonitoringConfig, "monitoring config file")
+    if not config.prometheus_config.enable:
+        return None
+    return config.prometheus_config.path or DEFAULT_PATH
+
+
+class ModelServer:
+    """A model server over SavedModel version directories.
+
+    Ports: 0 picks a free port; `rest_api_port=None` turns REST off. Use as a context manager or call
+    `start()` / `stop()`; `grpc_port` and `rest_port` tell where it listens.
+    """
+
+    def __init__(self, model_base_path: Optional[str] = None, model_name: str = "default",
+                 model_config_file: Optional[str] = None, port: int = 0, rest_api_port: Optional[int] = 0,
+                 host: str = "127.0.0.1", enable_batching: bool = False,
+                 batching_parameters_file: Optional[str] = None,
+                 batching_options: Optional[BatchingOptions] = None,
+                 monitoring_config_file: Optional[str] = None, prometheus_path: Optional[str] = None,
+                 enable_model_warmup: bool = True, file_system_poll_wait_seconds: float = 1.0,
+                 model_config_file_poll_wait_seconds: float = 0.0, grpc_max_workers: int = 64):
+        if (model_base_path is None) == (model_config_file is None):
+            raise ValueError("Give exactly one of model_base_path and model_config_file")
+        self.model_base_path, self.model_name = model_base_path, model_name
+        self.model_config_file = model_config_file
+        self.host, self._port, self._rest_api_port = host, port, rest_api_port
+        if enable_batching and batching_options is None:
+            batching_options = (batching_options_from_file(batching_parameters_file)
+                                if batching_parameters_file else BatchingOptions())
+        self.batching_options = batching_options if enable_batching else None
+        if monitoring_config_file:
+            prometheus_path = prometheus_path_from_file(monitoring_config_file)
+        self.prometheus_path = prometheus_path
+        self.enable_model_warmup = enable_model_warmup
+        self.file_system_poll_wait_seconds = file_system_poll_wait_seconds
+        self.model_config_file_poll_wait_seconds = model_config_file_poll_wait_seconds
+        self.grpc_max_workers = grpc_max_workers
+
+        self.metrics = ServerMetrics()
+        self.manager = ServableManager(self._load_servable, self._unload_servable)
+        self.api = ServingApi(self.manager, self.metrics, self.manager.apply_config)
+        self._scheduler: Optional[BatchScheduler] = None
+        self._queues = {}  # id(servable) -> batch queues of its signatures
+        self._grpc_server = None
+        self._rest_server = None
+        self._stop_event = threading.Event()
+        self._threads = []
+        self.grpc_port: Optional[int] = None
+        self.rest_port: Optional[int] = None
+
+    # ---- servable lifecycle -------------------------------------------------------------------------------------
+    def _load_servable(self, name: str, version: int, path: str) -> Servable:
+        start = time.monotonic()
+        try:
+            servable = Servable.load(name, version, path)
+            if self._scheduler is not None:
+                self._attach_batching(servable)
+            if self.enable_model_warmup:
+                try:
+                    warmup.run_warmup(servable)
+                except Exception:
+                    self._unload_servable(servable)
+                    raise
+        except Exception:
+            self.metrics.record_load(path, False, 0)
+            raise
+        self.metrics.record_load(path, True, (time.monotonic() - start) * 1e6)
+        return servable
+
+    def _attach_batching(self, servable: Servable) -> None:
+        """Route the servable's signature runs through one batch queue per signature."""
+        def on_batch(size, padded, name=servable.name):
+            self.metrics.record_batch(name, size, padded)
+
+        queues = {key: self._scheduler.add_queue(signature, on_batch)
+                  for key, signature in servable.signatures.items()}
+        self._queues[id(servable)] = queues
+        servable.runner = lambda signature, arrays: queues[signature.name].submit(arrays).result()
+
+    def _unload_servable(self, servable: Servable) -> None:
+        for queue in self._queues.pop(id(servable), {}).values():
+            self._scheduler.remove_queue(queue)
+
+    # ---- start / stop -----------------------------------------------------------------------------------------------
+    def _initial_config(self):
+        if self.model_config_file:
+            return model_config.read_model_config_file(self.model_config_file)
+        return model_config.single_model_config(self.model_name, self.model_base_path)
+
+    def start(self) -> "ModelServer":
+        """Load the models, then listen; raises (and releases everything) when a model cannot be served."""
+        try:
+            if self.batching_options is not None:
+                self._scheduler = BatchScheduler(self.batching_options)
+            config = self._initial_config()
+            self._config_text = str(config)
+            self.manager.apply_config(config)
+            self._start_grpc()
+            if self._rest_api_port is not None:
+                from serving.rest import RestServer
+                self._rest_server = RestServer(self.api, self.host, self._rest_api_port, self.metrics,
+                                               self.prometheus_path)
+                self._rest_server.start()
+                self.rest_port = self._rest_server.port
+            self._start_pollers()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("Running gRPC ModelServer at %s:%s ...", self.host, self.grpc_port)
+        if self.rest_port is not None:
+            log.info("Exporting HTTP/REST API at:%s:%s ...", self.host, self.rest_port)
+        return self
+
+    def _start_grpc(self) -> None:
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.so_reuseport", 0)]
+        self._grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.grpc_max_workers,
+                                                                   thread_name_prefix="grpc"),
+                                        options=options)
+        add_services(self._grpc_server, self.api)
+        self.grpc_port = self._grpc_server.add_insecure_port(f"{self.host}:{self._port}")
+        if not self.grpc_port:
+            raise OSError(f"Could not bind gRPC port {self.host}:{self._port}")
+        self._grpc_server.start()
+
+    def _start_pollers(self) -> None:
+        if self.file_system_poll_wait_seconds > 0:
+            self._spawn("fs-poll", self.file_system_poll_wait_seconds, self.manager.poll)
+        if self.model_config_file and self.model_config_file_poll_wait_seconds > 0:
+            self._spawn("config-poll", self.model_config_file_poll_wait_seconds, self._reload_config_file)
+
+    def _spawn(self, name: str, period: float, work) -> None:
+        def loop():
+            while not self._stop_event.wait(period):
+                try:
+                    work()
+                except Exception:  # keep polling; the next pass may succeed
+                    log.exception("%s failed", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _reload_config_file(self) -> None:
+        config = model_config.read_model_config_file(self.model_config_file)
+        if str(config) != self._config_text:
+            self._config_text = str(config)
+            log.info("Reloading model config from %s", self.model_config_file)
+            self.manager.apply_config(config)
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop listening, let in-flight requests finish (up to `grace` seconds), unload everything."""
+        self._stop_event.set()
+        if self._rest_server is not None:
+            self._rest_server.stop()
+            self._rest_server = None
+        if self._grpc_server is not None:
+            self._grpc_server.stop(grace).wait()
+            self._grpc_server = None
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
+        self.manager.unload_all()
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+
+    def __enter__(self) -> "ModelServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---- command line -----------------------------------------------------------------------------------------------------
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """tensorflow_model_server's flags (`--flag=value`; booleans also as bare `--flag`)."""
+    p = argparse.ArgumentParser(prog="tfmodels-serve", description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=8500, help="gRPC port")
+    p.add_argument("--rest_api_port", type=int, default=0, help="REST port (0: no REST API)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--model_name", default="default")
+    p.add_argument("--model_base_path", default="")
+    p.add_argument("--model_config_file", default="")
+    p.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0)
+    p.add_argument("--file_system_poll_wait_seconds", type=float, default=1)
+    p.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--batching_parameters_file", default="")
+    p.add_argument("--monitoring_config_file", default="")
+    p.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    p.add_argument("--grpc_max_threads", type=int, default=64)
+    args = p.parse_args(argv)
+    if bool(args.model_base_path) == bool(args.model_config_file):
+        p.error("give exactly one of --model_base_path and --model_config_file")
+    return args
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    server = ModelServer(
+        model_base_path=args.model_base_path or None, model_name=args.model_name,
+        model_config_file=args.model_config_file or None, port=args.port,
+        rest_api_port=args.rest_api_port or None, host=args.host, enable_batching=args.enable_batching,
+        batching_parameters_file=args.batching_parameters_file or None,
+        monitoring_config_file=args.monitoring_config_file or None,
+        enable_model_warmup=args.enable_model_warmup,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        grpc_max_workers=args.grpc_max_threads)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+    except Exception as e:
+        log.error("Server failed to start: %s", getattr(e, "message", e))
+        return 1
+    print(f"serving: gRPC on {server.host}:{server.grpc_port}"
+          + (f", REST on {server.host}:{server.rest_port}" if server.rest_port else ""), flush=True)
+    stop.wait()
+    log.info("Shutting down")
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Test models and helpers for the serving tests: SavedModels built with TF (half_plus_two as in TF Serving's
+testdata, and a raw-text classifier), gRPC stubs, and polling."""
+
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import grpc  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc  # noqa: E402
+
+HALF_PLUS_TWO_VERSION = 123
+MODEL_NAME = "half_plus_two"
+
+
+class HalfPlusTwo(tf.Module):
+    """y = a * x + b with TF Serving's half_plus_two signatures (x -> y; tf.Example "inputs" -> scores/outputs)."""
+
+    def __init__(self, a=0.5, b=2.0):
+        super().__init__()
+        self.a = tf.Variable(a)
+        self.b = tf.Variable(b)
+
+    def _parse_x(self, inputs):
+        return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def predict(self, x):
+        return {"y": self.a * x + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def predict_two_outputs(self, x):
+        return {"y": self.a * x + self.b, "x_copy": tf.identity(x)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def classify(self, inputs):
+        return {"scores": self.a * self._parse_x(inputs) + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def regress(self, inputs):
+        return {"outputs": self.a * self._parse_x(inputs) + self.b}
+
+
+def build_half_plus_two(path, a=0.5, b=2.0):
+    """Save half_plus_two (y = a*x + b) as a SavedModel at `path`."""
+    module = HalfPlusTwo(a, b)
+    tf.saved_model.save(module, str(path), signatures={
+        "serving_default": module.predict,
+        "two_outputs": module.predict_two_outputs,
+        "classify_x_to_y": module.classify,
+        "regress_x_to_y": module.regress,
+    })
+    return str(path)
+
+
+class TextClassifier(tf.Module):
+    """A raw-text model shaped as exported text classifiers are: DT_STRING text in, classes/scores out."""
+
+    LABELS = ("negative", "positive")
+
+    def _scores(self, text):
+        # positive score grows with the number of "good" in the text; deterministic and easy to assert on.
+        good = tf.cast(tf.strings.regex_replace(text, "good", "\x01") != text, tf.float32)
+        return tf.stack([1.0 - good, good], axis=1)
+
+    def _classes(self, n):
+        return tf.tile(tf.constant([list(self.LABELS)]), [n, 1])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def predict(self, text):
+        scores = self._scores(text)
+        return {"scores": scores, "classes": self._classes(tf.shape(text)[0])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def classify(self, inputs):
+        text = tf.io.parse_example(inputs, {"text": tf.io.FixedLenFeature([], tf.string)})["text"]
+        return {"scores": self._scores(text), "classes": self._classes(tf.shape(text)[0])}
+
+
+def build_text_classifier(path):
+    module = TextClassifier()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.predict,
+                                                      "classify": module.classify})
+    return str(path)
+
+
+def stubs(server):
+    """(PredictionService stub, ModelService stub, channel) for a running server."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    return (prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel), channel)
+
+
+def wait_for(predicate, timeout=30.0, interval=0.1):
+    """Poll `predicate` until it is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
