@@ -54,6 +54,7 @@ class VersionRecord:
 
     def status_proto(self) -> get_model_status_pb2.ModelVersionStatus:
         status = get_model_status_pb2.ModelVersionStatus(version=self.version, state=self.state)
+        status.status.SetInParent()  # always present, OK when there is no error (REST prints it)
         if self.error is not None:
             status.status.error_code = self.error.code.value[0]
             status.status.error_message = self.error.message

@@ -101,3 +101,20 @@ def wait_for(predicate, timeout=30.0, interval=0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def http(server, method, path, body=None, raw=None):
+    """(HTTP status, parsed JSON or text) of one request to the server's REST port."""
+    import http.client
+    import json
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    try:
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        connection.request(method, path, body=payload)
+        response = connection.getresponse()
+        data = response.read()
+        if response.getheader("Content-Type", "").startswith("application/json"):
+            return response.status, json.loads(data)
+        return response.status, data.decode()
+    finally:
+        connection.close()
