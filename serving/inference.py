@@ -153,7 +153,9 @@ def _classification_result(outputs, num_examples: int) -> classification_pb2.Cla
         for c in range(num_classes):
             cls = row.classes.add()
             if classes is not None:
-                cls.label = classes[i, c]
+                label = classes[i, c]
+                # proto `string` labels must be UTF-8; undecodable bytes are replaced rather than failing the call
+                cls.label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
             if scores is not None:
                 cls.score = float(scores[i, c])
     return result
