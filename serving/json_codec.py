@@ -27,8 +27,8 @@ def parse_body(body: bytes) -> Dict[str, Any]:
     """The request body as a JSON object."""
     try:
         document = json.loads(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise invalid_argument(f"JSON Parse error: {e}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise invalid_argument(f"JSON Parse error: {type(e).__name__}: {e}"[:200]) from None
     if document is None:
         raise invalid_argument("JSON Parse error: The document is empty.")
     if not isinstance(document, dict):

@@ -66,6 +66,9 @@ class RestHandlers:
             return 200, self._route(method, path, body)
         except ServingError as e:
             return http_status(e.code), {"error": truncate(e.message)}
+        except Exception as e:  # a bug or odd input must answer 500, not drop the connection
+            log.exception("REST %s %s failed", method, path[:200])
+            return 500, {"error": truncate(f"{type(e).__name__}: {e}")}
 
     def _route(self, method: str, path: str, body: bytes):
         path_only = path.split("?", 1)[0]
