@@ -118,3 +118,32 @@ def http(server, method, path, body=None, raw=None):
         return response.status, data.decode()
     finally:
         connection.close()
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_cli_server(*args, timeout=180):
+    """Run `python -m serving.server --port=0 ARGS`; returns (process, gRPC port) once it listens."""
+    import re
+    import subprocess
+    import sys
+    process = subprocess.Popen([sys.executable, "-m", "serving.server", "--port=0", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.match(r"serving: gRPC on 127\.0\.0\.1:(\d+)", line)
+        if match:
+            return process, int(match.group(1))
+    process.kill()
+    raise AssertionError("server did not start:\n" + "".join(lines[-40:]))

@@ -1,0 +1,92 @@
+"""Load with faults: 16 clients x 2,000 Predicts while a new version, then a corrupt one, are pushed."""
+
+import os
+import shutil
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+import tensorflow as tf
+from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, start_cli_server, wait_for
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from serving.client import GrpcClient
+
+CLIENTS = 16
+REQUESTS_PER_CLIENT = 2000
+TIME_LIMIT_SECONDS = 600  # bounds the whole load loop even if the server slows to a crawl
+NEW_VERSION = 200
+CORRUPT_VERSION = 300
+
+
+@pytest.mark.e2e
+def test_version_push_under_load_drops_no_request(model_base, half_plus_three_template):
+    process, port = start_cli_server(f"--model_name={MODEL_NAME}", f"--model_base_path={model_base}",
+                                     "--file_system_poll_wait_seconds=0.2", "--enable_batching")
+    done = [0] * CLIENTS
+    failures, seen = [], set()
+    lock = threading.Lock()
+    deadline = time.monotonic() + TIME_LIMIT_SECONDS
+
+    def client(index):
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL_NAME
+        for i in range(REQUESTS_PER_CLIENT):
+            if time.monotonic() > deadline:
+                break
+            x = float(index * REQUESTS_PER_CLIENT + i)
+            request.inputs["x"].CopyFrom(tf.make_tensor_proto([x]))
+            try:
+                response = stub.Predict(request, timeout=30)
+                version = response.model_spec.version.value
+                y = response.outputs["y"].float_val[0]
+                expected = 0.5 * x + (2.0 if version == HALF_PLUS_TWO_VERSION else 3.0)
+                if version not in (HALF_PLUS_TWO_VERSION, NEW_VERSION) or abs(y - expected) > 1e-3 * max(1, x):
+                    raise AssertionError(f"x={x}: y={y} from version {version}")
+                with lock:
+                    seen.add(version)
+            except Exception as e:  # every failure is recorded, none retried
+                with lock:
+                    failures.append(f"{type(e).__name__}: {getattr(e, 'details', lambda: e)()}")
+            done[index] += 1
+        channel.close()
+
+    try:
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            futures = [pool.submit(client, i) for i in range(CLIENTS)]
+            while sum(done) < CLIENTS * REQUESTS_PER_CLIENT // 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # pushed in place, file by file, as a plain copy does: the server may see it half-written
+            shutil.copytree(half_plus_three_template, os.path.join(model_base, str(NEW_VERSION)))
+            while NEW_VERSION not in seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            corrupt = os.path.join(model_base, str(CORRUPT_VERSION))
+            os.makedirs(corrupt)
+            with open(os.path.join(corrupt, "saved_model.pb"), "wb") as f:
+                f.write(b"not a SavedModel")
+            for future in futures:
+                future.result()
+        assert sum(done) == CLIENTS * REQUESTS_PER_CLIENT, "load loop hit its time limit"
+        assert failures == [], f"{len(failures)} failed requests, e.g. {failures[:5]}"
+        assert seen == {HALF_PLUS_TWO_VERSION, NEW_VERSION}
+        # the server has tried the corrupt push and failed it, and the new version still serves
+        with GrpcClient(f"127.0.0.1:{port}") as status_client:
+            wait_for(lambda: any(s["version"] == CORRUPT_VERSION and s["state"] == "END" and s["error_message"]
+                                 for s in status_client.status(MODEL_NAME)))
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = MODEL_NAME
+            request.inputs["x"].CopyFrom(tf.make_tensor_proto([2.0]))
+            response = stub.Predict(request, timeout=30)
+            assert response.model_spec.version.value == NEW_VERSION
+            assert response.outputs["y"].float_val[0] == 4.0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
