@@ -9,7 +9,6 @@ from typing import List
 
 import numpy as np
 from google.protobuf import text_format
-from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, inference_pb2, model_pb2,
                                      predict_pb2, regression_pb2)
 
@@ -247,6 +246,3 @@ def get_model_metadata(servable: Servable, request: get_model_metadata_pb2.GetMo
     response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
     return response
 
-
-def is_string_input(signature: Signature, alias: str) -> bool:
-    return signature.signature_def.inputs[alias].dtype == types_pb2.DT_STRING

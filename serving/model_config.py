@@ -4,9 +4,9 @@ import os
 from typing import Dict, List
 
 import tensorflow as tf
-from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving import protos
 from serving.errors import invalid_argument
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
@@ -25,17 +25,11 @@ def single_model_config(name: str, base_path: str) -> ModelServerConfig:
 
 def parse_model_config(text: str) -> ModelServerConfig:
     """Parse a text-format ModelServerConfig (models.config)."""
-    config = ModelServerConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as e:
-        raise invalid_argument(f"Invalid protobuf file: {e}") from None
-    return config
+    return protos.parse_text(text, ModelServerConfig, "Invalid protobuf file")
 
 
 def read_model_config_file(path: str) -> ModelServerConfig:
-    with tf.io.gfile.GFile(path, "r") as f:
-        return parse_model_config(f.read())
+    return parse_model_config(protos.read_text(path))
 
 
 def validate(config: ModelServerConfig) -> None:

@@ -1,5 +1,7 @@
 """TF Serving config messages that the tensorflow-serving-api wheel does not ship.
 
+Also the text-proto parsing every config file goes through.
+
 `BatchingParameters` (servables/tensorflow/session_bundle_config.proto) and `MonitoringConfig`
 (config/monitoring_config.proto) are declared here with TF Serving's package, names and field numbers, so that
 text written for `--batching_parameters_file` / `--monitoring_config_file` parses the same way in both servers.
@@ -7,6 +9,8 @@ text written for `--batching_parameters_file` / `--monitoring_config_file` parse
 
 from google.protobuf import descriptor_pb2, descriptor_pool, text_format, wrappers_pb2
 from google.protobuf import message_factory
+
+import tensorflow as tf
 
 from serving.errors import invalid_argument
 
@@ -51,11 +55,16 @@ def _classes():
 BatchingParameters, MonitoringConfig = _classes()
 
 
-def parse_text(text: str, message_class, what: str):
-    """Parse text-format `message_class`; a syntax error is INVALID_ARGUMENT naming the file kind."""
+def parse_text(text: str, message_class, error_prefix: str):
+    """Parse text-format `message_class`; a syntax error is INVALID_ARGUMENT "<error_prefix>: <details>"."""
     message = message_class()
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as e:
-        raise invalid_argument(f"Invalid {what}: {e}") from None
+        raise invalid_argument(f"{error_prefix}: {e}") from None
     return message
+
+
+def read_text(path: str) -> str:
+    with tf.io.gfile.GFile(path, "r") as f:
+        return f.read()

@@ -15,7 +15,6 @@ from concurrent import futures
 from typing import Optional
 
 import grpc
-import tensorflow as tf
 
 from serving import model_config, protos, warmup
 from serving.api import ServingApi
@@ -31,20 +30,15 @@ log = logging.getLogger("serving.server")
 MAX_MESSAGE_BYTES = 2 ** 31 - 1
 
 
-def read_text(path: str) -> str:
-    with tf.io.gfile.GFile(path, "r") as f:
-        return f.read()
-
-
 def batching_options_from_file(path: str) -> BatchingOptions:
     """BatchingOptions from a `--batching_parameters_file` (text-format BatchingParameters)."""
-    return BatchingOptions.from_proto(protos.parse_text(read_text(path), protos.BatchingParameters,
-                                                        "batching parameters file"))
+    return BatchingOptions.from_proto(protos.parse_text(protos.read_text(path), protos.BatchingParameters,
+                                                        "Invalid batching parameters file"))
 
 
 def prometheus_path_from_file(path: str) -> Optional[str]:
     """The metrics path a `--monitoring_config_file` enables (None when Prometheus is off)."""
-    config = protos.parse_text(read_text(path), protos.MonitoringConfig, "monitoring config file")
+    config = protos.parse_text(protos.read_text(path), protos.MonitoringConfig, "Invalid monitoring config file")
     if not config.prometheus_config.enable:
         return None
     return config.prometheus_config.path or DEFAULT_PATH
@@ -91,6 +85,7 @@ class ModelServer:
         self._rest_server = None
         self._stop_event = threading.Event()
         self._threads = []
+        self._config_text = ""  # the model config last applied, to notice when the file changes
         self.grpc_port: Optional[int] = None
         self.rest_port: Optional[int] = None
 

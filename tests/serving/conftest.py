@@ -9,7 +9,8 @@ import pytest
 # Test modules here import the shared helpers as `serving_testlib` (this folder is not a package).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, build_half_plus_two, stubs  # noqa: E402
+from serving_testlib import (HALF_PLUS_TWO_VERSION, MODEL_NAME, build_half_plus_two,  # noqa: E402
+                             build_text_classifier, stubs)
 
 from serving.server import ModelServer  # noqa: E402
 
@@ -50,3 +51,13 @@ def grpc_stubs(shared_server):
     prediction, model, channel = stubs(shared_server)
     yield prediction, model
     channel.close()
+
+
+@pytest.fixture(scope="module")
+def text_server(tmp_path_factory):
+    """A server for a raw-text classifier (DT_STRING text and serialized tf.Example inputs)."""
+    base = tmp_path_factory.mktemp("text") / "text_classifier"
+    build_text_classifier(base / "1")
+    with ModelServer(model_base_path=str(base), model_name="text_classifier",
+                     file_system_poll_wait_seconds=0) as server:
+        yield server

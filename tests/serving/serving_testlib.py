@@ -147,3 +147,37 @@ def start_cli_server(*args, timeout=180):
             return process, int(match.group(1))
     process.kill()
     raise AssertionError("server did not start:\n" + "".join(lines[-40:]))
+
+
+def with_spec(request, name=MODEL_NAME, signature="", version=None, label=None):
+    """`request` with its model_spec filled in."""
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    if label is not None:
+        request.model_spec.version_label = label
+    return request
+
+
+def float_example(**features):
+    """A tf.Example of float features (bytes values become bytes features)."""
+    example = tf.train.Example()
+    for key, value in features.items():
+        feature = example.features.feature[key]
+        if isinstance(value, bytes):
+            feature.bytes_list.value.append(value)
+        else:
+            feature.float_list.value.append(value)
+    return example
+
+
+def examples_request(request, signature, examples=(), context=None):
+    """A Classification/RegressionRequest on half_plus_two with `examples` (and a context, if given)."""
+    with_spec(request, signature=signature)
+    if context is not None:
+        request.input.example_list_with_context.context.CopyFrom(context)
+        request.input.example_list_with_context.examples.extend(examples)
+    else:
+        request.input.example_list.examples.extend(examples)
+    return request

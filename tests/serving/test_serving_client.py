@@ -58,6 +58,9 @@ def test_helpers():
     assert tf.make_ndarray(make_tensor_proto([[1, 2]], dtype=tf.float32)).tolist() == [[1.0, 2.0]]
 
 
+C = grpc.StatusCode
+
+
 class FakeRpcError(grpc.RpcError):
     def __init__(self, code):
         self._code = code
@@ -66,37 +69,34 @@ class FakeRpcError(grpc.RpcError):
         return self._code
 
 
-def test_retries_only_unavailable_with_deadline():
-    client = GrpcClient("127.0.0.1:1", timeout=3.5, max_attempts=3, backoff_seconds=0.001)
-    calls = []
+def failing_rpc(codes, calls):
+    """A stub method that raises the given codes in turn (then answers "ok"), recording each deadline."""
+    codes = list(codes)
 
-    def flaky(request, timeout):
+    def method(request, timeout):
         calls.append(timeout)
-        if len(calls) < 3:
-            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE)
+        if codes:
+            raise FakeRpcError(codes.pop(0))
         return "ok"
 
-    assert client.call(flaky, None) == "ok"
-    assert calls == [3.5, 3.5, 3.5]
+    return method
 
-    def not_found(request, timeout):
-        calls.append(timeout)
-        raise FakeRpcError(grpc.StatusCode.NOT_FOUND)
 
-    calls.clear()
-    with pytest.raises(FakeRpcError):
-        client.call(not_found, None)
-    assert len(calls) == 1
-
-    def always_unavailable(request, timeout):
-        calls.append(timeout)
-        raise FakeRpcError(grpc.StatusCode.UNAVAILABLE)
-
-    calls.clear()
-    with pytest.raises(FakeRpcError):
-        client.call(always_unavailable, None)
-    assert len(calls) == 3
-    client.close()
+@pytest.mark.parametrize("codes, attempts, answer", [
+    ([C.UNAVAILABLE, C.UNAVAILABLE], 3, "ok"),  # retried until it succeeds
+    ([C.NOT_FOUND], 1, None),  # other codes are not retried
+    ([C.INVALID_ARGUMENT], 1, None),
+    ([C.UNAVAILABLE] * 3, 3, None),  # gives up after max_attempts
+])
+def test_retries_only_unavailable_with_deadline(codes, attempts, answer):
+    calls = []
+    with GrpcClient("127.0.0.1:1", timeout=3.5, max_attempts=3, backoff_seconds=0.001) as client:
+        if answer is None:
+            with pytest.raises(FakeRpcError):
+                client.call(failing_rpc(codes, calls), None)
+        else:
+            assert client.call(failing_rpc(codes, calls), None) == answer
+    assert calls == [3.5] * attempts
 
 
 def test_deadline_against_unreachable_server():

@@ -6,7 +6,9 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_testlib import MODEL_NAME, http
+from serving_testlib import MODEL_NAME, examples_request, http
+from serving_testlib import float_example as example
+from serving_testlib import with_spec as spec
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      inference_pb2, model_management_pb2, predict_pb2, regression_pb2)
@@ -15,16 +17,6 @@ from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 
 C = grpc.StatusCode
 PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
-
-
-def spec(request, name=MODEL_NAME, signature="", version=None, label=None):
-    request.model_spec.name = name
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    if label is not None:
-        request.model_spec.version_label = label
-    return request
 
 
 def predict(x=(1.0,), **kwargs):
@@ -47,25 +39,8 @@ def with_input(request, key, proto):
     return request
 
 
-def example(**features):
-    ex = tf.train.Example()
-    for key, value in features.items():
-        feature = ex.features.feature[key]
-        if isinstance(value, bytes):
-            feature.bytes_list.value.append(value)
-        else:
-            feature.float_list.value.append(value)
-    return ex
-
-
 def classify(examples=(), signature="classify_x_to_y", context=None, cls=classification_pb2.ClassificationRequest):
-    request = spec(cls(), signature=signature)
-    if context is not None:
-        request.input.example_list_with_context.context.CopyFrom(context)
-        request.input.example_list_with_context.examples.extend(examples)
-    else:
-        request.input.example_list.examples.extend(examples)
-    return request
+    return examples_request(cls(), signature, examples, context)
 
 
 def regress(examples=(), signature="regress_x_to_y"):

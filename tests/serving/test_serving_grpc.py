@@ -5,28 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import wrappers_pb2
-from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME
+from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, examples_request, with_spec
+from serving_testlib import float_example as example
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      inference_pb2, predict_pb2, regression_pb2)
 
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 
 
-def example(**features):
-    ex = tf.train.Example()
-    for key, value in features.items():
-        ex.features.feature[key].float_list.value.append(value)
-    return ex
-
-
 def predict_request(x, signature="", output_filter=(), version=None, label=None, name=MODEL_NAME):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = name
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    if label is not None:
-        request.model_spec.version_label = label
+    request = with_spec(predict_pb2.PredictRequest(), name, signature, version, label)
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.asarray(x, np.float32)))
     request.output_filter.extend(output_filter)
     return request
@@ -92,10 +80,8 @@ def test_get_model_metadata_errors(grpc_stubs):
 
 def test_classify(grpc_stubs):
     prediction, _ = grpc_stubs
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = MODEL_NAME
-    request.model_spec.signature_name = "classify_x_to_y"
-    request.input.example_list.examples.extend([example(x=2.0), example(x=4.0)])
+    request = examples_request(classification_pb2.ClassificationRequest(), "classify_x_to_y",
+                               [example(x=2.0), example(x=4.0)])
     response = prediction.Classify(request, timeout=10)
     assert [c.classes[0].score for c in response.result.classifications] == [3.0, 4.0]
     assert response.model_spec.signature_name == "classify_x_to_y"
@@ -104,11 +90,8 @@ def test_classify(grpc_stubs):
 
 def test_classify_with_context(grpc_stubs):
     prediction, _ = grpc_stubs
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = MODEL_NAME
-    request.model_spec.signature_name = "classify_x_to_y"
-    request.input.example_list_with_context.context.CopyFrom(example(x=10.0))
-    request.input.example_list_with_context.examples.extend([tf.train.Example(), example(x=2.0)])
+    request = examples_request(classification_pb2.ClassificationRequest(), "classify_x_to_y",
+                               [tf.train.Example(), example(x=2.0)], context=example(x=10.0))
     response = prediction.Classify(request, timeout=10)
     # the context fills in the first example; the second example's own x overrides it
     assert [c.classes[0].score for c in response.result.classifications] == [7.0, 3.0]
@@ -116,10 +99,7 @@ def test_classify_with_context(grpc_stubs):
 
 def test_regress(grpc_stubs):
     prediction, _ = grpc_stubs
-    request = regression_pb2.RegressionRequest()
-    request.model_spec.name = MODEL_NAME
-    request.model_spec.signature_name = "regress_x_to_y"
-    request.input.example_list.examples.append(example(x=2.0))
+    request = examples_request(regression_pb2.RegressionRequest(), "regress_x_to_y", [example(x=2.0)])
     response = prediction.Regress(request, timeout=10)
     assert [r.value for r in response.result.regressions] == [3.0]
     assert response.model_spec.signature_name == "regress_x_to_y"
@@ -127,20 +107,12 @@ def test_regress(grpc_stubs):
 
 def test_classify_regress_errors(grpc_stubs):
     prediction, _ = grpc_stubs
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = MODEL_NAME
-    request.model_spec.signature_name = "classify_x_to_y"
-    assert_rpc_error(prediction.Classify, request, grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
-    request.model_spec.signature_name = "nope"
-    request.input.example_list.examples.append(example(x=2.0))
-    assert_rpc_error(prediction.Classify, request, grpc.StatusCode.INVALID_ARGUMENT,
-                     "No signature was found with the name: nope")
-    regress = regression_pb2.RegressionRequest()
-    regress.model_spec.name = MODEL_NAME
-    regress.model_spec.signature_name = "nope"
-    regress.input.example_list.examples.append(example(x=2.0))
-    assert_rpc_error(prediction.Regress, regress, grpc.StatusCode.INVALID_ARGUMENT,
-                     "No signature was found with the name: nope")
+    empty = examples_request(classification_pb2.ClassificationRequest(), "classify_x_to_y")
+    assert_rpc_error(prediction.Classify, empty, grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
+    for call, request_class in ((prediction.Classify, classification_pb2.ClassificationRequest),
+                                (prediction.Regress, regression_pb2.RegressionRequest)):
+        unknown = examples_request(request_class(), "nope", [example(x=2.0)])
+        assert_rpc_error(call, unknown, grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope")
 
 
 def test_multi_inference(grpc_stubs):
@@ -231,3 +203,15 @@ def test_long_messages_are_truncated(grpc_stubs):
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert len(info.value.details()) == 1024 + len("...TRUNCATED")
     assert info.value.details().endswith("...TRUNCATED")
+
+
+def test_raw_text_model_over_grpc(text_server):
+    from serving.client import GrpcClient, text_examples
+    with GrpcClient(f"127.0.0.1:{text_server.grpc_port}") as client:
+        outputs = client.predict("text_classifier", {"text": ["a good film", "dull"]})
+        assert outputs["scores"].tolist() == [[0.0, 1.0], [1.0, 0.0]]
+        assert outputs["classes"].tolist() == [[b"negative", b"positive"]] * 2
+        results = client.classify("text_classifier", text_examples(["good", "bad"]), signature_name="classify")
+        assert results == [[("negative", 0.0), ("positive", 1.0)], [("negative", 1.0), ("positive", 0.0)]]
+        signature = client.metadata("text_classifier")["classify"]
+        assert signature.inputs["inputs"].dtype == tf.string.as_datatype_enum

@@ -3,9 +3,7 @@
 import base64
 
 import pytest
-from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, build_text_classifier, http
-
-from serving.server import ModelServer
+from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, http
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 
@@ -99,15 +97,6 @@ def test_prometheus(shared_server):
     assert "# TYPE :tensorflow:serving:request_latency histogram" in text
     assert (f':tensorflow:cc:saved_model:load_attempt_count{{model_path="{shared_server.model_base_path}/'
             f'{HALF_PLUS_TWO_VERSION:08d}",status="success"}} 1') in text
-
-
-@pytest.fixture(scope="module")
-def text_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("text") / "text_classifier"
-    build_text_classifier(base / "1")
-    with ModelServer(model_base_path=str(base), model_name="text_classifier",
-                     file_system_poll_wait_seconds=0) as server:
-        yield server
 
 
 def test_raw_text_predict_and_classify(text_server):
