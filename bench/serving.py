@@ -39,7 +39,7 @@ class MLP(tf.Module):
         rng = np.random.default_rng(0)
         sizes = [inputs] + [hidden] * layers + [outputs]
         self.weights = [tf.Variable(rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32))
-                        for a, b in zip(sizes, sizes[1:])]
+                        for a, b in zip(sizes, sizes[1:], strict=False)]
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
     def predict(self, x):
@@ -94,8 +94,8 @@ def measure_latency(direct, client, rows, requests):
     direct_s, server_s = [], []
     for i in range(requests):
         row = rows[i % len(rows)][None]
-        direct_s.append(timed(lambda: direct(row)))
-        server_s.append(timed(lambda: client.predict(MODEL_NAME, {"x": row})))
+        direct_s.append(timed(lambda row=row: direct(row)))
+        server_s.append(timed(lambda row=row: client.predict(MODEL_NAME, {"x": row})))
     return direct_s, server_s
 
 

@@ -38,7 +38,7 @@ class BatchingOptions:
             raise invalid_argument("batch_timeout_micros must be non-negative")
         sizes = list(self.allowed_batch_sizes)
         if sizes:
-            if any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[0] < 1:
+            if any(b <= a for a, b in zip(sizes, sizes[1:], strict=False)) or sizes[0] < 1:
                 raise invalid_argument("allowed_batch_sizes entries must be monotonically increasing")
             if sizes[-1] != self.max_batch_size:
                 raise invalid_argument("Last entry in allowed_batch_sizes must match max_batch_size; last "
@@ -103,7 +103,7 @@ def _pad_trailing_dims(arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
     target = np.max([a.shape[1:] for a in arrays], axis=0)
     padded = []
     for array in arrays:
-        widths = [(0, 0)] + [(0, int(t - s)) for t, s in zip(target, array.shape[1:])]
+        widths = [(0, 0)] + [(0, int(t - s)) for t, s in zip(target, array.shape[1:], strict=True)]
         fill = b"" if array.dtype == object else 0
         padded.append(np.pad(array, widths, constant_values=fill) if any(w for _, w in widths[1:]) else array)
     return padded

@@ -1,7 +1,7 @@
 """gRPC front end: PredictionService and ModelService servicers over `ServingApi`."""
 
 import grpc
-from tensorflow_serving.apis import (model_service_pb2_grpc, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from serving.api import ServingApi
 from serving.errors import ServingError, truncate

@@ -9,12 +9,23 @@ from typing import List
 
 import numpy as np
 from google.protobuf import text_format
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, inference_pb2, model_pb2,
-                                     predict_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from serving.errors import invalid_argument
-from serving.servable import (DEFAULT_SIGNATURE, Servable, Signature, inference_signature_missing,
-                              predict_signature_missing)
+from serving.servable import (
+    DEFAULT_SIGNATURE,
+    Servable,
+    Signature,
+    inference_signature_missing,
+    predict_signature_missing,
+)
 from serving.tensors import to_ndarray, to_tensor_proto
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"

@@ -179,7 +179,7 @@ class ServableManager:
                     raise errors[-1]
                 raise not_found(f"No versions of servable {record.config.name} found under base path "
                                 f"{record.config.base_path}")
-            for label, version in labels.items():
+            for version in labels.values():
                 if version not in available:
                     raise failed_precondition(
                         f"Request to assign label to version {version} of model {record.config.name}, which is "

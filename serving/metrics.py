@@ -90,7 +90,7 @@ class Histogram:
         with self._lock:
             for labels, series in sorted(self._series.items()):
                 cumulative = 0
-                for bound, count in zip(self._bounds + [float("inf")], series):
+                for bound, count in zip(self._bounds + [float("inf")], series, strict=False):
                     cumulative += count
                     le = "+Inf" if bound == float("inf") else _number(round(bound, 3))
                     le_label = 'le="' + le + '"'

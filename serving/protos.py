@@ -7,10 +7,14 @@ Also the text-proto parsing every config file goes through.
 text written for `--batching_parameters_file` / `--monitoring_config_file` parses the same way in both servers.
 """
 
-from google.protobuf import descriptor_pb2, descriptor_pool, text_format, wrappers_pb2
-from google.protobuf import message_factory
-
 import tensorflow as tf
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
 
 from serving.errors import invalid_argument
 

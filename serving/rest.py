@@ -12,9 +12,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
-from google.protobuf import json_format
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2
+from google.protobuf import json_format
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+)
 
 from serving import json_codec
 from serving.api import ServingApi
@@ -121,6 +126,7 @@ class RestHandlers:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients expect from TF Serving
+    timeout = 60  # seconds a connection may stall mid-request before it is dropped
     server_version = "tfmodels-serving"
     routes: RestHandlers = None
     metrics: ServerMetrics = None

@@ -56,7 +56,7 @@ class Signature:
             if info.tensor_shape.unknown_rank:
                 continue
             expected = [d.size for d in info.tensor_shape.dim]
-            if len(expected) != array.ndim or any(e not in (-1, g) for e, g in zip(expected, array.shape)):
+            if len(expected) != array.ndim or any(e not in (-1, g) for e, g in zip(expected, array.shape, strict=True)):
                 wanted = "[" + ",".join("?" if e == -1 else str(e) for e in expected) + "]"
                 raise invalid_argument(
                     f"Expects arg[{index}] ('{alias}') to have shape {wanted} but "

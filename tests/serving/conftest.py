@@ -9,8 +9,13 @@ import pytest
 # Test modules here import the shared helpers as `serving_testlib` (this folder is not a package).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from serving_testlib import (HALF_PLUS_TWO_VERSION, MODEL_NAME, build_half_plus_two,  # noqa: E402
-                             build_text_classifier, stubs)
+from serving_testlib import (  # noqa: E402
+    HALF_PLUS_TWO_VERSION,
+    MODEL_NAME,
+    build_half_plus_two,
+    build_text_classifier,
+    stubs,
+)
 
 from serving.server import ModelServer  # noqa: E402
 

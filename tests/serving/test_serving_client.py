@@ -5,7 +5,14 @@ import pytest
 import tensorflow as tf
 from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME
 
-from serving.client import GrpcClient, RestClient, RestError, make_example, make_tensor_proto, text_examples
+from serving.client import (
+    GrpcClient,
+    RestClient,
+    RestError,
+    make_example,
+    make_tensor_proto,
+    text_examples,
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 from google.protobuf import text_format
-from serving_testlib import stubs
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import config, protos

@@ -10,8 +10,15 @@ from serving_testlib import MODEL_NAME, examples_request, http
 from serving_testlib import float_example as example
 from serving_testlib import with_spec as spec
 from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     inference_pb2, model_management_pb2, predict_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 
@@ -47,12 +54,13 @@ def regress(examples=(), signature="regress_x_to_y"):
     return classify(examples, signature, cls=regression_pb2.RegressionRequest)
 
 
-def multi(tasks, examples=(example(x=1.0),)):
+def multi(tasks):
+    """A MultiInferenceRequest of (model, signature, method) tasks on one example."""
     request = inference_pb2.MultiInferenceRequest()
     for name, signature, method in tasks:
         task = request.tasks.add(method_name=method)
         task.model_spec.name, task.model_spec.signature_name = name, signature
-    request.input.example_list.examples.extend(examples)
+    request.input.example_list.examples.append(example(x=1.0))
     return request
 
 

@@ -4,11 +4,16 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from google.protobuf import wrappers_pb2
 from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, examples_request, with_spec
 from serving_testlib import float_example as example
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     inference_pb2, predict_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 

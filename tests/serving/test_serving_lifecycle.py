@@ -7,8 +7,12 @@ import grpc
 import pytest
 import tensorflow as tf
 from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, stubs, wait_for
-from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2, predict_pb2,
-                                     prediction_log_pb2)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_management_pb2,
+    predict_pb2,
+    prediction_log_pb2,
+)
 
 from serving.errors import ServingError
 from serving.server import ModelServer

@@ -51,8 +51,9 @@ def test_version_push_under_load_drops_no_request(model_base, half_plus_three_te
                 with lock:
                     seen.add(version)
             except Exception as e:  # every failure is recorded, none retried
+                detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
                 with lock:
-                    failures.append(f"{type(e).__name__}: {getattr(e, 'details', lambda: e)()}")
+                    failures.append(f"{type(e).__name__}: {detail}")
             done[index] += 1
         channel.close()
 
