@@ -58,7 +58,8 @@ class ModelServer:
                  batching_options: Optional[BatchingOptions] = None,
                  monitoring_config_file: Optional[str] = None, prometheus_path: Optional[str] = None,
                  enable_model_warmup: bool = True, file_system_poll_wait_seconds: float = 1.0,
-                 model_config_file_poll_wait_seconds: float = 0.0, grpc_max_workers: int = 64):
+                 model_config_file_poll_wait_seconds: float = 0.0, grpc_max_workers: int = 64,
+                 grpc_socket_path: Optional[str] = None):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError("Give exactly one of model_base_path and model_config_file")
         self.model_base_path, self.model_name = model_base_path, model_name
@@ -75,6 +76,7 @@ class ModelServer:
         self.file_system_poll_wait_seconds = file_system_poll_wait_seconds
         self.model_config_file_poll_wait_seconds = model_config_file_poll_wait_seconds
         self.grpc_max_workers = grpc_max_workers
+        self.grpc_socket_path = grpc_socket_path
 
         self.metrics = ServerMetrics()
         self.manager = ServableManager(self._load_servable, self._unload_servable)
@@ -163,6 +165,8 @@ class ModelServer:
         self.grpc_port = self._grpc_server.add_insecure_port(f"{self.host}:{self._port}")
         if not self.grpc_port:
             raise OSError(f"Could not bind gRPC port {self.host}:{self._port}")
+        if self.grpc_socket_path:  # local clients may skip TCP, as with --grpc_socket_path
+            self._grpc_server.add_insecure_port(f"unix:{self.grpc_socket_path}")
         self._grpc_server.start()
 
     def _start_pollers(self) -> None:
@@ -239,6 +243,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--monitoring_config_file", default="")
     p.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
     p.add_argument("--grpc_max_threads", type=int, default=64)
+    p.add_argument("--grpc_socket_path", default="", help="also serve gRPC on this UNIX socket")
     args = p.parse_args(argv)
     if bool(args.model_base_path) == bool(args.model_config_file):
         p.error("give exactly one of --model_base_path and --model_config_file")
@@ -257,7 +262,7 @@ def main(argv=None) -> int:
         enable_model_warmup=args.enable_model_warmup,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-        grpc_max_workers=args.grpc_max_threads)
+        grpc_max_workers=args.grpc_max_threads, grpc_socket_path=args.grpc_socket_path or None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

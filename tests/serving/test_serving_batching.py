@@ -136,3 +136,43 @@ def test_server_with_batching(tmp_path, model_base):
         assert 0 < batches < 32  # requests shared batches
         assert "padding_size" in server.metrics.render()
         channel.close()
+
+
+def test_full_queue_over_grpc_and_rest(model_base):
+    """A full batch queue answers UNAVAILABLE / HTTP 503 with TF Serving's message; the server keeps serving."""
+    from serving_testlib import http
+    options = BatchingOptions(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1)
+    with ModelServer(model_base_path=model_base, model_name=MODEL_NAME, enable_batching=True,
+                     batching_options=options, file_system_poll_wait_seconds=0) as server:
+        with server.manager.acquire(predict_pb2.PredictRequest(model_spec={"name": MODEL_NAME}).model_spec) as s:
+            signature = s.signatures["serving_default"]
+        fast = signature._function
+
+        def slow(**inputs):  # makes the model take 0.3 s so that the queue fills
+            time.sleep(0.3)
+            return fast(**inputs)
+
+        signature._function = slow
+        prediction, _, channel = stubs(server)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL_NAME
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto([1.0]))
+
+        def call(_):
+            try:
+                prediction.Predict(request, timeout=30)
+                return "OK"
+            except grpc.RpcError as e:
+                return (e.code(), e.details())
+
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(call, range(6)))
+        assert "OK" in results
+        assert (grpc.StatusCode.UNAVAILABLE, QUEUE_FULL_MESSAGE) in results
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: http(server, "POST", f"/v1/models/{MODEL_NAME}:predict",
+                                                   {"instances": [1.0]}), range(6)))
+        assert (503, {"error": QUEUE_FULL_MESSAGE}) in answers
+        signature._function = fast
+        assert prediction.Predict(request, timeout=30).outputs["y"].float_val[0] == 2.5
+        channel.close()

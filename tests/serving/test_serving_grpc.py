@@ -220,3 +220,13 @@ def test_raw_text_model_over_grpc(text_server):
         assert results == [[("negative", 0.0), ("positive", 1.0)], [("negative", 1.0), ("positive", 0.0)]]
         signature = client.metadata("text_classifier")["classify"]
         assert signature.inputs["inputs"].dtype == tf.string.as_datatype_enum
+
+
+def test_predict_over_unix_socket(model_base, tmp_path):
+    from serving.client import GrpcClient
+    from serving.server import ModelServer
+    socket_path = str(tmp_path / "grpc.sock")
+    with ModelServer(model_base_path=model_base, model_name=MODEL_NAME, rest_api_port=None,
+                     file_system_poll_wait_seconds=0, grpc_socket_path=socket_path):
+        with GrpcClient(f"unix:{socket_path}") as client:
+            assert client.predict(MODEL_NAME, {"x": [2.0]})["y"].tolist() == [3.0]
