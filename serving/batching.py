@@ -3,7 +3,8 @@
 Concurrent requests for one signature are queued, merged along dimension 0 into batches of at most
 `max_batch_size` (a batch is processed when full, when its oldest task has waited `batch_timeout_micros`, or at
 once when the timeout is 0 and a batch thread is free), padded up to the next `allowed_batch_sizes` entry, run
-once, and the outputs are split back to the requests.
+once, and the outputs are split back to the requests. When the timeout is 0 and the scheduler is idle, the
+request's own thread runs its one-task batch, as an idle batch thread would, without the hand-off.
 """
 
 import dataclasses
@@ -125,7 +126,8 @@ class BatchQueue:
         return tuple(sorted((alias, a.dtype.str, a.ndim if pad else a.shape[1:]) for alias, a in inputs.items()))
 
     def submit(self, inputs: Mapping[str, np.ndarray]) -> Future:
-        """Enqueue one request; the future resolves to its slice of the batch outputs."""
+        """Enqueue one request; the future resolves to its slice of the batch outputs (already resolved when the
+        request ran inline)."""
         options = self._scheduler.options
         size = task_size(inputs)
         if size > options.max_batch_size:
@@ -136,6 +138,21 @@ class BatchQueue:
         with self._scheduler.lock:
             if self._scheduler.stopped:
                 raise unavailable("Batch scheduler is shut down")
+            if self._scheduler.take_idle_slot():
+                inline = _Batch(key, time.monotonic())
+                inline.tasks.append(task)
+                inline.size = size
+            else:
+                inline = None
+        if inline is not None:
+            # An idle batch thread would take this one-task batch at once (timeout 0, nothing queued): run it
+            # here instead and save the two thread switches.
+            try:
+                self.process(inline)
+            finally:
+                self._scheduler.release_slot()
+            return task.future
+        with self._scheduler.lock:
             batch = self.batches[-1] if self.batches else None
             if batch is None or batch.closed or batch.key != key or batch.size + size > options.max_batch_size:
                 if batch is not None:
@@ -187,6 +204,7 @@ class BatchScheduler:
         self.options = options
         self.lock = threading.Condition()
         self.stopped = False
+        self._free_slots = options.num_batch_threads  # batches may run concurrently up to num_batch_threads
         self._queues: List[BatchQueue] = []
         self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
                          for i in range(options.num_batch_threads)]
@@ -224,17 +242,34 @@ class BatchScheduler:
             best_queue.batches.pop(0)
         return best_queue, best, wait
 
+    def take_idle_slot(self) -> bool:
+        """Under the lock: claim a processing slot for an inline batch, if the scheduler would run one at once
+        (batch timeout 0, nothing queued anywhere, a slot free)."""
+        if self.options.batch_timeout_micros or self._free_slots == 0 or any(q.batches for q in self._queues):
+            return False
+        self._free_slots -= 1
+        return True
+
+    def release_slot(self) -> None:
+        with self.lock:
+            self._free_slots += 1
+            self.lock.notify_all()
+
     def _work(self):
         while True:
             with self.lock:
                 while True:
                     if self.stopped:
                         return
-                    queue, batch, wait = self._next_batch()
+                    queue, batch, wait = self._next_batch() if self._free_slots else (None, None, None)
                     if batch is not None:
+                        self._free_slots -= 1
                         break
                     self.lock.wait(wait)
-            queue.process(batch)
+            try:
+                queue.process(batch)
+            finally:
+                self.release_slot()
 
     def stop(self):
         """Stop the threads; tasks still queued fail with UNAVAILABLE."""

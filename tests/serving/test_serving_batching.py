@@ -84,14 +84,23 @@ def test_full_queue_is_unavailable(scheduler_factory):
     gate = threading.Event()
     queue = scheduler_factory(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1).add_queue(
         RecordingModel(gate=gate))
-    first = queue.submit({"x": np.array([1.0], np.float32)})
-    time.sleep(0.1)  # the thread takes the first batch and blocks on the gate
-    second = queue.submit({"x": np.array([2.0], np.float32)})
-    with pytest.raises(ServingError) as info:
-        queue.submit({"x": np.array([3.0], np.float32)})
-    assert info.value.code == grpc.StatusCode.UNAVAILABLE and info.value.message == QUEUE_FULL_MESSAGE
-    gate.set()
-    assert first.result(10)["y"].tolist() == [2.0] and second.result(10)["y"].tolist() == [4.0]
+    with ThreadPoolExecutor(1) as pool:  # the first task takes the only slot and blocks on the gate
+        first = pool.submit(lambda: queue.submit({"x": np.array([1.0], np.float32)}).result(10))
+        time.sleep(0.1)
+        second = queue.submit({"x": np.array([2.0], np.float32)})
+        with pytest.raises(ServingError) as info:
+            queue.submit({"x": np.array([3.0], np.float32)})
+        assert info.value.code == grpc.StatusCode.UNAVAILABLE and info.value.message == QUEUE_FULL_MESSAGE
+        gate.set()
+        assert first.result(10)["y"].tolist() == [2.0] and second.result(10)["y"].tolist() == [4.0]
+
+
+def test_idle_scheduler_runs_a_lone_task_inline(scheduler_factory):
+    model = RecordingModel()
+    queue = scheduler_factory(max_batch_size=4, num_batch_threads=1).add_queue(model)
+    future = queue.submit({"x": np.array([3.0], np.float32)})
+    assert future.done() and future.result()["y"].tolist() == [6.0]
+    assert model.batch_sizes == [1]
 
 
 @pytest.mark.parametrize("inputs, message", [
