@@ -35,6 +35,8 @@ _SERVABLE_APIS = {
 
 
 class ServingApi:
+    """Answers requests by API name; the front ends only translate wire formats."""
+
     def __init__(self, manager: ServableManager, metrics: ServerMetrics,
                  reload_config: Callable[[object], None]):
         self.manager = manager
