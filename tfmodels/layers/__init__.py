@@ -1,8 +1,12 @@
 """Building blocks of Transformer and BERT models."""
 
+from tfmodels.layers.activations import get_activation
 from tfmodels.layers.attention import MultiHeadAttention
+from tfmodels.layers.dense import Dense
+from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.embedding import TransformerEmbedding
-from tfmodels.layers.feed_forward import FeedForward, get_activation
+from tfmodels.layers.feed_forward import FeedForward
+from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge_masks
 from tfmodels.layers.pooler import Pooler
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
@@ -12,7 +16,10 @@ from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 
 __all__ = [
+    "Dense",
+    "Dropout",
     "FeedForward",
+    "LayerNorm",
     "MaskedLMHead",
     "MultiHeadAttention",
     "NextSentenceHead",

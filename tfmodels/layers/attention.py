@@ -3,14 +3,16 @@
 import keras
 from keras import ops
 
+from tfmodels.layers.dropout import Dropout
+from tfmodels.ops import add_bias
+
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class MultiHeadAttention(keras.layers.Layer):
     """Multi-head attention with padding/causal masks and incremental decoding.
 
-    Self-attention (``value`` omitted) projects query, key and value with one fused matmul;
-    cross-attention projects the query and the key/value pair separately. Logits and softmax
-    are computed in float32 so the layer is stable under mixed precision.
+    Self-attention when ``value`` is omitted, cross-attention otherwise. Logits and softmax are
+    computed in float32 so the layer is stable under mixed precision.
 
     Args:
         num_heads: number of attention heads.
@@ -62,7 +64,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dim = output_dim
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self._dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self._dropout_layer = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, query_shape, value_shape=None):
         query_dim = query_shape[-1]
@@ -90,22 +92,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def _project(self, x, kernel, bias):
         y = ops.einsum("btd,dnh->btnh", x, kernel)
-        return y + bias if bias is not None else y
-
-    def _project_self(self, x):
-        """Projects query, key and value with a single matmul (self-attention)."""
-        if self.key_dim != self.value_dim:
-            return (
-                self._project(x, self.query_kernel, self.query_bias),
-                self._project(x, self.key_kernel, self.key_bias),
-                self._project(x, self.value_kernel, self.value_bias),
-            )
-        kernel = ops.concatenate([self.query_kernel, self.key_kernel, self.value_kernel], axis=1)
-        bias = None
-        if self.use_bias:
-            bias = ops.concatenate([self.query_bias, self.key_bias, self.value_bias], axis=0)
-        qkv = self._project(x, kernel, bias)
-        return ops.split(qkv, 3, axis=2)
+        return add_bias(y, bias) if bias is not None else y
 
     def compute_key_value(self, value):
         """Returns ``[batch, 2, length, heads, head_dim]`` keys/values, e.g. for a cross-attention cache."""
@@ -122,13 +109,13 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_update_index=None,
         training=None,
     ):
-        if value is None and (cache is None or cache_update_index is not None):
-            q, k, v = self._project_self(query)
-        else:
-            q = self._project(query, self.query_kernel, self.query_bias)
-            if cache is None or cache_update_index is not None:
-                k = self._project(value, self.key_kernel, self.key_bias)
-                v = self._project(value, self.value_kernel, self.value_bias)
+        # Separate q/k/v matmuls: a fused [d, 3d] projection was slower under XLA on CPU, whose
+        # backward pass concatenates the three gradients (two copies of [tokens, 3d] per layer).
+        q = self._project(query, self.query_kernel, self.query_bias)
+        if cache is None or cache_update_index is not None:
+            source = query if value is None else value
+            k = self._project(source, self.key_kernel, self.key_bias)
+            v = self._project(source, self.value_kernel, self.value_bias)
         if cache is not None:
             if cache_update_index is not None:
                 start = [0, 0, cache_update_index, 0, 0]
@@ -148,7 +135,7 @@ class MultiHeadAttention(keras.layers.Layer):
         context = ops.einsum("bnts,bsnh->btnh", probs, v)
         output = ops.einsum("btnh,nhd->btd", context, self.output_kernel)
         if self.output_bias is not None:
-            output = output + self.output_bias
+            output = add_bias(output, ops.cast(self.output_bias, output.dtype))
         if cache is not None:
             return output, cache
         return output

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from tfmodels.layers.dropout import Dropout
+from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 
 
@@ -96,10 +98,10 @@ class TransformerEmbedding(keras.layers.Layer):
             )
         self.layer_norm = None
         if use_layer_norm:
-            self.layer_norm = keras.layers.LayerNormalization(
+            self.layer_norm = LayerNorm(
                 epsilon=layer_norm_epsilon, name="layer_norm", dtype=self.dtype_policy
             )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.token_embedding.build(token_ids_shape)

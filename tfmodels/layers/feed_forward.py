@@ -2,27 +2,9 @@
 
 import keras
 
-
-def get_activation(name):
-    """Maps activation names used by Google/HF BERT configs to Keras activations.
-
-    ``"gelu"`` is the exact erf form (BERT, HF ``gelu``); ``"gelu_approximate"`` / HF ``gelu_new`` /
-    ``gelu_pytorch_tanh`` are the tanh approximation.
-    """
-    if callable(name):
-        return name
-    aliases = {
-        "gelu": lambda x: keras.activations.gelu(x, approximate=False),
-        "gelu_approximate": lambda x: keras.activations.gelu(x, approximate=True),
-        "gelu_new": lambda x: keras.activations.gelu(x, approximate=True),
-        "gelu_pytorch_tanh": lambda x: keras.activations.gelu(x, approximate=True),
-        "gelu_fast": lambda x: keras.activations.gelu(x, approximate=True),
-        "swish": keras.activations.silu,
-        "silu": keras.activations.silu,
-    }
-    if name in aliases:
-        return aliases[name]
-    return keras.activations.get(name)
+from tfmodels.layers.activations import get_activation
+from tfmodels.layers.dense import Dense
+from tfmodels.layers.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -57,21 +39,21 @@ class FeedForward(keras.layers.Layer):
 
     def build(self, inputs_shape):
         hidden = inputs_shape[-1]
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = Dense(
             self.intermediate_size,
             kernel_initializer=self.kernel_initializer,
             name="intermediate_dense",
             dtype=self.dtype_policy,
         )
         self.intermediate_dense.build(inputs_shape)
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = Dense(
             hidden,
             kernel_initializer=self.kernel_initializer,
             name="output_dense",
             dtype=self.dtype_policy,
         )
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
-        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def call(self, x, training=None):

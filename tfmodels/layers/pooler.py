@@ -2,6 +2,8 @@
 
 import keras
 
+from tfmodels.layers.dense import Dense
+
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class Pooler(keras.layers.Layer):
@@ -22,7 +24,7 @@ class Pooler(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, sequence_shape):
-        self.dense = keras.layers.Dense(
+        self.dense = Dense(
             self.hidden_size or sequence_shape[-1],
             activation="tanh",
             kernel_initializer=self.kernel_initializer,

@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
-from tfmodels.layers.feed_forward import get_activation
+from tfmodels.layers.activations import get_activation
+from tfmodels.layers.dense import Dense
+from tfmodels.layers.layer_norm import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -52,7 +54,7 @@ class MaskedLMHead(keras.layers.Layer):
                 "MaskedLMHead needs the token_embedding layer whose weights it ties to."
             )
         hidden = sequence_output_shape[-1]
-        self.transform = keras.layers.Dense(
+        self.transform = Dense(
             hidden,
             activation=get_activation(self.activation),
             kernel_initializer=self.kernel_initializer,
@@ -60,7 +62,7 @@ class MaskedLMHead(keras.layers.Layer):
             dtype=self.dtype_policy,
         )
         self.transform.build((None, None, hidden))
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNorm(
             epsilon=self.layer_norm_epsilon, name="layer_norm", dtype=self.dtype_policy
         )
         self.layer_norm.build((None, None, hidden))
@@ -110,7 +112,7 @@ class NextSentenceHead(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, pooled_shape):
-        self.dense = keras.layers.Dense(
+        self.dense = Dense(
             2, kernel_initializer=self.kernel_initializer, name="dense", dtype=self.dtype_policy
         )
         self.dense.build(pooled_shape)

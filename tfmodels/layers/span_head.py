@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from tfmodels.layers.dense import Dense
+
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class SpanHead(keras.layers.Layer):
@@ -30,7 +32,7 @@ class SpanHead(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, sequence_output_shape, padding_mask_shape=None):
-        self.dense = keras.layers.Dense(
+        self.dense = Dense(
             2, kernel_initializer=self.kernel_initializer, name="dense", dtype=self.dtype_policy
         )
         self.dense.build(sequence_output_shape)

@@ -3,7 +3,9 @@
 import keras
 
 from tfmodels.layers.attention import MultiHeadAttention
+from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.feed_forward import FeedForward
+from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.masking import make_attention_mask, merge_masks
 
 
@@ -71,7 +73,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
         )
         self.attention.build(x_shape)
-        self.attention_norm = keras.layers.LayerNormalization(
+        self.attention_norm = LayerNorm(
             epsilon=self.layer_norm_epsilon, name="attention_norm", dtype=self.dtype_policy
         )
         self.attention_norm.build(x_shape)
@@ -83,11 +85,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
         )
         self.feed_forward.build(x_shape)
-        self.output_norm = keras.layers.LayerNormalization(
+        self.output_norm = LayerNorm(
             epsilon=self.layer_norm_epsilon, name="output_norm", dtype=self.dtype_policy
         )
         self.output_norm.build(x_shape)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def _residual(self, x, sublayer, norm, training):

@@ -1,0 +1,196 @@
+"""Training throughput of tfmodels' BertClassifier vs keras-hub's BertTextClassifier.
+
+Same config (L=4, H=256, A=4, I=1024, vocab 30522, seq 128, batch 32, AdamW), both compiled with
+XLA, built and stepped in ONE process, alternating rounds; prints per-round step times, the median
+ratio ours/keras-hub, and the fraction of this machine's fp32 matmul peak (measured in the same
+run) that each reaches. Then the same under ``mixed_bfloat16``.
+
+    python bench/bert_train.py [--rounds 7] [--steps 4] [--skip-bf16]
+
+The last line is one JSON object: speedup_vs_keras_hub, fraction_of_peak, ...
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tfmodels  # noqa: E402
+
+CONFIG = dict(
+    vocab_size=30522, num_layers=4, hidden=256, heads=4, intermediate=1024, seq=128, batch=32
+)
+
+
+def measure_matmul_peak(dtype="float32", n=1024, chain=8, repeats=5):
+    """FLOP/s of a chain of square matmuls compiled with XLA: the machine's practical peak."""
+    a = tf.random.normal((n, n), dtype=dtype) / np.sqrt(n)
+    bs = [tf.random.normal((n, n), dtype=dtype) / np.sqrt(n) for _ in range(chain)]
+
+    @tf.function(jit_compile=True)
+    def run(x):
+        for b in bs:
+            x = tf.matmul(x, b)
+        return x
+
+    run(a).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2.0 * n**3 * chain / min(times)
+
+
+def train_flops_per_step(c):
+    """Matmul FLOPs of one training step (forward + backward = 3x forward)."""
+    h, i, t, b, layers = c["hidden"], c["intermediate"], c["seq"], c["batch"], c["num_layers"]
+    per_token_layer = 2 * (4 * h * h + 2 * h * i)  # QKV + output projection, two FFN matmuls
+    attention_layer = 2 * 2 * t * t * h  # QK^T and PV, per sequence
+    forward = b * layers * (t * per_token_layer + attention_layer) + b * 2 * h * h  # + pooler
+    return 3 * forward
+
+
+def make_batch(c, seed=0):
+    rng = np.random.default_rng(seed)
+    x = {
+        "token_ids": rng.integers(1, c["vocab_size"], (c["batch"], c["seq"])).astype("int32"),
+        "segment_ids": np.zeros((c["batch"], c["seq"]), "int32"),
+        "padding_mask": np.ones((c["batch"], c["seq"]), "int32"),
+    }
+    x["padding_mask"][
+        : c["batch"] // 2, c["seq"] * 3 // 4 :
+    ] = 0  # some padding, as in real batches
+    y = rng.integers(0, 2, c["batch"]).astype("int32")
+    return x, y
+
+
+def build_ours(c):
+    config = tfmodels.BertConfig(
+        vocab_size=c["vocab_size"],
+        hidden_size=c["hidden"],
+        num_hidden_layers=c["num_layers"],
+        num_attention_heads=c["heads"],
+        intermediate_size=c["intermediate"],
+    )
+    return tfmodels.BertClassifier(tfmodels.BertEncoder(config), num_classes=2)
+
+
+def build_keras_hub(c):
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=c["vocab_size"],
+        num_layers=c["num_layers"],
+        num_heads=c["heads"],
+        hidden_dim=c["hidden"],
+        intermediate_dim=c["intermediate"],
+    )
+    return keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=None)
+
+
+def compile_model(model):
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    return model
+
+
+def time_steps(model, x, y, steps):
+    model.train_on_batch(x, y)  # flush anything pending before the clock starts
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = model.train_on_batch(x, y)
+    float(np.asarray(loss).ravel()[0])
+    return (time.perf_counter() - start) / steps
+
+
+def compare(c, policy, rounds, steps):
+    keras.config.set_dtype_policy(policy)
+    x, y = make_batch(c)
+    sides = {
+        "tfmodels": compile_model(build_ours(c)),
+        "keras_hub": compile_model(build_keras_hub(c)),
+    }
+    for model in sides.values():  # XLA compile outside the timed rounds
+        model.train_on_batch(x, y)
+    times = {name: [] for name in sides}
+    for r in range(rounds):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        for name in order:
+            times[name].append(time_steps(sides[name], x, y, steps))
+        print(
+            f"  [{policy}] round {r}: "
+            + ", ".join(f"{n} {times[n][-1] * 1e3:.0f} ms/step" for n in sides),
+            flush=True,
+        )
+    keras.config.set_dtype_policy("float32")
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    ratios = [k / o for o, k in zip(times["tfmodels"], times["keras_hub"])]
+    return medians, statistics.median(ratios)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--skip-bf16", action="store_true")
+    args = parser.parse_args(argv)
+    c = CONFIG
+    flops = train_flops_per_step(c)
+
+    peak = statistics.median(measure_matmul_peak("float32") for _ in range(3))
+    print(
+        f"fp32 matmul peak (XLA, 1024^3 chain): {peak / 1e9:.1f} GFLOP/s; "
+        f"train step = {flops / 1e9:.1f} GFLOP"
+    )
+    medians, speedup = compare(c, "float32", args.rounds, args.steps)
+    result = {
+        "config": c,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "peak_fp32_gflops": round(peak / 1e9, 1),
+        "step_ms_tfmodels": round(medians["tfmodels"] * 1e3, 1),
+        "step_ms_keras_hub": round(medians["keras_hub"] * 1e3, 1),
+        "speedup_vs_keras_hub": round(speedup, 3),
+        "fraction_of_peak": round(flops / medians["tfmodels"] / peak, 3),
+        "fraction_of_peak_keras_hub": round(flops / medians["keras_hub"] / peak, 3),
+    }
+    print(
+        f"fp32: ours {result['step_ms_tfmodels']} ms/step, keras-hub {result['step_ms_keras_hub']} "
+        f"ms/step, speedup {speedup:.2f}x, {result['fraction_of_peak']:.0%} of peak "
+        f"(keras-hub {result['fraction_of_peak_keras_hub']:.0%})"
+    )
+    if not args.skip_bf16:
+        bf16_peak = statistics.median(measure_matmul_peak("bfloat16") for _ in range(3))
+        bf16_medians, bf16_speedup = compare(c, "mixed_bfloat16", args.rounds, args.steps)
+        result.update(
+            {
+                "peak_bf16_gflops": round(bf16_peak / 1e9, 1),
+                "bf16_step_ms_tfmodels": round(bf16_medians["tfmodels"] * 1e3, 1),
+                "bf16_step_ms_keras_hub": round(bf16_medians["keras_hub"] * 1e3, 1),
+                "bf16_speedup_vs_keras_hub": round(bf16_speedup, 3),
+                "bf16_vs_fp32_tfmodels": round(medians["tfmodels"] / bf16_medians["tfmodels"], 3),
+            }
+        )
+        print(
+            f"bf16: ours {result['bf16_step_ms_tfmodels']} ms/step, keras-hub "
+            f"{result['bf16_step_ms_keras_hub']} ms/step, speedup {bf16_speedup:.2f}x; "
+            f"bf16 matmul peak {bf16_peak / 1e9:.1f} GFLOP/s"
+        )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

