@@ -1,4 +1,5 @@
 import os
+import unicodedata
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ def tokenizer():
 
 
 def _normalise(text):
-    return "".join(ch for ch in text.lower() if ch.isalnum())
+    """Lower-cased, accents stripped (the uncased tokenizer strips them), alphanumerics only."""
+    text = unicodedata.normalize("NFD", text.lower())
+    return "".join(ch for ch in text if ch.isalnum() and unicodedata.category(ch) != "Mn")
 
 
 def test_squad_answer_spans_recover_the_answer_text(tokenizer):
