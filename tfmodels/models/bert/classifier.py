@@ -3,7 +3,7 @@
 import keras
 
 from tfmodels.models.bert.encoder import bert_inputs
-from tfmodels.models.bert.task import BertTask
+from tfmodels.models.bert.task import BertTask, logits_head
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -33,11 +33,9 @@ class BertClassifier(BertTask):
     def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
         inputs = bert_inputs(encoder.sequence_length)
         pooled = encoder(inputs)["pooled_output"]
-        pooled = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-        initializer = keras.initializers.TruncatedNormal(stddev=encoder.config.initializer_range)
-        logits = keras.layers.Dense(
-            num_classes, kernel_initializer=initializer, dtype="float32", name="logits"
-        )(pooled)
+        logits = logits_head(
+            pooled, num_classes, dropout, encoder.config.initializer_range, "classifier"
+        )
         self._init_task(encoder, inputs, logits, **kwargs)
         self.num_classes = num_classes
         self.dropout = dropout

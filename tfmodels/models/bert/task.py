@@ -2,6 +2,18 @@
 
 import keras
 
+from tfmodels.layers.dense import Dense
+from tfmodels.layers.dropout import Dropout
+
+
+def logits_head(features, num_classes, dropout, initializer_range, name):
+    """Dropout then a float32 dense layer to ``num_classes`` logits (BERT's fine-tuning heads)."""
+    features = Dropout(dropout, name=f"{name}_dropout")(features)
+    initializer = keras.initializers.TruncatedNormal(stddev=initializer_range)
+    return Dense(num_classes, kernel_initializer=initializer, dtype="float32", name="logits")(
+        features
+    )
+
 
 class BertTask(keras.Model):
     """Base of the BERT task models: a functional model over a ``BertEncoder``.

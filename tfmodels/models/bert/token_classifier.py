@@ -3,7 +3,7 @@
 import keras
 
 from tfmodels.models.bert.encoder import bert_inputs
-from tfmodels.models.bert.task import BertTask
+from tfmodels.models.bert.task import BertTask, logits_head
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -35,11 +35,9 @@ class BertTokenClassifier(BertTask):
     def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
         inputs = bert_inputs(encoder.sequence_length)
         sequence = encoder(inputs)["sequence_output"]
-        sequence = keras.layers.Dropout(dropout, name="token_dropout")(sequence)
-        initializer = keras.initializers.TruncatedNormal(stddev=encoder.config.initializer_range)
-        logits = keras.layers.Dense(
-            num_classes, kernel_initializer=initializer, dtype="float32", name="logits"
-        )(sequence)
+        logits = logits_head(
+            sequence, num_classes, dropout, encoder.config.initializer_range, "token"
+        )
         self._init_task(encoder, inputs, logits, **kwargs)
         self.num_classes = num_classes
         self.dropout = dropout
