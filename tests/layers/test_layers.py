@@ -99,6 +99,9 @@ LAYERS = [
     lambda: L.PositionEmbedding(8),
     lambda: L.SinusoidalPositionEncoding(),
     lambda: L.NextSentenceHead(),
+    lambda: L.Dense(5, activation="gelu"),
+    lambda: L.LayerNorm(epsilon=1e-6),
+    lambda: L.Dropout(0.3, seed=2),
 ]
 
 
@@ -114,3 +117,19 @@ def test_layer_round_trips_through_config_and_keras_file(make, tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0), atol=1e-6)
+
+
+def test_embedding_and_span_head_round_trip_through_keras_file(tmp_path):
+    ids = keras.Input((6,), dtype="int32")
+    segments = keras.Input((6,), dtype="int32")
+    mask = keras.Input((6,), dtype="int32")
+    embedded = L.TransformerEmbedding(50, 8, max_sequence_length=10, type_vocab_size=2)(ids, segments)
+    start, end = L.SpanHead()(embedded, mask)
+    model = keras.Model([ids, segments, mask], [start, end])
+    rng = np.random.default_rng(5)
+    data = [rng.integers(0, 50, (2, 6)), rng.integers(0, 2, (2, 6)), np.ones((2, 6), "int32")]
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for a, b in zip(loaded.predict(data, verbose=0), model.predict(data, verbose=0)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
