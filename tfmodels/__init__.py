@@ -5,7 +5,7 @@ import os
 # Keras 3 on TensorFlow; tensorflow-transform would otherwise flip tf.keras to Keras 2 on import.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from tfmodels import layers  # noqa: E402
+from tfmodels import checkpoints, datasets, layers, ops, text  # noqa: E402
 from tfmodels.models.bert import (  # noqa: E402
     BertClassifier,
     BertConfig,
@@ -24,5 +24,9 @@ __all__ = [
     "BertPretrainer",
     "BertSpanQA",
     "BertTokenClassifier",
+    "checkpoints",
+    "datasets",
     "layers",
+    "ops",
+    "text",
 ]
