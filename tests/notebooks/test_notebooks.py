@@ -48,9 +48,14 @@ def test_notebook_runs(path, kernel_name, tmp_path):
         resources={"metadata": {"path": NOTEBOOK_DIR}},
     )
     start = time.monotonic()
-    client.execute()  # raises CellExecutionError on the first failing cell
-    elapsed = time.monotonic() - start
-    print(f"{os.path.basename(path)}: {elapsed:.0f} s")
+    try:
+        client.execute()  # raises CellExecutionError on the first failing cell
+    finally:
+        # The executed copy, for a look at what ran: TFMODELS_NOTEBOOK_OUTPUT_DIR, else tmp_path.
+        out_dir = os.environ.get("TFMODELS_NOTEBOOK_OUTPUT_DIR") or str(tmp_path)
+        os.makedirs(out_dir, exist_ok=True)
+        nbformat.write(nb, os.path.join(out_dir, os.path.basename(path)))
+    print(f"{os.path.basename(path)}: {time.monotonic() - start:.0f} s")
     # Each notebook ends with something to look at: at least one figure.
     images = [
         out
@@ -60,5 +65,3 @@ def test_notebook_runs(path, kernel_name, tmp_path):
         if "image/png" in out.get("data", {})
     ]
     assert images, f"{path} displayed no figure"
-    # Keep the executed copy for inspection when a run looks wrong.
-    nbformat.write(nb, str(tmp_path / os.path.basename(path)))
