@@ -1,0 +1,40 @@
+"""Export a trained text classifier, tokenization included, as a TF Serving SavedModel.
+
+- `export_text_classifier` writes the SavedModel: `serving_default` (serialized tf.Example in),
+  `predict_text` (raw strings in) and `classify` (TF Serving's Classify API), plus a warmup file.
+- `make_examples` builds the serialized tf.Examples those signatures (and clients) take.
+- `write_warmup_requests` writes `assets.extra/tf_serving_warmup_requests` for an existing export.
+
+Nothing here imports TFX or a serving stack; the warmup file needs the `tensorflow-serving-api` protos,
+imported only when a warmup file is written.
+"""
+
+from tfmodels.export.classifier import (
+    CLASSIFY_INPUT,
+    CLASSIFY_METHOD_NAME,
+    CLASSIFY_SIGNATURE,
+    EXAMPLES_INPUT,
+    TEXT_SIGNATURE,
+    ClassifierSignatures,
+    TextPreprocess,
+    export_text_classifier,
+    text_preprocess,
+)
+from tfmodels.export.examples import make_examples
+from tfmodels.export.warmup import WARMUP_FILE, read_warmup_requests, write_warmup_requests
+
+__all__ = [
+    "CLASSIFY_INPUT",
+    "CLASSIFY_METHOD_NAME",
+    "CLASSIFY_SIGNATURE",
+    "EXAMPLES_INPUT",
+    "TEXT_SIGNATURE",
+    "WARMUP_FILE",
+    "ClassifierSignatures",
+    "TextPreprocess",
+    "export_text_classifier",
+    "make_examples",
+    "read_warmup_requests",
+    "text_preprocess",
+    "write_warmup_requests",
+]

@@ -1,0 +1,74 @@
+"""TF Serving's SavedModel warmup file: `assets.extra/tf_serving_warmup_requests`.
+
+A TFRecord of `PredictionLog` protos that TF Serving replays when it loads a version, before the version serves,
+so the first real request does not pay for graph initialization. We write one Predict request per
+signature that takes tensors (`serving_default`, `predict_text`) and one Classify request (`classify`).
+"""
+
+import os
+from typing import List, Mapping, Optional, Sequence
+
+import tensorflow as tf
+
+from tfmodels.export.examples import make_examples
+
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = os.path.join(WARMUP_DIR, "tf_serving_warmup_requests")
+
+
+def warmup_path(export_dir: str) -> str:
+    return os.path.join(export_dir, WARMUP_FILE)
+
+
+def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str = "",
+                          text_signature_inputs: Optional[Sequence[str]] = None) -> List:
+    """PredictionLog protos for `serving_default`, `predict_text` and `classify` on the same `texts`."""
+    # Imported here: the protos come from tensorflow-serving-api, needed only by exporters that write warmup.
+    from tensorflow_serving.apis import (classification_pb2, model_pb2, predict_pb2,
+                                         prediction_log_pb2)
+
+    from tfmodels.export.classifier import CLASSIFY_SIGNATURE, EXAMPLES_INPUT, TEXT_SIGNATURE
+
+    serialized = make_examples(texts)
+    spec = lambda signature: model_pb2.ModelSpec(name=model_name, signature_name=signature)  # noqa: E731
+
+    examples_request = predict_pb2.PredictRequest(model_spec=spec("serving_default"))
+    examples_request.inputs[EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
+
+    text_request = predict_pb2.PredictRequest(model_spec=spec(TEXT_SIGNATURE))
+    for name in text_signature_inputs or list(texts):
+        values = [t.encode("utf-8") if isinstance(t, str) else t for t in texts[name]]
+        text_request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+
+    classify_request = classification_pb2.ClassificationRequest(model_spec=spec(CLASSIFY_SIGNATURE))
+    for example in serialized:
+        classify_request.input.example_list.examples.add().ParseFromString(example)
+
+    return [
+        prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=examples_request)),
+        prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=text_request)),
+        prediction_log_pb2.PredictionLog(
+            classify_log=prediction_log_pb2.ClassifyLog(request=classify_request)),
+    ]
+
+
+def write_warmup_requests(export_dir: str, texts: Mapping[str, Sequence[str]], *, model_name: str = "",
+                          text_signature_inputs: Optional[Sequence[str]] = None) -> str:
+    """Write the warmup file of the SavedModel at `export_dir`; returns its path."""
+    logs = build_warmup_requests(texts, model_name=model_name, text_signature_inputs=text_signature_inputs)
+    path = warmup_path(export_dir)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    return path
+
+
+def read_warmup_requests(export_dir: str) -> List:
+    """The PredictionLog protos in the warmup file of the SavedModel at `export_dir`."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    logs = []
+    for record in tf.data.TFRecordDataset(warmup_path(export_dir)).as_numpy_iterator():
+        logs.append(prediction_log_pb2.PredictionLog.FromString(record))
+    return logs
