@@ -337,6 +337,8 @@ class BertTokenizer(keras.layers.Layer):
 
 
 def _static_table(mapping: dict[str, int]) -> tf.lookup.StaticHashTable:
+    # A table cannot be empty; the empty string is never a candidate piece.
+    mapping = mapping or {"": -1}
     keys = tf.constant(list(mapping.keys()), tf.string)
     values = tf.constant(list(mapping.values()), tf.int32)
     return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), -1)
