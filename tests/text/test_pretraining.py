@@ -101,7 +101,6 @@ def test_whole_word_masking_takes_whole_words():
     assert (chosen[inside_word] == previous_chosen[inside_word]).all()
     rate = chosen.sum() / real.sum()
     assert 0.11 < rate <= 0.151, rate
-    assert chosen.sum(1).min() >= 1 or True
 
 
 def test_split_sentences():
@@ -115,7 +114,7 @@ def test_sentence_pairs_are_balanced_and_real_next_follows():
     documents = [[[d * 1000 + s] * 5 for s in range(8)] for d in range(40)]
     labels, next_ok = [], []
     rng = np.random.default_rng(0)
-    for _ in range(5):
+    for _ in range(20):
         for a, b, label in sentence_pairs(documents, sequence_length=24, rng=rng):
             labels.append(label)
             same_doc = a[-1] // 1000 == b[0] // 1000

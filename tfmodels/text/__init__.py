@@ -2,6 +2,7 @@
 
 from tfmodels.text.packing import BertPacker, truncation_lengths
 from tfmodels.text.preprocessing import BertPreprocessor
+from tfmodels.text.pretraining import pretraining_dataset
 from tfmodels.text.vocab import learn_vocabulary, load_vocabulary
 from tfmodels.text.wordpiece import BertTokenizer
 
@@ -11,5 +12,6 @@ __all__ = [
     "BertTokenizer",
     "learn_vocabulary",
     "load_vocabulary",
+    "pretraining_dataset",
     "truncation_lengths",
 ]

@@ -52,7 +52,7 @@ from tfmodels.text.packing import BertPacker
 
 logger = logging.getLogger(__name__)
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
