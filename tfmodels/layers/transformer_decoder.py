@@ -4,7 +4,9 @@ import keras
 from keras import ops
 
 from tfmodels.layers.attention import MultiHeadAttention
+from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.feed_forward import FeedForward
+from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge_masks
 
 
@@ -89,10 +91,11 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 dropout=self.attention_dropout,
                 kernel_initializer=self.kernel_initializer,
                 name=name,
+                dtype=self.dtype_policy,
             )
 
         def norm(name):
-            layer = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name=name)
+            layer = LayerNorm(epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
             layer.build(x_shape)
             return layer
 
@@ -107,10 +110,11 @@ class TransformerDecoderBlock(keras.layers.Layer):
             activation=self.activation,
             kernel_initializer=self.kernel_initializer,
             name="feed_forward",
+            dtype=self.dtype_policy,
         )
         self.feed_forward.build(x_shape)
         self.output_norm = norm("output_norm")
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def compute_cross_attention_cache(self, encoder_output):

@@ -109,6 +109,8 @@ def _sample(log_probs, seed, index):
 
 def top_k_filter(logits, k):
     """Keeps the ``k`` largest logits per row, the rest set to -inf-like."""
+    # top_k fails on k > vocabulary size; keeping every token is what such a k means.
+    k = min(k, logits.shape[-1] or k)
     kth_largest = tf.math.top_k(logits, k=k).values[:, -1:]
     return tf.where(logits < kth_largest, NEG_INF, logits)
 
@@ -217,6 +219,10 @@ def _beam_loop(model, stepper, source_ids, max_length, beam_width, length_penalt
         cand_tokens = tf.gather(alive_tokens, cand_beams, batch_dims=1)
         cand_tokens = _write_column(cand_tokens, index + 1, cand_ids % vocab)
         ends = tf.equal(cand_ids % vocab, model.end_id)
+        # As in Hugging Face's beam search: a continuation that ends only counts when it ranks
+        # among the best k (so beam width 1 is exactly greedy); the rest of the 2k are reserves
+        # that keep k beams alive.
+        top_k_ends = tf.logical_and(ends, tf.range(2 * k)[None] < k)
 
         # Alive: the best k continuations that do not end.
         alive_scores, picked = tf.math.top_k(tf.where(ends, NEG_INF, cand_scores), k=k)
@@ -227,7 +233,7 @@ def _beam_loop(model, stepper, source_ids, max_length, beam_width, length_penalt
 
         # Finished: the best k among the old finished and the continuations that end now.
         ended_scores = cand_scores / _length_penalty(index + 1, length_penalty)
-        ended_scores = tf.where(ends, ended_scores, NEG_INF)
+        ended_scores = tf.where(top_k_ends, ended_scores, NEG_INF)
         pool_scores = tf.concat([finished_scores, ended_scores], axis=1)
         pool_tokens = tf.concat([finished_tokens, cand_tokens], axis=1)
         finished_scores, picked = tf.math.top_k(pool_scores, k=k)

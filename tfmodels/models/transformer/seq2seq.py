@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
+from tfmodels.layers.dense import Dense
 from tfmodels.layers.embedding import TransformerEmbedding
+from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 from tfmodels.models.transformer import generation
@@ -126,6 +128,7 @@ class Seq2SeqTransformer(keras.Model):
             dropout=self.dropout,
             initializer=keras.initializers.RandomNormal(stddev=self.hidden_size**-0.5),
             name=name,
+            dtype=self.dtype_policy,
         )
 
     def build(self, inputs_shape=None):
@@ -160,24 +163,28 @@ class Seq2SeqTransformer(keras.Model):
         )
         self.encoder_blocks = []
         for i in range(self.num_encoder_layers):
-            block = TransformerEncoderBlock(**block_args, name=f"encoder_block_{i}")
+            block = TransformerEncoderBlock(
+                **block_args, name=f"encoder_block_{i}", dtype=self.dtype_policy
+            )
             block.build(hidden_shape)
             self.encoder_blocks.append(block)
         self.decoder_blocks = []
         for i in range(self.num_decoder_layers):
-            block = TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
+            block = TransformerDecoderBlock(
+                **block_args, name=f"decoder_block_{i}", dtype=self.dtype_policy
+            )
             block.build(hidden_shape, hidden_shape)
             self.decoder_blocks.append(block)
 
         # Pre-LN stacks leave the residual stream unnormalized; the final LayerNorm fixes that.
         self.encoder_norm = self.decoder_norm = None
         if self.norm_first:
-            self.encoder_norm = keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon, name="encoder_norm"
+            self.encoder_norm = LayerNorm(
+                epsilon=self.layer_norm_epsilon, name="encoder_norm", dtype=self.dtype_policy
             )
             self.encoder_norm.build(hidden_shape)
-            self.decoder_norm = keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon, name="decoder_norm"
+            self.decoder_norm = LayerNorm(
+                epsilon=self.layer_norm_epsilon, name="decoder_norm", dtype=self.dtype_policy
             )
             self.decoder_norm.build(hidden_shape)
 
@@ -187,8 +194,8 @@ class Seq2SeqTransformer(keras.Model):
                 name="output_bias", shape=(self.target_vocab_size,), initializer="zeros"
             )
         else:
-            self.output_projection = keras.layers.Dense(
-                self.target_vocab_size, name="output_projection"
+            self.output_projection = Dense(
+                self.target_vocab_size, name="output_projection", dtype=self.dtype_policy
             )
             self.output_projection.build(hidden_shape)
         self.built = True
