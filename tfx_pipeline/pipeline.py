@@ -1,0 +1,123 @@
+"""`create_pipeline`: the TFX pipeline from a folder of labelled text CSVs to a blessed model pushed for TF Serving."""
+
+import dataclasses
+import os
+from typing import List, Optional, Sequence
+
+import tfx_pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TFX/TFT import)
+
+import tensorflow_model_analysis as tfma  # noqa: E402
+from tfx import v1 as tfx  # noqa: E402
+
+PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
+RUN_FN = "tfx_pipeline.trainer_module.run_fn"
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Everything `create_pipeline` needs; the CLI flags map one to one onto these fields."""
+
+    data_root: str
+    pipeline_root: str
+    metadata_path: str
+    serving_model_dir: str
+    pipeline_name: str = "tfmodels_text_classifier"
+    model_name: str = "text_classifier"
+    text_features: Sequence[str] = ("text",)
+    label_feature: str = "label"
+    num_classes: int = 2
+    encoder: str = "tiny"
+    train_steps: int = 20
+    eval_steps: int = 5
+    max_seq_length: int = 64
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    min_accuracy: float = 0.5
+    beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
+    input_format: str = "csv"
+
+    def vocab_file(self) -> str:
+        """The WordPiece vocabulary: MiniLM's for `tiny` and `minilm`, `<encoder dir>/vocab.txt` otherwise."""
+        from tfmodels.datasets import minilm_path
+
+        directory = minilm_path() if self.encoder in ("tiny", "minilm") else self.encoder
+        return os.path.join(directory, "vocab.txt")
+
+    def custom_config(self) -> dict:
+        """The hyper-parameters Transform's preprocessing_fn and Trainer's run_fn read."""
+        return {
+            "text_features": list(self.text_features), "label_feature": self.label_feature,
+            "vocab_file": self.vocab_file(), "max_seq_length": self.max_seq_length,
+            "encoder": self.encoder, "num_classes": self.num_classes, "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate, "model_name": self.model_name,
+        }
+
+
+def eval_config(label_feature: str, min_accuracy: float) -> tfma.EvalConfig:
+    """Example count, accuracy and AUC; blessed when accuracy >= `min_accuracy` and not below the baseline."""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -1e-10}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_feature,
+                                    prediction_key="probabilities", preprocessing_function_names=[])],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+            tfma.MetricConfig(class_name="AUC"),
+        ])])
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer -> Evaluator -> Pusher."""
+    if config.input_format == "tfrecord":
+        example_gen = tfx.components.ImportExampleGen(input_base=config.data_root)
+    else:
+        example_gen = tfx.components.CsvExampleGen(input_base=config.data_root)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    custom_config = config.custom_config()
+    transform = tfx.components.Transform(examples=example_gen.outputs["examples"],
+                                         schema=schema_gen.outputs["schema"],
+                                         preprocessing_fn=PREPROCESSING_FN, custom_config=custom_config)
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps), custom_config=custom_config)
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config(config.label_feature, config.min_accuracy))
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=os.path.join(config.serving_model_dir, config.model_name))))
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
+                    model_resolver, evaluator, pusher],
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args))
+
+
+def run_pipeline(config: PipelineConfig, runner: Optional[str] = "local") -> None:
+    """Run `create_pipeline(config)` with LocalDagRunner (`"local"`) or BeamDagRunner (`"beam"`)."""
+    pipeline = create_pipeline(config)
+    if runner == "beam":
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+        BeamDagRunner().run(pipeline)
+    else:
+        tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -1,0 +1,73 @@
+"""The schema the data must satisfy, written from the declared columns, for ImportSchemaGen.
+
+SchemaGen infers a schema from the very data it describes: a label column with one "abc" in it is inferred as
+a string column, and a label missing from some rows as an optional feature, so ExampleValidator, comparing the
+data with that schema, finds nothing. The expectations are known up front (text features are strings and the
+label an integer class id, all present in every row), so we state them; ExampleValidator then reports rows
+with a missing label or a label of the wrong type, and the pipeline stops before Transform.
+"""
+
+import hashlib
+import os
+from typing import Dict, Sequence
+
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from google.protobuf import text_format
+
+SCHEMA_FILE = "schema.pbtxt"
+
+
+def expected_schema(text_features: Sequence[str], label_feature: str, num_classes: int,
+                    other_columns: Dict[str, int] = None) -> schema_pb2.Schema:
+    """Texts: one string per row; label: one int in [0, num_classes) per row; other columns: optional.
+
+    `other_columns` maps further CSV columns to their `schema_pb2.FeatureType`; they are declared (a column
+    missing from the schema is an anomaly) without constraints, since the model does not read them.
+    """
+    schema = schema_pb2.Schema()
+    for name in text_features:
+        _required(schema.feature.add(name=name, type=schema_pb2.BYTES))
+    label = schema.feature.add(name=label_feature, type=schema_pb2.INT)
+    _required(label)
+    label.int_domain.min, label.int_domain.max = 0, num_classes - 1
+    for name, feature_type in sorted((other_columns or {}).items()):
+        schema.feature.add(name=name, type=feature_type)
+    return schema
+
+
+def _required(feature: schema_pb2.Feature) -> None:
+    feature.presence.min_fraction = 1.0
+    feature.presence.min_count = 1
+    feature.shape.dim.add(size=1)
+
+
+def csv_columns(data_root: str) -> Dict[str, int]:
+    """Column name -> FeatureType of the CSV files in `data_root` (types as CsvExampleGen infers them)."""
+    import pandas as pd
+
+    types = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
+        with tf.io.gfile.GFile(path) as f:
+            frame = pd.read_csv(f, nrows=1000)
+        for name, dtype in frame.dtypes.items():
+            feature_type = (schema_pb2.INT if dtype.kind in "iu" else
+                            schema_pb2.FLOAT if dtype.kind == "f" else schema_pb2.BYTES)
+            types.setdefault(name, feature_type)
+    return types
+
+
+def write_schema(schema: schema_pb2.Schema, directory: str) -> str:
+    """Write `schema` to `<directory>/<content hash>/schema.pbtxt`; returns the path.
+
+    ImportSchemaGen's cache key is the file path, not its content: a path per content keeps a rerun with the
+    same expectations cached and makes changed expectations re-run everything downstream.
+    """
+    text = text_format.MessageToString(schema)
+    path = os.path.join(directory, hashlib.sha256(text.encode()).hexdigest()[:16], SCHEMA_FILE)
+    if not tf.io.gfile.exists(path):
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(text)
+    return path
