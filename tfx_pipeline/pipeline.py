@@ -2,12 +2,15 @@
 
 import dataclasses
 import os
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import tfx_pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TFX/TFT import)
 
 import tensorflow_model_analysis as tfma  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
+from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
+
+from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # noqa: E402
 
 PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
 RUN_FN = "tfx_pipeline.trainer_module.run_fn"
@@ -35,13 +38,24 @@ class PipelineConfig:
     min_accuracy: float = 0.5
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
     input_format: str = "csv"
+    vocab: Optional[str] = None
+    expected_schema_dir: Optional[str] = None
+
+    def __post_init__(self):
+        self.text_features = tuple(self.text_features)
 
     def vocab_file(self) -> str:
         """The WordPiece vocabulary: MiniLM's for `tiny` and `minilm`, `<encoder dir>/vocab.txt` otherwise."""
         from tfmodels.datasets import minilm_path
 
+        if self.vocab:
+            return self.vocab
         directory = minilm_path() if self.encoder in ("tiny", "minilm") else self.encoder
         return os.path.join(directory, "vocab.txt")
+
+    def model_base_path(self) -> str:
+        """Where Pusher writes versions: TF Serving's `<serving_model_dir>/<model_name>/<version>` layout."""
+        return os.path.join(self.serving_model_dir, self.model_name)
 
     def custom_config(self) -> dict:
         """The hyper-parameters Transform's preprocessing_fn and Trainer's run_fn read."""
@@ -53,56 +67,80 @@ class PipelineConfig:
         }
 
 
-def eval_config(label_feature: str, min_accuracy: float) -> tfma.EvalConfig:
-    """Example count, accuracy and AUC; blessed when accuracy >= `min_accuracy` and not below the baseline."""
+def eval_config(label_feature: str, num_classes: int, min_accuracy: float) -> tfma.EvalConfig:
+    """Example count, accuracy and AUC; blessed when accuracy >= `min_accuracy` and not below the baseline.
+
+    AUC is one-vs-rest per class (for two classes, class 1's AUC is the usual binary AUC); accuracy gates.
+    """
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+        # Not worse than the latest blessed model (a tiny epsilon so that an equal model still passes).
         change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                                                      absolute={"value": -1e-10}))
+    auc_classes = [1] if num_classes == 2 else list(range(num_classes))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_feature,
                                     prediction_key="probabilities", preprocessing_function_names=[])],
         slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
-            tfma.MetricConfig(class_name="AUC"),
-        ])])
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold)]),
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="AUC")],
+                             binarize=tfma.BinarizationOptions(class_ids={"values": auc_classes})),
+        ])
+
+
+def _data_is_valid(example_validator) -> "tfx.dsl.placeholders.Predicate":
+    """True when ExampleValidator found no anomaly in either split (its `blessed` property, per split)."""
+    blessed = example_validator.outputs["anomalies"].future()[0].custom_property("blessed")
+    return logical_and(blessed["train"] == 1, blessed["eval"] == 1)
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer -> Evaluator -> Pusher."""
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer -> Evaluator -> Pusher.
+
+    The schema is the expected one (see `tfx_pipeline.schema`), imported by ImportSchemaGen; Transform and
+    everything after it run only when ExampleValidator found the data to match it.
+    """
     if config.input_format == "tfrecord":
         example_gen = tfx.components.ImportExampleGen(input_base=config.data_root)
+        other_columns = {}
     else:
         example_gen = tfx.components.CsvExampleGen(input_base=config.data_root)
+        declared = set(config.text_features) | {config.label_feature}
+        other_columns = {name: feature_type for name, feature_type in csv_columns(config.data_root).items()
+                         if name not in declared}
+    schema_file = write_schema(
+        expected_schema(config.text_features, config.label_feature, config.num_classes, other_columns),
+        os.path.join(config.pipeline_root, "expected_schema"))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                          infer_feature_shape=True)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("SchemaGen")
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                         schema=schema_gen.outputs["schema"])
     custom_config = config.custom_config()
-    transform = tfx.components.Transform(examples=example_gen.outputs["examples"],
-                                         schema=schema_gen.outputs["schema"],
-                                         preprocessing_fn=PREPROCESSING_FN, custom_config=custom_config)
-    trainer = tfx.components.Trainer(
-        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps), custom_config=custom_config)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config(config.label_feature, config.min_accuracy))
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=os.path.join(config.serving_model_dir, config.model_name))))
+    with tfx.dsl.Cond(_data_is_valid(example_validator)):
+        transform = tfx.components.Transform(examples=example_gen.outputs["examples"],
+                                             schema=schema_gen.outputs["schema"],
+                                             preprocessing_fn=PREPROCESSING_FN, custom_config=custom_config)
+        trainer = tfx.components.Trainer(
+            run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+            eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps), custom_config=custom_config)
+        evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+            baseline_model=model_resolver.outputs["model"],
+            eval_config=eval_config(config.label_feature, config.num_classes, config.min_accuracy))
+        pusher = tfx.components.Pusher(
+            model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.model_base_path())))
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
@@ -111,13 +149,3 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path),
         beam_pipeline_args=list(config.beam_pipeline_args))
-
-
-def run_pipeline(config: PipelineConfig, runner: Optional[str] = "local") -> None:
-    """Run `create_pipeline(config)` with LocalDagRunner (`"local"`) or BeamDagRunner (`"beam"`)."""
-    pipeline = create_pipeline(config)
-    if runner == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-        BeamDagRunner().run(pipeline)
-    else:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
