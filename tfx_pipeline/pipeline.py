@@ -38,8 +38,6 @@ class PipelineConfig:
     min_accuracy: float = 0.5
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
     input_format: str = "csv"
-    vocab: Optional[str] = None
-    expected_schema_dir: Optional[str] = None
 
     def __post_init__(self):
         self.text_features = tuple(self.text_features)
@@ -48,8 +46,6 @@ class PipelineConfig:
         """The WordPiece vocabulary: MiniLM's for `tiny` and `minilm`, `<encoder dir>/vocab.txt` otherwise."""
         from tfmodels.datasets import minilm_path
 
-        if self.vocab:
-            return self.vocab
         directory = minilm_path() if self.encoder in ("tiny", "minilm") else self.encoder
         return os.path.join(directory, "vocab.txt")
 
