@@ -1,0 +1,48 @@
+"""Running and compiling the pipeline: LocalDagRunner (default), BeamDagRunner, and a Kubeflow V2 JSON.
+
+Beam arguments (`PipelineConfig.beam_pipeline_args`, `--beam-arg` on the CLI) go to every Beam-based component
+(ExampleGen, StatisticsGen, Transform, Evaluator). Tested here: DirectRunner, in-process or
+`--direct_running_mode=multi_processing --direct_num_workers=N`. For a cluster, the usual Beam arguments
+(data and pipeline root then on shared storage, e.g. gs://; the `tfmodels` package shipped to the workers):
+
+- Dataflow: `--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
+  --setup_file=./setup.py` (or `--sdk_container_image=...` with tfmodels installed).
+- Flink: `--runner=FlinkRunner --flink_master=HOST:8081 --environment_type=DOCKER` (or `LOOPBACK` for a
+  local Flink) `--parallelism=N`.
+- Spark: `--runner=SparkRunner --spark_master_url=spark://HOST:7077 --environment_type=DOCKER`
+  (or `PortableRunner --job_endpoint=HOST:8099` against a Spark job server).
+"""
+
+import os
+
+from tfx import v1 as tfx
+
+from tfx_pipeline.pipeline import PipelineConfig, create_pipeline
+
+RUNNERS = ("local", "beam")
+ENGINES = ("kubeflow-v2",)
+# The image Kubeflow runs each component in: TFX's own plus this package (build it from this repository).
+DEFAULT_IMAGE = "tfmodels-pipeline:latest"
+
+
+def run(config: PipelineConfig, runner: str = "local") -> None:
+    """Run the pipeline in this process with LocalDagRunner (`"local"`) or BeamDagRunner (`"beam"`)."""
+    pipeline = create_pipeline(config)
+    if runner == "beam":
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+        BeamDagRunner().run(pipeline)
+    elif runner == "local":
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    else:
+        raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+
+
+def compile_kubeflow_v2(config: PipelineConfig, output_file: str, image: str = DEFAULT_IMAGE) -> str:
+    """Write the pipeline as a Kubeflow Pipelines V2 (Vertex AI Pipelines) JSON spec; returns the path."""
+    runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image)
+    directory, filename = os.path.split(os.path.abspath(output_file))
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=runner_config, output_dir=directory, output_filename=filename)
+    runner.run(create_pipeline(config), write_out=True)
+    return os.path.join(directory, filename)
