@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ROWS = 200
 SMALL_RUN = ["--train-steps", "5", "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8",
              "--model-name", "reviews"]
-COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExpectedSchema", "ExampleValidator", "Transform",
+COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
               "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
 
@@ -26,7 +26,7 @@ def _cli(work_dir, *flags, timeout=600):
     """Run `python -m tfx_pipeline run` in a fresh process; returns (exit code, stdout + stderr)."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "tfx_pipeline", "run", "--work-dir", str(work_dir), *flags],
+    result = subprocess.run([sys.executable, "-m", "tfx_pipeline", "run", "--root", str(work_dir), *flags],
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     return result.returncode, result.stdout + result.stderr
 
@@ -71,7 +71,7 @@ def test_every_component_executes_once_and_the_model_is_blessed_and_pushed(first
     assert os.path.basename(version_dir).isdigit()
     assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
     assert os.path.exists(os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests"))
-    assert "Blessed: yes" in output and "infra-validation: ModelServer serves version" in output
+    assert "Blessed: yes" in output and "Infra-validation: version" in output
     assert os.listdir(os.path.join(summary.model_run_dir, "logs"))  # TensorBoard
 
 
@@ -122,4 +122,5 @@ def test_anomalous_rows_are_reported(tmp_path, reviews):
     assert "label" in output[output.index("DATA ANOMALIES"):]
     summary = _summary(str(tmp_path / "work"))
     assert summary.anomalies and summary.components["ExampleValidator"] == "executed"
-    assert "Pusher" not in summary.components or summary.pushed_destination is None
+    for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
+        assert summary.components.get(node) != "executed", summary.components
