@@ -9,7 +9,12 @@ import keras
 import tensorflow as tf
 
 from tfmodels.text import vocab as vocab_lib
-from tfmodels.text.normalization import Normalizer, Words, split_words, utf8_length
+from tfmodels.text.normalization import (
+    Normalizer,
+    split_word_strings,
+    split_words,
+    utf8_length,
+)
 
 SUFFIX_INDICATOR = "##"
 
@@ -156,10 +161,10 @@ class BertTokenizer(keras.layers.Layer):
         ``[batch, (tokens)]``.
         """
         texts, is_scalar = _as_batch(inputs)
-        words = split_words(texts, self._normalizer)
-        pieces = self._wordpiece(words)
+        words = split_word_strings(texts, self._normalizer)
+        pieces = self._wordpiece(words.values)
         ids = tf.RaggedTensor.from_row_splits(
-            pieces.ids, self._piece_row_splits(words, pieces), validate=False
+            pieces.ids, self._piece_row_splits(words.row_splits, pieces), validate=False
         )
         return ids[0] if is_scalar else ids
 
@@ -172,8 +177,8 @@ class BertTokenizer(keras.layers.Layer):
         """
         texts, is_scalar = _as_batch(inputs)
         words = split_words(texts, self._normalizer)
-        pieces = self._wordpiece(words)
-        splits = self._piece_row_splits(words, pieces)
+        pieces = self._wordpiece(words.strings)
+        splits = self._piece_row_splits(words.row_splits, pieces)
         first_char = tf.gather(tf.cast(words.codepoints.row_splits, tf.int32), pieces.word)
         starts = tf.gather(words.char_byte_start.values, first_char + pieces.start)
         ends = tf.gather(words.char_byte_end.values, first_char + pieces.end - 1)
@@ -202,32 +207,32 @@ class BertTokenizer(keras.layers.Layer):
     def split_words(self, inputs) -> tf.RaggedTensor:
         """BERT's basic tokenization only: ragged ``[batch, (words)]`` strings."""
         texts, is_scalar = _as_batch(inputs)
-        words = split_words(texts, self._normalizer)
-        out = tf.RaggedTensor.from_row_splits(words.strings, words.row_splits, validate=False)
-        return out[0] if is_scalar else out
+        words = split_word_strings(texts, self._normalizer)
+        return words[0] if is_scalar else words
 
-    def _piece_row_splits(self, words: Words, pieces: _Pieces) -> tf.Tensor:
-        """Row splits of the per-text piece lists."""
-        num_words = tf.shape(words.strings, out_type=tf.int64)[0]
+    def _piece_row_splits(self, word_row_splits: tf.Tensor, pieces: _Pieces) -> tf.Tensor:
+        """Row splits of the per-text piece lists, from the per-text word splits."""
+        num_words = word_row_splits[-1]
         per_word = tf.math.bincount(
             tf.cast(pieces.word, tf.int32), minlength=tf.cast(num_words, tf.int32),
             maxlength=tf.cast(num_words, tf.int32), dtype=tf.int64,
         )
         word_splits = tf.concat([[0], tf.cumsum(per_word)], axis=0)
-        return tf.gather(word_splits, words.row_splits)
+        return tf.gather(word_splits, word_row_splits)
 
-    def _wordpiece(self, words: Words) -> _Pieces:
+    def _wordpiece(self, words: tf.Tensor) -> _Pieces:
         """Splits every word into pieces.
 
         Most words are whole entries of the vocabulary: one hash lookup each.
         Only the rest go through the greedy longest-match loop.
         """
-        lengths = tf.cast(words.codepoints.row_lengths(), tf.int32)
-        whole = self._initial_table.lookup(words.strings)
+        lengths = tf.strings.length(words, unit="UTF8_CHAR")
+        whole = self._initial_table.lookup(words)
         whole = tf.where(lengths > self.max_input_chars_per_word, self.unk_token_id, whole)
         hit = tf.cast(tf.where(whole >= 0)[:, 0], tf.int32)
         miss = tf.cast(tf.where(whole < 0)[:, 0], tf.int32)
-        split = self._longest_match(tf.gather(words.strings, miss), tf.gather(words.codepoints, miss))
+        missed = tf.gather(words, miss)
+        split = self._longest_match(missed, tf.strings.unicode_decode(missed, "UTF-8"))
         word = tf.concat([hit, tf.gather(miss, split.word)], axis=0)
         # Pieces of one word are already in order; a stable sort by word
         # interleaves the whole-word hits back into text order.
