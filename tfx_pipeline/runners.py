@@ -40,6 +40,11 @@ def run(config: PipelineConfig, runner: str = "local") -> None:
 
 def compile_kubeflow_v2(config: PipelineConfig, output_file: str, image: str = DEFAULT_IMAGE) -> str:
     """Write the pipeline as a Kubeflow Pipelines V2 (Vertex AI Pipelines) JSON spec; returns the path."""
+    try:
+        import kfp.pipeline_spec  # noqa: F401  (TFX's Kubeflow V2 compiler needs it)
+    except ImportError as e:
+        raise RuntimeError("compiling for Kubeflow V2 needs the tfx[kfp] extra: pip install 'tfx[kfp]==1.16.0'"
+                           ) from e
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image)
     directory, filename = os.path.split(os.path.abspath(output_file))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
