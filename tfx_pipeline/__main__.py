@@ -13,13 +13,7 @@ import time
 
 DEFAULT_ROOT = "artifacts/pipeline"
 EXIT_ANOMALIES, EXIT_NOT_BLESSED = 2, 3
-# Real reviews (not from the training data) for the infra-validation and demo requests.
-SAMPLE_REVIEWS = [
-    "One of the best films I have seen in years: moving, funny and beautifully acted.",
-    "A dull, predictable mess. I walked out after an hour and wanted my money back.",
-    "The cast is wonderful and the script is sharp; I would happily watch it again.",
-    "Terrible dialogue, wooden acting and a plot that makes no sense at all.",
-]
+SAMPLE_COUNT = 4
 
 
 def _add_pipeline_args(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +96,7 @@ def cmd_run(args) -> int:
         return EXIT_NOT_BLESSED
     if args.skip_infra_validation:
         return 0
-    texts = args.sample_text or SAMPLE_REVIEWS
+    texts = args.sample_text or _sample_texts(args, config)
     try:
         answers = query_pushed_model(config.model_base_path(), config.model_name, config.text_features[0],
                                      texts)
@@ -118,6 +112,15 @@ def cmd_run(args) -> int:
             json.dump({"metrics": summary.metrics, "pushed": summary.pushed_destination,
                        "components": summary.components, "seconds": seconds, "answers": answers}, f)
     return 0
+
+
+def _sample_texts(args, config) -> list:
+    """Texts for the post-push requests: unseen IMDB reviews by default, else the first texts of the data."""
+    from tfx_pipeline import data
+
+    if args.data_root is None:
+        return data.heldout_imdb_reviews(SAMPLE_COUNT, skip_rows=args.imdb_rows)
+    return data.sample_texts(config.data_root, config.text_features[0], SAMPLE_COUNT)
 
 
 def cmd_compile(args) -> int:

