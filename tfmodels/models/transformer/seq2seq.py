@@ -11,6 +11,14 @@ from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 from tfmodels.models.transformer import generation
 
 
+class _FunctionCache:
+    """A plain holder, so TF's object tracking does not wrap the dict (whose tuple keys would
+    stop ``tf.saved_model.save`` of a module that holds the model)."""
+
+    def __init__(self):
+        self.functions = {}
+
+
 @keras.saving.register_keras_serializable(package="tfmodels")
 class Seq2SeqTransformer(keras.Model):
     """Encoder-decoder Transformer for translation and summarization.
@@ -109,7 +117,7 @@ class Seq2SeqTransformer(keras.Model):
         self.end_id = end_id
         self.layer_norm_epsilon = layer_norm_epsilon
         # Compiled decoding functions, one per (method, length, options); see get_generate_function.
-        self._generate_functions = {}
+        self._generate_functions = _FunctionCache()
 
     @property
     def head_dim(self):
@@ -293,11 +301,12 @@ class Seq2SeqTransformer(keras.Model):
         """
         max_length = max_length or self.max_target_length
         key = (method, max_length, use_cache, tuple(sorted(options.items())))
-        if key not in self._generate_functions:
-            self._generate_functions[key] = generation.make_generate_fn(
+        functions = self._generate_functions.functions
+        if key not in functions:
+            functions[key] = generation.make_generate_fn(
                 self, method=method, max_length=max_length, use_cache=use_cache, **options
             )
-        return self._generate_functions[key]
+        return functions[key]
 
     def generate(
         self,
