@@ -1,0 +1,82 @@
+"""The pipeline's shape (components, wiring, gating, thresholds) and its CLI flags."""
+
+import json
+
+import pytest
+import tensorflow_model_analysis as tfma
+
+import tfx_pipeline  # noqa: F401  (environment before TFX)
+from tfx_pipeline.__main__ import config_from_args
+from tfx_pipeline.pipeline import PipelineConfig, create_pipeline, eval_config
+
+COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+              "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+
+
+@pytest.fixture
+def config(tmp_path, csv_folder):
+    data = csv_folder([("a fine film", 1), ("a poor film", 0)], columns=("review", "sentiment"))
+    return PipelineConfig(data_root=data, pipeline_root=str(tmp_path / "root"),
+                          metadata_path=str(tmp_path / "m.sqlite"), serving_model_dir=str(tmp_path / "serving"),
+                          text_features=("review",), label_feature="sentiment", min_accuracy=0.7,
+                          beam_pipeline_args=["--direct_num_workers=2"])
+
+
+def test_components_wiring_and_gate(config):
+    pipeline = create_pipeline(config)
+    nodes = {node.id: node for node in pipeline.components}
+    assert sorted(nodes) == sorted(COMPONENTS)
+    assert pipeline.beam_pipeline_args == ["--direct_num_workers=2"]
+    evaluator, pusher = nodes["Evaluator"], nodes["Pusher"]
+    assert evaluator.inputs["baseline_model"].producer_component_id == "latest_blessed_model_resolver"
+    assert pusher.inputs["model_blessing"].producer_component_id == "Evaluator"
+    destination = json.loads(pusher.exec_properties["push_destination"])
+    assert destination["filesystem"]["base_directory"] == config.model_base_path()
+    assert config.model_base_path().endswith("serving/text_classifier")
+    # Transform and everything after it only run when ExampleValidator blessed the data.
+    contexts = lambda name: [type(c).__name__ for c in pipeline.dsl_context_registry.get_contexts(nodes[name])]  # noqa: E731
+    for name in ("Transform", "Trainer", "Evaluator", "Pusher"):
+        assert contexts(name) == ["CondContext"], name
+    for name in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "latest_blessed_model_resolver"):
+        assert contexts(name) == [], name
+
+
+def test_transform_and_trainer_get_the_hyper_parameters(config):
+    nodes = {node.id: node for node in create_pipeline(config).components}
+    for name in ("Transform", "Trainer"):
+        custom = json.loads(nodes[name].exec_properties["custom_config"])
+        assert custom["text_features"] == ["review"] and custom["label_feature"] == "sentiment"
+        assert custom["vocab_file"].endswith("vocab.txt")
+
+
+def test_eval_config_thresholds():
+    config = eval_config("label", 2, 0.75)
+    accuracy = [m for spec in config.metrics_specs for m in spec.metrics
+                if m.class_name == "SparseCategoricalAccuracy"][0]
+    assert accuracy.threshold.value_threshold.lower_bound.value == 0.75
+    assert accuracy.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    names = {m.class_name for spec in config.metrics_specs for m in spec.metrics}
+    assert names == {"ExampleCount", "SparseCategoricalAccuracy", "AUC"}
+    auc_spec = [s for s in config.metrics_specs if s.metrics[0].class_name == "AUC"][0]
+    assert list(auc_spec.binarize.class_ids.values) == [1]
+
+
+def test_cli_flags_map_onto_the_config(tmp_path, csv_folder):
+    import argparse
+
+    from tfx_pipeline.__main__ import _add_pipeline_args
+
+    parser = argparse.ArgumentParser()
+    _add_pipeline_args(parser)
+    data = csv_folder([("x", 0)])
+    args = parser.parse_args([
+        "--data-root", data, "--root", str(tmp_path), "--text-feature", "q", "--text-feature", "a",
+        "--label-feature", "y", "--model-name", "m", "--encoder", "minilm", "--train-steps", "7",
+        "--eval-steps", "2", "--max-seq-length", "48", "--batch-size", "4", "--min-accuracy", "0.8",
+        "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2"])
+    config = config_from_args(args)
+    assert config.text_features == ("q", "a") and config.label_feature == "y"
+    assert (config.train_steps, config.eval_steps, config.max_seq_length, config.batch_size) == (7, 2, 48, 4)
+    assert config.encoder == "minilm" and config.learning_rate == 5e-5 and config.min_accuracy == 0.8
+    assert config.beam_pipeline_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert config.serving_model_dir == str(tmp_path / "serving")
