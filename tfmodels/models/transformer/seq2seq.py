@@ -158,7 +158,8 @@ class Seq2SeqTransformer(keras.Model):
                 self.target_vocab_size, self.max_target_length, "target_embedding"
             )
         self.source_embedding.build((None, None))
-        self.target_embedding.build((None, None))
+        if not self.share_embeddings:  # a shared table is one layer: building it twice fails
+            self.target_embedding.build((None, None))
 
         block_args = dict(
             num_heads=self.num_heads,
