@@ -38,12 +38,13 @@ def test_vocab_file_semantics_follow_bert(tmp_path, vocab_path):
 
 
 def test_learned_vocabulary_tokenizes_held_out_reviews(imdb_texts):
-    train, held_out = imdb_texts[:400], imdb_texts[400:450]
-    vocab = learn_vocabulary(train, vocabulary_size=2000, min_count=2)
-    assert vocab[:5] == SPECIALS and 1000 < len(vocab) <= 2000
+    # tensorflow-text's learner is pure Python and slow: keep the corpus small.
+    train, held_out = imdb_texts[:80], imdb_texts[400:430]
+    vocab = learn_vocabulary(train, vocabulary_size=600, min_count=2)
+    assert vocab[:5] == SPECIALS and 300 < len(vocab) <= 600
     assert any(t.startswith("##") for t in vocab)
     tok = BertTokenizer(vocab)
     ids = tok(held_out).to_list()
     total = sum(map(len, ids))
     unknown = sum(row.count(tok.unk_token_id) for row in ids)
-    assert total > 5000 and unknown / total < 0.02
+    assert total > 3000 and unknown / total < 0.02
