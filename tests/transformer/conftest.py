@@ -87,9 +87,9 @@ def copy_model():
         metrics=[masked_accuracy],
         jit_compile=True,
     )
-    source, target_in, labels = _copy_task(4096, seed=0)
+    source, target_in, labels = _copy_task(3072, seed=0)
     history = model.fit(
-        {"source_ids": source, "target_ids": target_in}, labels, batch_size=64, epochs=5, verbose=0
+        {"source_ids": source, "target_ids": target_in}, labels, batch_size=32, epochs=4, verbose=0
     )
     model.history_ = history.history
     return model
