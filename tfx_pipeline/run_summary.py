@@ -27,10 +27,6 @@ class RunSummary:
     pushed_destination: Optional[str]
     model_run_dir: Optional[str]
 
-    @property
-    def pushed_version_dir(self) -> Optional[str]:
-        return self.pushed_destination
-
     def format(self) -> str:
         """The human summary the CLI prints."""
         lines = [f"Pipeline run {self.run_id}:"]

@@ -71,7 +71,10 @@ def run_fn(fn_args):
 
     encoder = build_encoder(config["encoder"], vocab_size, int(config["max_seq_length"]))
     model = tfmodels.BertClassifier(encoder, num_classes=int(config["num_classes"]))
-    model.compile(optimizer=keras.optimizers.AdamW(float(config["learning_rate"])),
+    # Linear decay to 0 over the run, as for BERT fine-tuning: a short run still ends on small steps.
+    schedule = keras.optimizers.schedules.PolynomialDecay(
+        float(config["learning_rate"]), decay_steps=max(int(fn_args.train_steps), 1), end_learning_rate=0.0)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["sparse_categorical_accuracy"], jit_compile=True)
     model.fit(
