@@ -7,10 +7,13 @@ ragged ids without special tokens, and ``detokenize`` maps ids back to text.
 import tensorflow as tf
 
 
-def encode_source(tokenizer, texts, max_length):
-    """Strings ``[batch]`` -> int32 ``[batch, length <= max_length]`` ids, padded with 0."""
-    ids = tokenizer(texts)[:, :max_length]
-    return tf.cast(ids.to_tensor(0), tf.int32)
+def encode_source(tokenizer, texts, length):
+    """Strings ``[batch]`` -> int32 ``[batch, length]`` ids, truncated or padded with 0.
+
+    A fixed width, so the jit-compiled decoder sees one shape per batch size and compiles once.
+    """
+    ids = tokenizer(texts)[:, :length]
+    return tf.cast(ids.to_tensor(0, shape=[None, length]), tf.int32)
 
 
 def teacher_forcing(target_ids, start_id, end_id):
