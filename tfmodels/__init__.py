@@ -14,6 +14,14 @@ from tfmodels.models.bert import (  # noqa: E402
     BertSpanQA,
     BertTokenClassifier,
 )
+from tfmodels.models.transformer import (  # noqa: E402
+    InverseSqrtWarmup,
+    LabelSmoothedCrossEntropy,
+    Seq2SeqTransformer,
+    Translator,
+    export_translator,
+    masked_accuracy,
+)
 
 __version__ = "0.1.0"
 
@@ -24,9 +32,15 @@ __all__ = [
     "BertPretrainer",
     "BertSpanQA",
     "BertTokenClassifier",
+    "InverseSqrtWarmup",
+    "LabelSmoothedCrossEntropy",
+    "Seq2SeqTransformer",
+    "Translator",
     "checkpoints",
     "datasets",
+    "export_translator",
     "layers",
+    "masked_accuracy",
     "ops",
     "text",
 ]

@@ -72,8 +72,8 @@ def parse_args(argv=None):
     if args.tiny:
         args.train_pairs = args.train_pairs or 1500
         args.test_pairs = args.test_pairs or 48
-        args.epochs, args.hidden_size, args.num_heads = 1, 32, 2
-        args.intermediate_size, args.layers, args.warmup_steps = 64, 1, 50
+        args.epochs, args.hidden_size, args.num_heads = 4, 32, 2
+        args.intermediate_size, args.layers, args.warmup_steps = 64, 1, 40
         args.max_decode_length, args.beam_width = 24, 2
     return args
 
