@@ -124,7 +124,11 @@ def run(
     print(f"data ready in {data_seconds:.0f}s; before pretraining: held-out MLM acc "
           f"{mlm_before:.4f}, NSP acc {nsp_before:.3f}")
     t = time.time()
-    history = pretrainer.fit(train_ds, steps_per_epoch=pretrain_steps, epochs=1, verbose=0)
+    # Ten "epochs" over the endless stream only to print progress (losses and accuracies) as it goes.
+    epochs = 10 if pretrain_steps >= 100 else 1
+    history = pretrainer.fit(
+        train_ds, steps_per_epoch=pretrain_steps // epochs, epochs=epochs, verbose=2
+    )
     pretrain_seconds = time.time() - t
     mlm_after, nsp_after = pretraining_accuracy(pretrainer, heldout_ds)
     print(f"pretrained {pretrain_steps} steps in {pretrain_seconds:.0f}s (XLA); held-out MLM acc "
@@ -153,7 +157,7 @@ def run(
         "hidden_size": hidden_size,
         "sequence_length": sequence_length,
         "pretrain_docs": pretrain_docs,
-        "pretrain_steps": pretrain_steps,
+        "pretrain_steps": epochs * (pretrain_steps // epochs),
         "batch_size": batch_size,
         "whole_word_masking": whole_word_masking,
         "final_train_loss": float(history.history["loss"][-1]),

@@ -24,8 +24,12 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
                           text_signature_inputs: Optional[Sequence[str]] = None) -> List:
     """PredictionLog protos for `serving_default`, `predict_text` and `classify` on the same `texts`."""
     # Imported here: the protos come from tensorflow-serving-api, needed only by exporters that write warmup.
-    from tensorflow_serving.apis import (classification_pb2, model_pb2, predict_pb2,
-                                         prediction_log_pb2)
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        model_pb2,
+        predict_pb2,
+        prediction_log_pb2,
+    )
 
     from tfmodels.export.classifier import CLASSIFY_SIGNATURE, EXAMPLES_INPUT, TEXT_SIGNATURE
 

@@ -3,15 +3,12 @@
 import keras
 from keras import ops
 
-from tfmodels.layers.attention import MultiHeadAttention
-from tfmodels.layers.dropout import Dropout
-from tfmodels.layers.feed_forward import FeedForward
-from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge_masks
+from tfmodels.layers.transformer_block import TransformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(TransformerBlockBase):
     """One decoder layer of "Attention is all you need", with a key/value cache for decoding.
 
     Three sublayers, each with a residual connection and LayerNorm: causal self-attention over the
@@ -66,65 +63,37 @@ class TransformerDecoderBlock(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.intermediate_size = intermediate_size
-        self.activation = activation
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.norm_first = norm_first
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        super().__init__(
+            num_heads=num_heads,
+            intermediate_size=intermediate_size,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            norm_first=norm_first,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
+        )
 
     def build(self, x_shape, encoder_output_shape=None):
         hidden = x_shape[-1]
-        if hidden % self.num_heads:
-            raise ValueError(f"hidden size {hidden} is not divisible by num_heads={self.num_heads}")
         # The encoder output has the decoder's width in every model we build; a cached call may
         # omit it, so fall back to the decoder's own shape.
         encoder_output_shape = encoder_output_shape or (x_shape[0], None, hidden)
-
-        def attention(name):
-            return MultiHeadAttention(
-                num_heads=self.num_heads,
-                key_dim=hidden // self.num_heads,
-                dropout=self.attention_dropout,
-                kernel_initializer=self.kernel_initializer,
-                name=name,
-                dtype=self.dtype_policy,
-            )
-
-        def norm(name):
-            layer = LayerNorm(epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
-            layer.build(x_shape)
-            return layer
-
-        self.self_attention = attention("self_attention")
+        self.self_attention = self._attention("self_attention", hidden)
         self.self_attention.build(x_shape)
-        self.self_attention_norm = norm("self_attention_norm")
-        self.cross_attention = attention("cross_attention")
+        self.self_attention_norm = self._norm("self_attention_norm", x_shape)
+        self.cross_attention = self._attention("cross_attention", hidden)
         self.cross_attention.build(x_shape, encoder_output_shape)
-        self.cross_attention_norm = norm("cross_attention_norm")
-        self.feed_forward = FeedForward(
-            self.intermediate_size,
-            activation=self.activation,
-            kernel_initializer=self.kernel_initializer,
-            name="feed_forward",
-            dtype=self.dtype_policy,
-        )
-        self.feed_forward.build(x_shape)
-        self.output_norm = norm("output_norm")
-        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
+        self.cross_attention_norm = self._norm("cross_attention_norm", x_shape)
+        self.feed_forward = self._feed_forward(x_shape)
+        self.output_norm = self._norm("output_norm", x_shape)
+        self._build_dropout()
         self.built = True
 
     def compute_cross_attention_cache(self, encoder_output):
         """Cross-attention keys/values of ``encoder_output``, computed once per source."""
         return self.cross_attention.compute_key_value(encoder_output)
-
-    def _sublayer(self, x, fn, norm, training):
-        if self.norm_first:
-            return x + self.dropout_layer(fn(norm(x)), training=training)
-        return norm(x + self.dropout_layer(fn(x), training=training))
 
     def call(
         self,
@@ -184,9 +153,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
             )
             return out
 
-        x = self._sublayer(x, self_attend, self.self_attention_norm, training)
-        x = self._sublayer(x, cross_attend, self.cross_attention_norm, training)
-        x = self._sublayer(
+        x = self._residual(x, self_attend, self.self_attention_norm, training)
+        x = self._residual(x, cross_attend, self.cross_attention_norm, training)
+        x = self._residual(
             x, lambda h: self.feed_forward(h, training=training), self.output_norm, training
         )
         if self_attention_cache is not None:
@@ -195,19 +164,3 @@ class TransformerDecoderBlock(keras.layers.Layer):
 
     def compute_output_shape(self, x_shape, encoder_output_shape=None):
         return x_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_size": self.intermediate_size,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "norm_first": self.norm_first,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config

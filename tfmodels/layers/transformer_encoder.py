@@ -2,15 +2,12 @@
 
 import keras
 
-from tfmodels.layers.attention import MultiHeadAttention
-from tfmodels.layers.dropout import Dropout
-from tfmodels.layers.feed_forward import FeedForward
-from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.masking import make_attention_mask, merge_masks
+from tfmodels.layers.transformer_block import TransformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(TransformerBlockBase):
     """One encoder layer of BERT / "Attention is all you need".
 
     Post-LN (``norm_first=False``, BERT and the original paper): ``x = LN(x + drop(sublayer(x)))``.
@@ -49,53 +46,27 @@ class TransformerEncoderBlock(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.intermediate_size = intermediate_size
-        self.activation = activation
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.norm_first = norm_first
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        super().__init__(
+            num_heads=num_heads,
+            intermediate_size=intermediate_size,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            norm_first=norm_first,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
+        )
         self.supports_masking = True
 
     def build(self, x_shape):
-        hidden = x_shape[-1]
-        if hidden % self.num_heads:
-            raise ValueError(f"hidden size {hidden} is not divisible by num_heads={self.num_heads}")
-        self.attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=hidden // self.num_heads,
-            dropout=self.attention_dropout,
-            kernel_initializer=self.kernel_initializer,
-            name="attention",
-            dtype=self.dtype_policy,
-        )
+        self.attention = self._attention("attention", x_shape[-1])
         self.attention.build(x_shape)
-        self.attention_norm = LayerNorm(
-            epsilon=self.layer_norm_epsilon, name="attention_norm", dtype=self.dtype_policy
-        )
-        self.attention_norm.build(x_shape)
-        self.feed_forward = FeedForward(
-            self.intermediate_size,
-            activation=self.activation,
-            kernel_initializer=self.kernel_initializer,
-            name="feed_forward",
-            dtype=self.dtype_policy,
-        )
-        self.feed_forward.build(x_shape)
-        self.output_norm = LayerNorm(
-            epsilon=self.layer_norm_epsilon, name="output_norm", dtype=self.dtype_policy
-        )
-        self.output_norm.build(x_shape)
-        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
+        self.attention_norm = self._norm("attention_norm", x_shape)
+        self.feed_forward = self._feed_forward(x_shape)
+        self.output_norm = self._norm("output_norm", x_shape)
+        self._build_dropout()
         self.built = True
-
-    def _residual(self, x, sublayer, norm, training):
-        if self.norm_first:
-            return x + self.dropout_layer(sublayer(norm(x)), training=training)
-        return norm(x + self.dropout_layer(sublayer(x), training=training))
 
     def call(self, x, padding_mask=None, attention_mask=None, training=None):
         if padding_mask is not None:
@@ -117,19 +88,3 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def compute_output_shape(self, x_shape):
         return x_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_size": self.intermediate_size,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "norm_first": self.norm_first,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config

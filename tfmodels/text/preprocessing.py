@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from tfmodels.text.packing import BertPacker
-from tfmodels.text.wordpiece import BertTokenizer
+from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
