@@ -24,9 +24,9 @@ def test_pretraining_learns_and_fine_tunes():
     # MLM: far above chance (1/V ~ 3e-5) and above the untrained model.
     assert result["heldout_mlm_accuracy"] > 100 * chance, result
     assert result["heldout_mlm_accuracy"] > result["heldout_mlm_accuracy_before"] + 0.03, result
-    # NSP and the fine-tune comparison are reported (printed JSON); at this size they are
-    # not robustly separated from chance / from each other, so only sanity-check them.
-    assert 0.0 <= result["heldout_nsp_accuracy"] <= 1.0
+    # NSP and the fine-tune comparison are reported (printed JSON; the full-size numbers come from
+    # the example); at this size they are not robustly separated from chance / from each other, so
+    # only check that both fine-tunes train to a sane classifier.
     for key in ("finetune_accuracy_pretrained", "finetune_accuracy_random_init"):
         assert 0.4 <= result[key] <= 1.0, result
     print(result)
