@@ -1,6 +1,6 @@
 """Train the Transformer on English->Spanish Bible verses and report BLEU on held-out books.
 
-    python -m tfmodels.examples.translate                 # the reported run (~10-15 min, 2 cores)
+    python -m tfmodels.examples.translate                 # the reported run (~27 min, 2 busy cores)
     python -m tfmodels.examples.translate --tiny          # seconds-scale smoke run (e2e test)
 
 Data: King James and Reina-Valera 1909 from the Debian SWORD modules (``tfmodels.datasets.bible``);
@@ -11,6 +11,11 @@ minutes (``--learn-vocab`` redoes it). Scores: sacrebleu corpus BLEU of greedy a
 output against the Reina-Valera text of the held-out books, next to two trivial baselines --
 copying the English source, and the most frequent Spanish verse of the training books. The last
 printed line is the results as one JSON object.
+
+Reported run (the defaults, 2 CPU cores shared with other jobs, 2026-11-27): 683 training steps in
+22 min (2.16 M parameters, final label-smoothed loss 4.79); on the 568 verses of the 7 held-out
+books, corpus BLEU greedy 5.67 and beam-4 7.07, against 0.06 for copying the English source and
+0.13 for the most frequent Spanish training verse.
 """
 
 import argparse
@@ -51,11 +56,11 @@ def parse_args(argv=None):
     p.add_argument("--train-pairs", type=int, default=0, help="use the first N training pairs")
     p.add_argument("--test-pairs", type=int, default=0, help="score the first N test pairs")
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--max-train-minutes", type=float, default=10.0,
+    p.add_argument("--max-train-minutes", type=float, default=22.0,
                    help="stop training after this long (at a batch end)")
-    p.add_argument("--hidden-size", type=int, default=256)
+    p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--num-heads", type=int, default=4)
-    p.add_argument("--intermediate-size", type=int, default=1024)
+    p.add_argument("--intermediate-size", type=int, default=512)
     p.add_argument("--layers", type=int, default=2, help="encoder and decoder blocks each")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--warmup-steps", type=int, default=800)
