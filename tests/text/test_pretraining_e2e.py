@@ -8,7 +8,12 @@ import pytest
 
 
 @pytest.mark.e2e
-def test_pretraining_learns_and_fine_tunes():
+def test_pretraining_learns_and_fine_tunes(tmp_path):
+    import json
+
+    import keras
+    import numpy as np
+
     from tfmodels.examples.pretrain_bert import run
 
     result = run(
@@ -19,6 +24,7 @@ def test_pretraining_learns_and_fine_tunes():
         finetune_train=500,
         finetune_test=500,
         finetune_epochs=2,
+        output_dir=str(tmp_path),
     )
     chance = 1.0 / result["vocab_size"]
     # MLM: far above chance (1/V ~ 3e-5) and above the untrained model.
@@ -29,4 +35,11 @@ def test_pretraining_learns_and_fine_tunes():
     # only check that both fine-tunes train to a sane classifier.
     for key in ("finetune_accuracy_pretrained", "finetune_accuracy_random_init"):
         assert 0.4 <= result[key] <= 1.0, result
+    assert json.loads((tmp_path / "results.json").read_text()) == result
+    encoder = keras.saving.load_model(str(tmp_path / "pretrained_encoder.keras"))
+    ids = np.zeros((1, result["sequence_length"]), "int32")
+    ids[0, :4] = [101, 2204, 3185, 102]  # [CLS] good movie [SEP] in the MiniLM vocabulary
+    outputs = encoder({"token_ids": ids, "segment_ids": np.zeros_like(ids),
+                       "padding_mask": (ids > 0).astype("int32")})
+    assert outputs["pooled_output"].shape == (1, result["hidden_size"])
     print(result)

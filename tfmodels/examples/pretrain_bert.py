@@ -14,6 +14,12 @@ pretraining), the all-MiniLM-L6-v2 WordPiece vocabulary from PyPI ``gt-all-minil
     python -m tfmodels.examples.pretrain_bert [--pretrain-docs 6000] [--pretrain-steps 2000] ...
 
 The last printed line is one JSON object with the numbers.
+
+Reported run (the defaults with ``--pretrain-steps 1500``; 2 CPU cores shared with other jobs,
+2026-11-27, 40 min): held-out MLM accuracy 0.0000 -> 0.1167 (chance 3.3e-5), held-out NSP
+accuracy 0.493 -> 0.673 (chance 0.5). Fine-tuning on 2,000 Rotten Tomatoes snippets (1,000 unseen
+scored): pretrained encoder 0.526, random initialisation 0.670 -- at this size and with these
+fine-tuning settings the pretrained encoder did NOT fine-tune better (open; see the issue note).
 """
 
 import argparse
@@ -83,6 +89,7 @@ def run(
     finetune_learning_rate=3e-4,
     whole_word_masking=False,
     seed=0,
+    output_dir=None,
 ):
     start = time.time()
     keras.utils.set_random_seed(seed)
@@ -131,6 +138,10 @@ def run(
     )
     pretrain_seconds = time.time() - t
     mlm_after, nsp_after = pretraining_accuracy(pretrainer, heldout_ds)
+    if output_dir:
+        # The pretrained encoder, so fine-tuning can be redone without pretraining again.
+        os.makedirs(output_dir, exist_ok=True)
+        encoder.save(os.path.join(output_dir, "pretrained_encoder.keras"))
     print(f"pretrained {pretrain_steps} steps in {pretrain_seconds:.0f}s (XLA); held-out MLM acc "
           f"{mlm_after:.4f} (chance {1 / vocab_size:.1e}), NSP acc {nsp_after:.3f} (chance 0.5)")
 
@@ -177,6 +188,9 @@ def run(
             "total": round(time.time() - start, 1),
         },
     }
+    if output_dir:
+        with open(os.path.join(output_dir, "results.json"), "w") as f:
+            json.dump(result, f, indent=2)
     print(json.dumps(result))
     return result
 
@@ -197,6 +211,8 @@ def main(argv=None):
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--whole-word-masking", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", default="artifacts/pretrain_bert",
+                        help="where the pretrained encoder (.keras) and results.json go")
     args = parser.parse_args(argv)
     run(
         pretrain_docs=args.pretrain_docs,
@@ -213,6 +229,7 @@ def main(argv=None):
         finetune_epochs=args.finetune_epochs,
         whole_word_masking=args.whole_word_masking,
         seed=args.seed,
+        output_dir=args.output_dir,
     )
 
 
