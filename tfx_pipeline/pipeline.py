@@ -2,7 +2,7 @@
 
 import dataclasses
 import os
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import tfx_pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TFX/TFT import)
 
@@ -14,6 +14,17 @@ from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # no
 
 PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
 RUN_FN = "tfx_pipeline.trainer_module.run_fn"
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16); elsewhere bfloat16 is emulated, slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 @dataclasses.dataclass
@@ -38,9 +49,20 @@ class PipelineConfig:
     min_accuracy: float = 0.5
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
     input_format: str = "csv"
+    # One name per class id (the served `label_name` and Classify's `classes`); None: "0", "1", ...
+    class_names: Optional[Sequence[str]] = None
+    # Trainer's Keras dtype policy for the encoder: "float32", or "mixed_bfloat16" (bfloat16 compute).
+    precision: str = "float32"
 
     def __post_init__(self):
         self.text_features = tuple(self.text_features)
+        if self.class_names is not None:
+            self.class_names = tuple(self.class_names)
+            if len(self.class_names) != self.num_classes:
+                raise ValueError(f"{self.num_classes} classes but {len(self.class_names)} class names: "
+                                 f"{self.class_names}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def vocab_file(self) -> str:
         """The WordPiece vocabulary: MiniLM's for `tiny` and `minilm`, `<encoder dir>/vocab.txt` otherwise."""
@@ -55,12 +77,17 @@ class PipelineConfig:
 
     def custom_config(self) -> dict:
         """The hyper-parameters Transform's preprocessing_fn and Trainer's run_fn read."""
-        return {
+        config = {
             "text_features": list(self.text_features), "label_feature": self.label_feature,
             "vocab_file": self.vocab_file(), "max_seq_length": self.max_seq_length,
             "encoder": self.encoder, "num_classes": self.num_classes, "batch_size": self.batch_size,
             "learning_rate": self.learning_rate, "model_name": self.model_name,
         }
+        if self.class_names is not None:
+            config["class_names"] = list(self.class_names)
+        if self.precision != "float32":
+            config["precision"] = self.precision
+        return config
 
 
 def eval_config(label_feature: str, num_classes: int, min_accuracy: float) -> tfma.EvalConfig:
