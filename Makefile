@@ -4,13 +4,20 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench lock clean-venv
+.PHONY: demo quickstart test test-fast bench lock clean-venv
 
 $(STAMP): setup.py requirements/lock.txt tools/bootstrap.sh
 	bash tools/bootstrap.sh
 	touch $(STAMP)
 
+# The main job: TFX pipeline on IMDB with pretrained MiniLM (blessed, pushed), then served over gRPC
+# (tfx_pipeline/demo.py; DEMO_ARGS passes flags, e.g. DEMO_ARGS="--train-steps 20").
+DEMO_ARGS ?=
 demo: $(STAMP)
+	$(PY) -m tfx_pipeline.demo $(DEMO_ARGS)
+
+# Fine-tune MiniLM on IMDB with plain Keras (no TFX), as in the README's quickstart.
+quickstart: $(STAMP)
 	$(PY) -m tfmodels.examples.quickstart
 
 # Everything, the slow end-to-end tests included (CI runs this).
