@@ -13,6 +13,9 @@ INSTALL_REQUIRES = [
     "tensorflow-serving-api>=2.16.1,<2.17",
     "tfx==1.16.0",
     "apache-beam[gcp]==2.59.0",
+    # The Kubeflow V2 compile needs only the pipeline-spec protos; tfx[kfp]'s full kfp 2 SDK wants protobuf 4,
+    # which TF 2.16's stack here does not take, and 0.2.2 works with protobuf 3.20.
+    "kfp-pipeline-spec==0.2.2",
     "safetensors>=0.4",
     "grpcio>=1.60",
     "numpy<2",

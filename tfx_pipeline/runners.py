@@ -13,7 +13,9 @@ Beam arguments (`PipelineConfig.beam_pipeline_args`, `--beam-arg` on the CLI) go
   (or `PortableRunner --job_endpoint=HOST:8099` against a Spark job server).
 """
 
+import dataclasses
 import os
+import re
 
 from tfx import v1 as tfx
 
@@ -38,13 +40,26 @@ def run(config: PipelineConfig, runner: str = "local") -> None:
         raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
 
 
+def kubeflow_pipeline_name(name: str) -> str:
+    """`name` as Kubeflow V2 accepts it ([a-z0-9][a-z0-9-]{0,127}): lower case, other characters as '-'."""
+    legal = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:128]
+    if not legal:
+        raise ValueError(f"pipeline name {name!r} has no character Kubeflow accepts ([a-z0-9-])")
+    return legal
+
+
 def compile_kubeflow_v2(config: PipelineConfig, output_file: str, image: str = DEFAULT_IMAGE) -> str:
-    """Write the pipeline as a Kubeflow Pipelines V2 (Vertex AI Pipelines) JSON spec; returns the path."""
+    """Write the pipeline as a Kubeflow Pipelines V2 (Vertex AI Pipelines) JSON spec; returns the path.
+
+    Kubeflow V2 allows only [a-z0-9-] in pipeline names, so e.g. `tfmodels_text_classifier` compiles as
+    `tfmodels-text-classifier`.
+    """
     try:
         import kfp.pipeline_spec  # noqa: F401  (TFX's Kubeflow V2 compiler needs it)
     except ImportError as e:
-        raise RuntimeError("compiling for Kubeflow V2 needs the tfx[kfp] extra: pip install 'tfx[kfp]==1.16.0'"
+        raise RuntimeError("compiling for Kubeflow V2 needs kfp-pipeline-spec: pip install 'kfp-pipeline-spec==0.2.2'"
                            ) from e
+    config = dataclasses.replace(config, pipeline_name=kubeflow_pipeline_name(config.pipeline_name))
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image)
     directory, filename = os.path.split(os.path.abspath(output_file))
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(

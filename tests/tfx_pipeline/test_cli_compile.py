@@ -5,10 +5,7 @@ import json
 import pytest
 
 from tfx_pipeline.__main__ import main
-
-# TFX's Kubeflow V2 compiler needs the `tfx[kfp]` extra (kfp, kfp-pipeline-spec>=0.2.2, protobuf 4), which
-# this venv (protobuf 3.20) does not have.
-pytest.importorskip("kfp.pipeline_spec", reason="tfx[kfp] extra not installed")
+from tfx_pipeline.runners import kubeflow_pipeline_name
 
 
 def test_compile_kubeflow_v2_writes_a_pipeline_spec(tmp_path):
@@ -19,8 +16,16 @@ def test_compile_kubeflow_v2_writes_a_pipeline_spec(tmp_path):
     assert main(["compile", "--engine", "kubeflow-v2", "--output", str(output), "--root", str(tmp_path),
                  "--data-root", str(data)]) == 0
     spec = json.loads(output.read_text())
+    assert spec["pipelineSpec"]["pipelineInfo"]["name"] == "tfmodels-text-classifier"
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     for node in ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
                  "Trainer", "Evaluator", "Pusher"]:
         assert node in tasks, sorted(tasks)
     assert list((tmp_path / "root" / "expected_schema").glob("*/schema.pbtxt"))
+
+
+def test_kubeflow_pipeline_name():
+    assert kubeflow_pipeline_name("tfmodels_text_classifier") == "tfmodels-text-classifier"
+    assert kubeflow_pipeline_name("My Pipeline.v2") == "my-pipeline-v2"
+    with pytest.raises(ValueError, match="no character Kubeflow accepts"):
+        kubeflow_pipeline_name("__")
