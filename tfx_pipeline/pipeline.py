@@ -1,5 +1,6 @@
 """`create_pipeline`: the TFX pipeline from a folder of labelled text CSVs to a blessed model pushed for TF Serving."""
 
+# ruff: noqa: I001  (tfx_pipeline must be imported before TFX and TFMA: see below)
 import dataclasses
 import os
 from typing import List, Optional, Sequence

@@ -12,9 +12,8 @@ import os
 from typing import Dict, Sequence
 
 import tensorflow as tf
-from tensorflow_metadata.proto.v0 import schema_pb2
-
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 SCHEMA_FILE = "schema.pbtxt"
 

@@ -67,7 +67,7 @@ def _numpy_bert(state, config, inputs):
     for i in range(config.num_hidden_layers):
         p = f"encoder.layer.{i}."
 
-        def lin(h, name):
+        def lin(h, name, p=p):
             return h @ w[p + name + ".weight"].T + w[p + name + ".bias"]
 
         def split(h):

@@ -46,7 +46,7 @@ def test_wnut_labels_only_first_word_pieces(tokenizer):
     labels = sorted({t for _, tags in sentences for t in tags})
     assert "B-person" in labels and "O" in labels
     x, y, weights = token_classification_features(sentences[:50], tokenizer, labels, sequence_length=64)
-    for i, (words, tags) in enumerate(sentences[:50]):
+    for i, (_words, tags) in enumerate(sentences[:50]):
         scored = np.flatnonzero(weights[i])
         n = len(scored)
         assert [labels[t] for t in y[i, scored]] == tags[:n]  # the words that fit, in order
