@@ -51,6 +51,7 @@ class LabelSmoothedCrossEntropy(keras.losses.Loss):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tfmodels")
 def masked_accuracy(y_true, y_pred, pad_id=0):
     """Next-token accuracy over the non-padding targets (a metric for ``compile``)."""
     y_true = ops.cast(y_true, "int32")
