@@ -69,8 +69,8 @@ class TransformerBlockBase(keras.layers.Layer):
         layer.build(x_shape)
         return layer
 
-    def _build_dropout(self):
-        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
+    def _dropout(self):
+        return Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _residual(self, x, sublayer, norm, training):
         if self.norm_first:

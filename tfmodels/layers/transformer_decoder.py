@@ -88,7 +88,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
         self.cross_attention_norm = self._norm("cross_attention_norm", x_shape)
         self.feed_forward = self._feed_forward(x_shape)
         self.output_norm = self._norm("output_norm", x_shape)
-        self._build_dropout()
+        self.dropout_layer = self._dropout()
         self.built = True
 
     def compute_cross_attention_cache(self, encoder_output):

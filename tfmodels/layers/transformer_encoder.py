@@ -65,7 +65,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
         self.attention_norm = self._norm("attention_norm", x_shape)
         self.feed_forward = self._feed_forward(x_shape)
         self.output_norm = self._norm("output_norm", x_shape)
-        self._build_dropout()
+        self.dropout_layer = self._dropout()
         self.built = True
 
     def call(self, x, padding_mask=None, attention_mask=None, training=None):
