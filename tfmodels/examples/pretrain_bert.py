@@ -133,8 +133,9 @@ def run(
     t = time.time()
     # Ten "epochs" over the endless stream only to print progress (losses and accuracies) as it goes.
     epochs = 10 if pretrain_steps >= 100 else 1
+    trained_steps = epochs * (pretrain_steps // epochs)
     history = pretrainer.fit(
-        train_ds, steps_per_epoch=pretrain_steps // epochs, epochs=epochs, verbose=2
+        train_ds, steps_per_epoch=trained_steps // epochs, epochs=epochs, verbose=2
     )
     pretrain_seconds = time.time() - t
     mlm_after, nsp_after = pretraining_accuracy(pretrainer, heldout_ds)
@@ -142,7 +143,7 @@ def run(
         # The pretrained encoder, so fine-tuning can be redone without pretraining again.
         os.makedirs(output_dir, exist_ok=True)
         encoder.save(os.path.join(output_dir, "pretrained_encoder.keras"))
-    print(f"pretrained {pretrain_steps} steps in {pretrain_seconds:.0f}s (XLA); held-out MLM acc "
+    print(f"pretrained {trained_steps} steps in {pretrain_seconds:.0f}s (XLA); held-out MLM acc "
           f"{mlm_after:.4f} (chance {1 / vocab_size:.1e}), NSP acc {nsp_after:.3f} (chance 0.5)")
 
     reviews = frame[frame["source"] == "rotten_tomatoes"].sample(frac=1.0, random_state=seed)
@@ -168,7 +169,7 @@ def run(
         "hidden_size": hidden_size,
         "sequence_length": sequence_length,
         "pretrain_docs": pretrain_docs,
-        "pretrain_steps": epochs * (pretrain_steps // epochs),
+        "pretrain_steps": trained_steps,
         "batch_size": batch_size,
         "whole_word_masking": whole_word_masking,
         "final_train_loss": float(history.history["loss"][-1]),
