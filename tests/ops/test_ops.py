@@ -4,7 +4,15 @@ import pytest
 import tensorflow as tf
 
 from tfmodels.layers import Dense, Dropout, LayerNorm
-from tfmodels.ops import add_bias, dropout, scale_and_shift
+from tfmodels.ops import (
+    add_bias,
+    dropout,
+    embedding_lookup,
+    gelu,
+    matmul_last_axis,
+    scale_and_shift,
+)
+from tfmodels.ops.dropout import random_bits
 
 
 def _grads(fn, *args):
@@ -56,6 +64,62 @@ def test_dropout_rate_scaling_and_determinism(rate, shape):
     assert not np.array_equal(y, dropout(x, rate, tf.constant([7, 10])))
     with pytest.raises(ValueError, match="rate"):
         dropout(x, 1.0, tf.constant([1, 2]))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_gelu_matches_keras_exact_gelu_and_its_gradient(jit):
+    x = tf.constant(np.linspace(-6.0, 6.0, 1001, dtype="float32"))
+    wrap = tf.function(jit_compile=True) if jit else (lambda f: f)
+    y, (gx,) = wrap(lambda x: _grads(gelu, x))(x)
+    y_ref, (gx_ref,) = _grads(lambda x: keras.activations.gelu(x, approximate=False), x)
+    np.testing.assert_allclose(y, y_ref, atol=1e-6)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-5, atol=1e-5)
+    half = tf.cast(x, tf.bfloat16)
+    y16, (g16,) = _grads(gelu, half)
+    assert y16.dtype == g16.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(y16, tf.float32), y_ref, rtol=1e-2, atol=1e-2)
+
+
+def test_matmul_last_axis_matches_einsum_and_its_kernel_gradient():
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(size=(3, 5, 8)).astype("float32"))
+    k = tf.constant(rng.normal(size=(8, 6)).astype("float32"))
+    y, (gx, gk) = _grads(matmul_last_axis, x, k)
+    y_ref, (gx_ref, gk_ref) = _grads(lambda x, k: tf.einsum("btd,de->bte", x, k), x, k)
+    np.testing.assert_allclose(y, y_ref, atol=1e-5)
+    np.testing.assert_allclose(gx, gx_ref, atol=1e-4)
+    np.testing.assert_allclose(gk, gk_ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_embedding_lookup_gradient_is_the_dense_row_sum(jit):
+    table = tf.constant(np.random.default_rng(3).normal(size=(7, 4)).astype("float32"))
+    ids = tf.constant([[1, 5, 1], [0, 1, 6]])
+    wrap = tf.function(jit_compile=True) if jit else (lambda f: f)
+    y, (g,) = wrap(lambda t: _grads(lambda t: embedding_lookup(t, ids), t))(table)
+    y_ref, (g_ref,) = _grads(lambda t: tf.gather(t, ids), table)
+    np.testing.assert_allclose(y, y_ref)
+    assert isinstance(g, tf.Tensor) and g.shape == (7, 4)
+    np.testing.assert_allclose(g, tf.convert_to_tensor(g_ref), rtol=1e-6)
+    np.testing.assert_array_equal(g[2], 0.0)  # rows no id selects get no gradient
+
+
+def test_dropout_random_bits_are_balanced_and_independent_across_seeds_and_positions():
+    n = 1 << 20
+    a = random_bits(tf.constant([n]), tf.constant([1, 2])).numpy().astype("int64")
+    b = random_bits(tf.constant([n]), tf.constant([1, 3])).numpy().astype("int64")
+    c = random_bits(tf.constant([n]), tf.constant([2, 2])).numpy().astype("int64")
+    tolerance = 5 * 0.5 / np.sqrt(n)
+    for bit in range(32):
+        assert abs(((a >> bit) & 1).mean() - 0.5) < tolerance, bit
+    for other in (b, c, np.roll(a, 1)):
+        assert abs(np.corrcoef(a, other)[0, 1]) < 5 / np.sqrt(n)
+    # Keep masks of two seeds agree as often as two independent Bernoulli(0.9) draws do.
+    threshold = round(0.1 * 2**32)
+    agree = ((a >= threshold) == (b >= threshold)).mean()
+    assert abs(agree - 0.82) < 5 * np.sqrt(0.82 * 0.18 / n)
+    np.testing.assert_array_equal(random_bits(tf.constant([2, 3]), tf.constant([5, 6])),
+                                  random_bits(tf.constant([6]), tf.constant([5, 6])).numpy().reshape(2, 3))
 
 
 def test_dropout_layer_is_identity_at_inference_and_fresh_each_step():

@@ -4,7 +4,7 @@ from tfmodels.layers.activations import get_activation
 from tfmodels.layers.attention import MultiHeadAttention
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
-from tfmodels.layers.embedding import TransformerEmbedding
+from tfmodels.layers.embedding import TokenEmbedding, TransformerEmbedding
 from tfmodels.layers.feed_forward import FeedForward
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.masking import make_attention_mask, make_causal_mask, merge_masks
@@ -27,6 +27,7 @@ __all__ = [
     "PositionEmbedding",
     "SinusoidalPositionEncoding",
     "SpanHead",
+    "TokenEmbedding",
     "TransformerEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.dropout import Dropout
-from tfmodels.ops import add_bias
+from tfmodels.ops import add_bias, matmul_last_axis
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -91,7 +91,10 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def _project(self, x, kernel, bias):
-        y = ops.einsum("btd,dnh->btnh", x, kernel)
+        # "btd,dnh->btnh" as [tokens, d] @ [d, heads * head_dim] (see matmul_last_axis).
+        heads, head_dim = kernel.shape[1], kernel.shape[2]
+        y = matmul_last_axis(x, ops.reshape(kernel, (kernel.shape[0], heads * head_dim)))
+        y = ops.reshape(y, tuple(ops.shape(x)[:-1]) + (heads, head_dim))
         return add_bias(y, bias) if bias is not None else y
 
     def compute_key_value(self, value):
@@ -133,7 +136,10 @@ class MultiHeadAttention(keras.layers.Layer):
         probs = ops.cast(probs, self.compute_dtype)
         probs = self._dropout_layer(probs, training=training)
         context = ops.einsum("bnts,bsnh->btnh", probs, v)
-        output = ops.einsum("btnh,nhd->btd", context, self.output_kernel)
+        heads, head_dim, out_dim = self.output_kernel.shape
+        context = ops.reshape(context, tuple(ops.shape(context)[:-2]) + (heads * head_dim,))
+        kernel = ops.reshape(self.output_kernel, (heads * head_dim, out_dim))
+        output = matmul_last_axis(context, kernel)
         if self.output_bias is not None:
             output = add_bias(output, ops.cast(self.output_bias, output.dtype))
         if cache is not None:
@@ -158,3 +164,4 @@ class MultiHeadAttention(keras.layers.Layer):
             }
         )
         return config
+

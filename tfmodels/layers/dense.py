@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.activations import get_activation
-from tfmodels.ops import add_bias
+from tfmodels.ops import add_bias, matmul_last_axis
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -54,9 +54,7 @@ class Dense(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        # A 2-D matmul: XLA on CPU handles [rows, in] @ [in, out] better than a broadcast batch matmul.
-        y = ops.matmul(ops.reshape(x, (-1, ops.shape(x)[-1])), self.kernel)
-        y = ops.reshape(y, tuple(ops.shape(x)[:-1]) + (self.units,))
+        y = matmul_last_axis(x, self.kernel)
         if self.bias is not None:
             y = add_bias(y, ops.convert_to_tensor(self.bias, dtype=y.dtype))
         if self._activation_fn is not None:

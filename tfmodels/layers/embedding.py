@@ -6,6 +6,25 @@ from keras import ops
 from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
+from tfmodels.ops import embedding_lookup
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class TokenEmbedding(keras.layers.Embedding):
+    """``keras.layers.Embedding`` (same arguments, weights and config) whose table gradient is
+    dense, built once in the backward pass (see ``tfmodels.ops.embedding_lookup``): Keras' Adam and
+    AdamW would otherwise densify the sparse gradient once per moment.
+
+    Example:
+    >>> TokenEmbedding(10, 4)(keras.ops.ones((2, 3), "int32")).shape
+    TensorShape([2, 3, 4])
+    """
+
+    def call(self, inputs):
+        if getattr(self, "lora_enabled", False) or getattr(self, "quantization_mode", None):
+            return super().call(inputs)
+        ids = ops.cast(inputs, "int32") if inputs.dtype not in ("int32", "int64") else inputs
+        return ops.cast(embedding_lookup(self.embeddings, ids), self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -68,7 +87,7 @@ class TransformerEmbedding(keras.layers.Layer):
         self.dropout = dropout
         self.initializer = keras.initializers.get(initializer)
 
-        self.token_embedding = keras.layers.Embedding(
+        self.token_embedding = TokenEmbedding(
             vocab_size,
             hidden_size,
             embeddings_initializer=self.initializer,
