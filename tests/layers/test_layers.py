@@ -53,6 +53,23 @@ def test_encoder_block_padding_invariance(norm_first):
     np.testing.assert_allclose(a[1], b[1], atol=1e-6)
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_block_output_length_computes_the_first_positions(norm_first):
+    block = L.TransformerEncoderBlock(num_heads=2, intermediate_size=32, norm_first=norm_first, dropout=0.0)
+    x = np.random.default_rng(2).normal(size=(2, 6, 16)).astype("float32")
+    pad = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    full = np.asarray(block(x, padding_mask=pad))
+    first_two = np.asarray(block(x, padding_mask=pad, output_length=2))
+    assert first_two.shape == (2, 2, 16)
+    np.testing.assert_allclose(first_two, full[:, :2], atol=1e-5)
+    # The kept positions still attend to the others: changing a later real token changes them.
+    moved = x.copy()
+    moved[:, 3] = np.random.default_rng(3).normal(size=(2, 16))
+    assert np.abs(np.asarray(block(moved, padding_mask=pad, output_length=2)) - first_two).max() > 1e-3
+    symbolic = block(keras.Input((6, 16)), output_length=1)
+    assert tuple(symbolic.shape) == (None, 1, 16)
+
+
 def test_encoder_block_post_ln_output_is_normalized():
     block = L.TransformerEncoderBlock(num_heads=2, intermediate_size=32, dropout=0.0)
     out = np.asarray(block(np.random.default_rng(1).normal(size=(2, 5, 16)).astype("float32")))

@@ -78,6 +78,31 @@ def test_encoder_outputs_and_padding_invariance(random_bert_inputs):
     )
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_pooled_only_matches_the_full_pooled_output_and_gradients(norm_first, random_bert_inputs):
+    import tensorflow as tf
+
+    encoder = BertEncoder(tiny_config(norm_first=norm_first))
+    x = random_bert_inputs(3, 10, 64, pad_from=[10, 6, 3])
+    with tf.GradientTape(persistent=True) as tape:
+        full = encoder(x)["pooled_output"]
+        fast = encoder(x, pooled_only=True)
+        full_loss, fast_loss = tf.reduce_sum(full**2), tf.reduce_sum(fast["pooled_output"] ** 2)
+    assert list(fast) == ["pooled_output"]
+    np.testing.assert_allclose(fast["pooled_output"], full, atol=1e-5)
+    variables = encoder.trainable_variables
+    for variable, a, b in zip(
+        variables, tape.gradient(full_loss, variables), tape.gradient(fast_loss, variables)
+    ):
+        a, b = tf.convert_to_tensor(a), tf.convert_to_tensor(b)
+        assert float(tf.reduce_max(tf.abs(a))) > 0, variable.path  # every weight is still trained
+        np.testing.assert_allclose(b, a, atol=1e-5, err_msg=variable.path)
+    # The classifier runs the pooled-only path; its logits are the head on the full pooled output.
+    classifier = BertClassifier(encoder, num_classes=3)
+    head = classifier.get_layer("logits")
+    np.testing.assert_allclose(classifier(x), head(full), atol=1e-5)
+
+
 def _task_data(task, x, rng):
     batch, length = x["token_ids"].shape
     if task is BertClassifier:

@@ -72,10 +72,12 @@ class TransformerBlockBase(keras.layers.Layer):
     def _dropout(self):
         return Dropout(self.dropout, dtype=self.dtype_policy)
 
-    def _residual(self, x, sublayer, norm, training):
+    def _residual(self, x, sublayer, norm, training, shortcut=None):
+        """``sublayer`` sees (the normalised) ``x``; the residual adds ``shortcut`` (default ``x``)."""
+        shortcut = x if shortcut is None else shortcut
         if self.norm_first:
-            return x + self.dropout_layer(sublayer(norm(x)), training=training)
-        return norm(x + self.dropout_layer(sublayer(x), training=training))
+            return shortcut + self.dropout_layer(sublayer(norm(x)), training=training)
+        return norm(shortcut + self.dropout_layer(sublayer(x), training=training))
 
     def get_config(self):
         config = super().get_config()

@@ -27,6 +27,10 @@ class TransformerEncoderBlock(TransformerBlockBase):
         x: ``[batch, length, hidden]``.
         padding_mask: ``[batch, length]``, 1 for real tokens.
         attention_mask: ``[batch, length, length]``, merged with the padding mask.
+        output_length: if set, only the first ``output_length`` positions are computed (they
+            still attend to every position): ``[batch, output_length, hidden]``. What a pooled
+            output needs from the last block, e.g. ``output_length=1`` for BERT's ``[CLS]``;
+            the values are those of the full output's first positions.
 
     Example:
     >>> block = TransformerEncoderBlock(num_heads=2, intermediate_size=32)
@@ -68,7 +72,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
         self.dropout_layer = self._dropout()
         self.built = True
 
-    def call(self, x, padding_mask=None, attention_mask=None, training=None):
+    def call(self, x, padding_mask=None, attention_mask=None, training=None, output_length=None):
         if padding_mask is not None:
             attention_mask = merge_masks(
                 make_attention_mask(
@@ -76,15 +80,28 @@ class TransformerEncoderBlock(TransformerBlockBase):
                 ),
                 attention_mask,
             )
-        x = self._residual(
-            x,
-            lambda h: self.attention(h, attention_mask=attention_mask, training=training),
-            self.attention_norm,
-            training,
-        )
+        shortcut = None
+        if output_length is not None:
+            # Queries, the residual and the feed-forward only for the kept positions: the rest of
+            # the block's work would be thrown away.
+            shortcut = x[:, :output_length]
+            if attention_mask is not None:
+                attention_mask = attention_mask[:, :output_length]
+
+        def attend(h):
+            query = h if output_length is None else h[:, :output_length]
+            return self.attention(
+                query, value=h, attention_mask=attention_mask, training=training
+            )
+
+        x = self._residual(x, attend, self.attention_norm, training, shortcut=shortcut)
         return self._residual(
             x, lambda h: self.feed_forward(h, training=training), self.output_norm, training
         )
 
     def compute_output_shape(self, x_shape):
         return x_shape
+
+    def compute_output_spec(self, x, output_length=None, **kwargs):
+        shape = x.shape if output_length is None else (x.shape[0], output_length, x.shape[2])
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)

@@ -32,7 +32,8 @@ class BertClassifier(BertTask):
 
     def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
         inputs = bert_inputs(encoder.sequence_length)
-        pooled = encoder(inputs)["pooled_output"]
+        # The pooled output alone: the last block skips the positions the head never reads.
+        pooled = encoder(inputs, pooled_only=True)["pooled_output"]
         logits = logits_head(
             pooled, num_classes, dropout, encoder.config.initializer_range, "classifier"
         )
