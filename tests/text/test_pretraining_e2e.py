@@ -46,6 +46,8 @@ def test_pretraining_learns_and_fine_tunes(tmp_path):
     for key in ("finetune_accuracy_pretrained", "finetune_accuracy_random_init"):
         assert 0.4 <= result[key] <= 1.0, result
     assert json.loads((first / "results.json").read_text()) == result
+    assert result["pretraining"]["norm_first"] and result["pretraining"]["dropout"] == 0.0
+    assert result["finetune_dropout"] == 0.1
 
     # The saved encoder and vocabulary: load and run them, then fine-tune again from them.
     encoder = keras.saving.load_model(str(first / "pretrained_encoder.keras"))
@@ -81,3 +83,25 @@ def test_imdb_fine_tuning_reviews_exclude_the_pretraining_text():
     assert len(rt_texts) == (frame["source"] == "rotten_tomatoes").sum()
     with pytest.raises(ValueError, match="finetune_task"):
         labelled_reviews(frame, "sst2", 0, seed=0)
+
+
+def test_cli_flags_follow_run_defaults(monkeypatch):
+    import functools
+
+    from tfmodels.examples import pretrain_bert
+
+    received = {}
+
+    @functools.wraps(pretrain_bert.run)  # same signature: main() builds its flags from it
+    def fake_run(**kwargs):
+        received.update(kwargs)
+
+    monkeypatch.setattr(pretrain_bert, "run", fake_run)
+    pretrain_bert.main(["--no-norm-first", "--pretrain-dropout", "0.1", "--whole-word-masking",
+                        "--finetune-seeds", "3", "4", "--pretrain-steps", "10"])
+    assert received["norm_first"] is False and received["whole_word_masking"] is True
+    assert received["pretrain_dropout"] == 0.1 and received["pretrain_steps"] == 10
+    assert received["finetune_seeds"] == [3, 4]
+    pretrain_bert.main([])
+    assert received["norm_first"] is True and received["whole_word_masking"] is False
+    assert received["learning_rate"] == 2e-3 and received["finetune_dropout"] == 0.1
