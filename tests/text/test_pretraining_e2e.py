@@ -46,7 +46,7 @@ def test_pretraining_learns_and_fine_tunes(tmp_path):
     for key in ("finetune_accuracy_pretrained", "finetune_accuracy_random_init"):
         assert 0.4 <= result[key] <= 1.0, result
     assert json.loads((first / "results.json").read_text()) == result
-    assert result["pretraining"]["norm_first"] and result["pretraining"]["dropout"] == 0.0
+    assert not result["pretraining"]["norm_first"] and result["pretraining"]["dropout"] == 0.1
     assert result["finetune_dropout"] == 0.1
 
     # The saved encoder and vocabulary: load and run them, then fine-tune again from them.
@@ -97,11 +97,11 @@ def test_cli_flags_follow_run_defaults(monkeypatch):
         received.update(kwargs)
 
     monkeypatch.setattr(pretrain_bert, "run", fake_run)
-    pretrain_bert.main(["--no-norm-first", "--pretrain-dropout", "0.1", "--whole-word-masking",
+    pretrain_bert.main(["--norm-first", "--pretrain-dropout", "0", "--whole-word-masking",
                         "--finetune-seeds", "3", "4", "--pretrain-steps", "10"])
-    assert received["norm_first"] is False and received["whole_word_masking"] is True
-    assert received["pretrain_dropout"] == 0.1 and received["pretrain_steps"] == 10
+    assert received["norm_first"] is True and received["whole_word_masking"] is True
+    assert received["pretrain_dropout"] == 0.0 and received["pretrain_steps"] == 10
     assert received["finetune_seeds"] == [3, 4]
     pretrain_bert.main([])
-    assert received["norm_first"] is True and received["whole_word_masking"] is False
-    assert received["learning_rate"] == 2e-3 and received["finetune_dropout"] == 0.1
+    assert received["norm_first"] is False and received["whole_word_masking"] is False
+    assert received["learning_rate"] == 1e-3 and received["pretrain_dropout"] == 0.1
