@@ -42,8 +42,8 @@ class BertEncoder(keras.Model):
         pooled_only: if True, return only ``{"pooled_output": ...}``, computed without the last
             block's work on the other positions (its queries, attention output and feed-forward
             run on the first token only; every position is still attended to). Same values
-            and gradients as the full call's ``pooled_output``, for less work: with 4 layers at
-            sequence length 128 a quarter of the encoder's matmuls are skipped.
+            and gradients as the full call's ``pooled_output``, for less work: with 4 layers of
+            width 256 at sequence length 128, 21% of the training step's matmul FLOPs.
 
     Example:
     >>> import numpy as np
