@@ -99,11 +99,7 @@ class BertEncoder(keras.Model):
 
         # === Functional model ===
         inputs = bert_inputs(sequence_length)
-        x = self.embeddings(inputs["token_ids"], inputs["segment_ids"])
-        for block in self.encoder_blocks:
-            x = block(x, padding_mask=inputs["padding_mask"])
-        if self.final_norm is not None:
-            x = self.final_norm(x)
+        x = self._encode(inputs)
         outputs = {"sequence_output": x, "pooled_output": self.pooler(x)}
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
@@ -114,15 +110,21 @@ class BertEncoder(keras.Model):
     def call(self, inputs, training=None, mask=None, pooled_only=False):
         if not pooled_only:
             return super().call(inputs, training=training, mask=mask)
-        padding_mask = inputs["padding_mask"]
+        return {"pooled_output": self.pooler(self._encode(inputs, training, last_output_length=1))}
+
+    def _encode(self, inputs, training=None, last_output_length=None):
+        """Embeddings, blocks and final norm: the sequence output, of which the last block computes
+        only the first ``last_output_length`` positions when that is given."""
         x = self.embeddings(inputs["token_ids"], inputs["segment_ids"], training=training)
         *lower_blocks, last_block = self.encoder_blocks
         for block in lower_blocks:
-            x = block(x, padding_mask=padding_mask, training=training)
-        x = last_block(x, padding_mask=padding_mask, training=training, output_length=1)
+            x = block(x, padding_mask=inputs["padding_mask"], training=training)
+        x = last_block(
+            x, padding_mask=inputs["padding_mask"], training=training, output_length=last_output_length
+        )
         if self.final_norm is not None:
             x = self.final_norm(x)
-        return {"pooled_output": self.pooler(x)}
+        return x
 
     def compute_output_spec(self, inputs, training=None, mask=None, pooled_only=False):
         spec = super().compute_output_spec(inputs, training=training, mask=mask)
