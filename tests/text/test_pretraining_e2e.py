@@ -68,6 +68,23 @@ def test_pretraining_learns_and_fine_tunes(tmp_path):
     assert again["pretraining"] == result["pretraining"]
     assert again["finetune_task"] == "imdb sentiment"
     assert 0.4 <= again["finetune_accuracy_pretrained"] <= 1.0, again
+
+    # Resumed pretraining starts from the saved encoder: at learning rate 0 (AdamW's decay scales
+    # with it) its weights come back unchanged; the unlabelled task text joins the documents.
+    resumed_dir = tmp_path / "resumed"
+    resumed = run(resume_dir=str(first), output_dir=str(resumed_dir), pretrain_steps=20,
+                  learning_rate=0.0, task_text_copies=1, **settings)
+    pretraining = resumed["pretraining"]
+    assert pretraining["resumed_from"] == result["pretraining"]
+    assert pretraining["steps"] == 20
+    assert pretraining["total_steps"] == result["pretraining"]["steps"] + 20
+    assert pretraining["task_text_docs"] == 8530 - settings["finetune_test"]  # Rotten Tomatoes
+    assert (resumed_dir / "vocab.txt").read_text(encoding="utf-8") == "\n".join(vocab)
+    kept = keras.saving.load_model(str(resumed_dir / "pretrained_encoder.keras"))
+    for before, after in zip(encoder.get_weights(), kept.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    with pytest.raises(ValueError, match="not both"):
+        run(resume_dir=str(first), pretrained_dir=str(first), **settings)
     print(result)
 
 
@@ -109,3 +126,6 @@ def test_cli_flags_follow_run_defaults(monkeypatch):
     pretrain_bert.main([])
     assert received["norm_first"] is False and received["whole_word_masking"] is False
     assert received["learning_rate"] == 1e-3 and received["pretrain_dropout"] == 0.1
+    assert received["resume_dir"] is None and received["task_text_copies"] == 0
+    pretrain_bert.main(["--resume-dir", "earlier", "--task-text-copies", "2"])
+    assert received["resume_dir"] == "earlier" and received["task_text_copies"] == 2
