@@ -240,16 +240,26 @@ def run(
         raise ValueError(
             "pass pretrained_dir (fine-tune only) or resume_dir (pretrain more), not both"
         )
+    earlier = None
+    if pretrained_dir or resume_dir:
+        tokenizer, encoder, earlier = load_pretrained(pretrained_dir or resume_dir)
+        # The saved run's split of the reviews: its held-out text stays held out, and IMDB reviews
+        # fine-tuned on stay apart from the ones it pretrained on.
+        pretrain_docs = earlier.get("pretrain_docs", pretrain_docs)
+        heldout_docs = earlier.get("heldout_docs", heldout_docs)
+        seed = earlier.get("seed", seed)
+    # IMDB labels come from reviews after the pretraining and held-out ones of the same shuffle.
+    # Checked here, before pretraining that can take hours.
+    texts, labels = labelled_reviews(frame, finetune_task, pretrain_docs + heldout_docs, seed)
+    if finetune_train + finetune_test > len(texts):
+        raise ValueError(f"asked for {finetune_train}+{finetune_test} labelled {finetune_task} "
+                         f"reviews, there are {len(texts)}")
+
     if pretrained_dir:
-        tokenizer, encoder, pretraining = load_pretrained(pretrained_dir)
+        pretraining = earlier
         print(f"loaded the encoder pretrained in {pretrained_dir}")
     else:
-        earlier = None
         if resume_dir:
-            tokenizer, encoder, earlier = load_pretrained(resume_dir)
-            # The same split of the reviews as the run resumed, so held-out text stays held out.
-            pretrain_docs, heldout_docs = earlier["pretrain_docs"], earlier["heldout_docs"]
-            seed = earlier["seed"]
             print(f"resuming pretraining of the encoder in {resume_dir} ({earlier['steps']} steps)")
         imdb = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=seed)["text"]
         if pretrain_docs + heldout_docs > len(imdb):
@@ -263,10 +273,8 @@ def run(
         else:
             vocab_path = vocabulary_file(pretrain_texts[:vocab_docs], vocab_size, output_dir)
             tokenizer = BertTokenizer.from_vocab_file(vocab_path)
-        task_texts = []
-        if task_text_copies:
-            texts, _ = labelled_reviews(frame, finetune_task, pretrain_docs + heldout_docs, seed)
-            task_texts = list(texts[:-finetune_test])  # never the texts fine-tuning is scored on
+        # Never the texts fine-tuning is scored on.
+        task_texts = list(texts[:-finetune_test]) if task_text_copies else []
         common = dict(
             sequence_length=sequence_length,
             max_predictions=max_predictions,
@@ -317,14 +325,6 @@ def run(
         attention_probs_dropout_prob=finetune_dropout,
     )
 
-    # IMDB labels come from reviews after the pretraining and held-out ones of the same shuffle.
-    unlabelled = pretraining.get("pretrain_docs", pretrain_docs) + pretraining.get(
-        "heldout_docs", heldout_docs
-    )
-    texts, labels = labelled_reviews(frame, finetune_task, unlabelled, pretraining.get("seed", seed))
-    if finetune_train + finetune_test > len(texts):
-        raise ValueError(f"asked for {finetune_train}+{finetune_test} labelled {finetune_task} "
-                         f"reviews, there are {len(texts)}")
     train = (texts[:finetune_train], labels[:finetune_train])
     test = (texts[-finetune_test:], labels[-finetune_test:])
     preprocessor = BertPreprocessor(tokenizer, sequence_length=finetune_sequence_length)
