@@ -164,7 +164,7 @@ def query_server(port: int, model_name: str, text_feature: str, texts: Sequence[
     `{"version", "labels", "probabilities", "classify"}`.
     """
     from serving.client import GrpcClient, text_examples
-    from tfmodels.export.classifier import CLASSIFY_SIGNATURE, TEXT_SIGNATURE
+    from tfmodels.export.signatures import CLASSIFY_SIGNATURE, TEXT_SIGNATURE
 
     with GrpcClient(f"127.0.0.1:{port}", timeout=REQUEST_TIMEOUT) as client:
         available = [s["version"] for s in client.status(model_name) if s["state"] == "AVAILABLE"]

@@ -26,7 +26,7 @@ def query_pushed_model(model_base_path: str, model_name: str, text_feature: str,
 
     Returns `{"version", "labels", "probabilities", "classify"}` (classify: per text, its (class, score) pairs).
     """
-    from tfmodels.export.classifier import CLASSIFY_SIGNATURE, TEXT_SIGNATURE
+    from tfmodels.export.signatures import CLASSIFY_SIGNATURE, TEXT_SIGNATURE
 
     command = [sys.executable, "-m", "tfx_pipeline.infra_validation", "--model-base-path", model_base_path,
                "--model-name", model_name, "--text-feature", text_feature, "--texts", json.dumps(list(texts)),

@@ -9,6 +9,7 @@ Nothing here imports TFX or a serving stack; the warmup file needs the `tensorfl
 imported only when a warmup file is written.
 """
 
+from tfmodels.export import signatures
 from tfmodels.export.classifier import (
     CLASSIFY_INPUT,
     CLASSIFY_METHOD_NAME,
@@ -21,7 +22,8 @@ from tfmodels.export.classifier import (
     text_preprocess,
 )
 from tfmodels.export.examples import make_examples
-from tfmodels.export.warmup import WARMUP_FILE, read_warmup_requests, write_warmup_requests
+from tfmodels.export.signatures import WARMUP_FILE
+from tfmodels.export.warmup import read_warmup_requests, write_warmup_requests
 
 __all__ = [
     "CLASSIFY_INPUT",

@@ -17,15 +17,21 @@ import keras
 import tensorflow as tf
 
 from tfmodels.export.saved_model_proto import set_method_name
+from tfmodels.export.signatures import (
+    CLASSIFY_INPUT,
+    CLASSIFY_METHOD_NAME,
+    CLASSIFY_OUTPUT_CLASSES,
+    CLASSIFY_OUTPUT_SCORES,
+    CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    EXAMPLES_INPUT,
+    LABEL_NAME_OUTPUT,
+    LABEL_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    TEXT_SIGNATURE,
+)
 from tfmodels.export.warmup import write_warmup_requests
 
-TEXT_SIGNATURE = "predict_text"
-CLASSIFY_SIGNATURE = "classify"
-EXAMPLES_INPUT = "examples"
-# The input and output keys and method name TF Serving's Classify API looks up (tensorflow_serving/
-# servables/tensorflow/classifier.cc: kClassifyInputs, kClassifyOutputClasses, kClassifyOutputScores).
-CLASSIFY_INPUT = "inputs"
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 
 Preprocess = Callable[[Dict[str, tf.Tensor]], Dict[str, tf.Tensor]]
 
@@ -113,7 +119,8 @@ def export_text_classifier(
 
     def prediction(probabilities: tf.Tensor) -> Dict[str, tf.Tensor]:
         label = tf.argmax(probabilities, axis=-1)
-        return {"probabilities": probabilities, "label": label, "label_name": tf.gather(names, label)}
+        return {PROBABILITIES_OUTPUT: probabilities, LABEL_OUTPUT: label,
+                LABEL_NAME_OUTPUT: tf.gather(names, label)}
 
     def parse(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
         return tf.io.parse_example(serialized, signatures.example_spec())
@@ -127,7 +134,8 @@ def export_text_classifier(
     def classify(inputs):
         probabilities = probabilities_of(parse(inputs))
         batch = tf.shape(probabilities)[0]
-        return {"classes": tf.tile(names[tf.newaxis], [batch, 1]), "scores": probabilities}
+        return {CLASSIFY_OUTPUT_CLASSES: tf.tile(names[tf.newaxis], [batch, 1]),
+                CLASSIFY_OUTPUT_SCORES: probabilities}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -135,7 +143,7 @@ def export_text_classifier(
         if isinstance(resource, tf.__internal__.tracking.Trackable):
             archive.track(resource)
     strings = lambda name: tf.TensorSpec([None], tf.string, name=name)  # noqa: E731
-    archive.add_endpoint("serving_default", serve_examples, input_signature=[strings(EXAMPLES_INPUT)])
+    archive.add_endpoint(DEFAULT_SIGNATURE, serve_examples, input_signature=[strings(EXAMPLES_INPUT)])
     archive.add_endpoint(TEXT_SIGNATURE, serve_texts,
                          input_signature=[strings(name) for name in signatures.text_features])
     archive.add_endpoint(CLASSIFY_SIGNATURE, classify, input_signature=[strings(CLASSIFY_INPUT)])

@@ -11,9 +11,13 @@ from typing import List, Mapping, Optional, Sequence
 import tensorflow as tf
 
 from tfmodels.export.examples import make_examples
-
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = os.path.join(WARMUP_DIR, "tf_serving_warmup_requests")
+from tfmodels.export.signatures import (
+    CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    EXAMPLES_INPUT,
+    TEXT_SIGNATURE,
+    WARMUP_FILE,
+)
 
 
 def warmup_path(export_dir: str) -> str:
@@ -31,12 +35,10 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
         prediction_log_pb2,
     )
 
-    from tfmodels.export.classifier import CLASSIFY_SIGNATURE, EXAMPLES_INPUT, TEXT_SIGNATURE
-
     serialized = make_examples(texts)
     spec = lambda signature: model_pb2.ModelSpec(name=model_name, signature_name=signature)  # noqa: E731
 
-    examples_request = predict_pb2.PredictRequest(model_spec=spec("serving_default"))
+    examples_request = predict_pb2.PredictRequest(model_spec=spec(DEFAULT_SIGNATURE))
     examples_request.inputs[EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
 
     text_request = predict_pb2.PredictRequest(model_spec=spec(TEXT_SIGNATURE))

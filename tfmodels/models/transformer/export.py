@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfmodels.export.signatures import TRANSLATE_INPUT, TRANSLATE_OUTPUT, TRANSLATE_SIGNATURE
 from tfmodels.models.transformer import text
 
 
@@ -49,9 +50,9 @@ def export_translator(translator, export_dir):
     (input ``texts``, output ``translations``).
     """
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TRANSLATE_INPUT)])
     def serve(texts):
-        return {"translations": translator.translate(texts)}
+        return {TRANSLATE_OUTPUT: translator.translate(texts)}
 
-    tf.saved_model.save(translator, export_dir, signatures={"serving_default": serve})
+    tf.saved_model.save(translator, export_dir, signatures={TRANSLATE_SIGNATURE: serve})
     return export_dir

@@ -1,0 +1,59 @@
+"""The serving contract: every name a client, TF Serving or the TFX pipeline relies on, defined once.
+
+Signature names, their input and output keys, TF Serving's method names and the warmup file's place inside
+a SavedModel. Code outside this repository (TF Serving clients, the pipeline's infra-validation, Evaluator
+configs) depends on these strings, so they live here and nowhere else. This module imports nothing of ours:
+exporters, `tfx_pipeline` and the tests import from it. `serving/` stays independent of tfmodels by design and
+hard-codes the few names it needs; a test checks they equal the ones here.
+"""
+
+import os
+
+# ---- TF Serving's own names (tensorflow_serving/servables/tensorflow/classifier.cc, signature_constants) ----
+DEFAULT_SIGNATURE = "serving_default"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+# The input key Classify/Regress feed serialized tf.Examples to, and the outputs Classify reads.
+CLASSIFY_INPUT = "inputs"
+CLASSIFY_OUTPUT_CLASSES = "classes"
+CLASSIFY_OUTPUT_SCORES = "scores"
+
+# Warmup requests TF Serving replays when it loads a version (model_servers/server_core.cc).
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = os.path.join(WARMUP_DIR, "tf_serving_warmup_requests")
+
+# ---- Text classifier (tfmodels.export.classifier) ----
+# `serving_default`: serialized tf.Example in; `predict_text`: raw strings keyed by text feature; `classify`.
+EXAMPLES_INPUT = "examples"
+TEXT_SIGNATURE = "predict_text"
+CLASSIFY_SIGNATURE = "classify"
+PROBABILITIES_OUTPUT = "probabilities"
+LABEL_OUTPUT = "label"
+LABEL_NAME_OUTPUT = "label_name"
+
+# ---- Token classifier / NER ----
+# `extract_entities`: `text` DT_STRING [batch] -> entities padded per row with "" / -1 / 0.
+ENTITIES_SIGNATURE = "extract_entities"
+ENTITIES_TEXT_INPUT = "text"
+ENTITY_TEXT_OUTPUT = "entity_text"
+ENTITY_TYPE_OUTPUT = "entity_type"
+ENTITY_START_OUTPUT = "entity_start"
+ENTITY_END_OUTPUT = "entity_end"
+ENTITY_SCORE_OUTPUT = "entity_score"
+NUM_ENTITIES_OUTPUT = "num_entities"
+
+# ---- Span question answering ----
+# `answer_question`: `question`, `context` DT_STRING [batch] -> one answer per row.
+ANSWER_SIGNATURE = "answer_question"
+QUESTION_INPUT = "question"
+CONTEXT_INPUT = "context"
+ANSWER_TEXT_OUTPUT = "answer_text"
+ANSWER_START_OUTPUT = "answer_start"
+ANSWER_END_OUTPUT = "answer_end"
+ANSWER_SCORE_OUTPUT = "score"
+
+# ---- Translator (tfmodels.models.transformer.export) ----
+# `serving_default`: `texts` DT_STRING [batch] -> `translations` DT_STRING [batch].
+TRANSLATE_SIGNATURE = DEFAULT_SIGNATURE
+TRANSLATE_INPUT = "texts"
+TRANSLATE_OUTPUT = "translations"
