@@ -14,6 +14,8 @@ class BertClassifier(BertTask):
         encoder: a ``BertEncoder``.
         num_classes: number of classes; 1 for regression.
         dropout: dropout rate before the output layer.
+        preprocessor: optional; lets ``fit`` / ``evaluate`` / ``predict`` take raw inputs and is
+            saved with the model (see ``BertTask``).
 
     Inputs: the encoder's dict (``token_ids``, ``segment_ids``, ``padding_mask``).
     Outputs: float32 logits ``[batch, num_classes]`` (raw scores for regression).

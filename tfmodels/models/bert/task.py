@@ -1,6 +1,10 @@
-"""Shared plumbing of BERT task models: encoder (de)serialization and default compile settings."""
+"""Shared plumbing of BERT task models: encoder (de)serialization, default compile settings and the
+optional ``preprocessor`` that lets ``fit`` / ``evaluate`` / ``predict`` take raw strings."""
 
 import keras
+import numpy as np
+import tensorflow as tf
+
 
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
@@ -15,16 +19,103 @@ def logits_head(features, num_classes, dropout, initializer_range, name):
     )
 
 
+def is_token_ids(x):
+    """Whether ``x`` is already the encoder's input dict (``token_ids`` ...), not raw text."""
+    return isinstance(x, dict) and "token_ids" in x
+
+
 class BertTask(keras.Model):
     """Base of the BERT task models: a functional model over a ``BertEncoder``.
 
     Subclasses build their head in ``__init__`` and define ``default_loss()`` and
     ``default_metrics()``; ``compile()`` fills in ``"auto"`` arguments from them.
+
+    **The preprocessor mechanism.** Every task takes an optional ``preprocessor=`` (as keras-hub's
+    tasks do). With one, ``fit`` / ``evaluate`` / ``predict`` accept raw inputs as well as token-id
+    dicts; a token-id dict (``{"token_ids": ...}``) always goes to the network unchanged. The
+    preprocessor is part of the model's config, so a ``.keras`` file keeps it (vocabulary included)
+    and a reloaded model gives identical outputs on raw strings.
+
+    - In-memory raw inputs (a list / numpy array of strings, or a ``(first, second)`` tuple of two
+      such for sentence pairs) are preprocessed once, eagerly, by ``preprocess_arrays``; the
+      resulting arrays go to Keras, so ``batch_size``, ``shuffle`` and ``validation_split`` keep
+      their meaning.
+    - A ``tf.data.Dataset`` (of raw elements ``x``, ``(x, y)`` or ``(x, y, sample_weight)``, batched
+      as Keras expects; a pair is ``((first, second), y)``, or ``((first, second),)`` without labels) is mapped by ``preprocess_dataset``.
+
+    The default ``preprocess_arrays`` / ``preprocess_dataset`` call ``preprocessor(x)`` and leave
+    ``y`` and ``sample_weight`` alone -- right for a ``tfmodels.text.BertPreprocessor`` on a
+    classifier. A task whose labels depend on the tokenization (token tags, answer spans) overrides
+    ``preprocess_arrays(x, y, sample_weight)`` -> ``(x_dict, y, sample_weight)`` (numpy) and
+    ``preprocess_dataset(dataset)`` -> dataset of ``(x_dict, y, sample_weight)`` (its rows may be
+    windows rather than whole texts); ``fit``, ``evaluate`` and ``predict`` then just work.
     """
 
-    def _init_task(self, encoder, inputs, outputs, **kwargs):
-        self.encoder = encoder
+    def _init_task(self, encoder, inputs, outputs, preprocessor=None, **kwargs):
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoder = encoder
+        self.preprocessor = preprocessor
+
+    # -- raw inputs ---------------------------------------------------------
+
+    def preprocess_arrays(self, x, y=None, sample_weight=None):
+        """In-memory raw ``x`` -> ``(token-id dict of numpy arrays, y, sample_weight)``."""
+        if isinstance(x, tuple):
+            x = tuple(_as_strings(part) for part in x)
+        else:
+            x = _as_strings(x)
+        x = self.preprocessor(x)
+        return {name: np.asarray(value) for name, value in x.items()}, y, sample_weight
+
+    def preprocess_dataset(self, dataset):
+        """A ``tf.data.Dataset`` of raw batches -> dataset of ``(token-id dict, y, sample_weight)``."""
+
+        def preprocess(*element):
+            # An element of one component is x alone (a string batch, or a pair as a 1-tuple).
+            if len(element) == 1:
+                x, y, sample_weight = element[0], None, None
+            else:
+                x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+            return keras.utils.pack_x_y_sample_weight(self.preprocessor(x), y, sample_weight)
+
+        return dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def _adapt(self, x, y=None, sample_weight=None):
+        """Routes raw inputs through the preprocessor; token-id dicts and no-preprocessor pass."""
+        if self.preprocessor is None or x is None or is_token_ids(x):
+            return x, y, sample_weight
+        if isinstance(x, tf.data.Dataset):
+            if y is not None or sample_weight is not None:
+                raise ValueError("with a tf.data.Dataset, y and sample_weight come from the dataset")
+            return self.preprocess_dataset(x), None, None
+        return self.preprocess_arrays(x, y, sample_weight)
+
+    def _adapt_validation(self, validation_data):
+        if validation_data is None or self.preprocessor is None:
+            return validation_data
+        if isinstance(validation_data, tf.data.Dataset):
+            return self._adapt(validation_data)[0]
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
+        return keras.utils.pack_x_y_sample_weight(*self._adapt(x, y, sample_weight))
+
+    def fit(self, x=None, y=None, sample_weight=None, validation_data=None, **kwargs):
+        """``keras.Model.fit``; with a preprocessor, ``x`` (and ``validation_data``) may be raw."""
+        x, y, sample_weight = self._adapt(x, y, sample_weight)
+        return super().fit(
+            x, y, sample_weight=sample_weight,
+            validation_data=self._adapt_validation(validation_data), **kwargs,
+        )
+
+    def evaluate(self, x=None, y=None, sample_weight=None, **kwargs):
+        """``keras.Model.evaluate``; with a preprocessor, ``x`` may be raw."""
+        x, y, sample_weight = self._adapt(x, y, sample_weight)
+        return super().evaluate(x, y, sample_weight=sample_weight, **kwargs)
+
+    def predict(self, x, **kwargs):
+        """``keras.Model.predict``; with a preprocessor, ``x`` may be raw."""
+        return super().predict(self._adapt(x)[0], **kwargs)
 
     def default_loss(self):
         raise NotImplementedError
@@ -72,6 +163,7 @@ class BertTask(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
         }
         config.update(self._task_config())
         return config
@@ -80,4 +172,22 @@ class BertTask(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        if config.get("preprocessor") is not None:
+            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         return cls(**config)
+
+
+def _as_strings(x):
+    """A list / array of str (or bytes) -> 1-D string tensor, with a clear error otherwise."""
+    if isinstance(x, (tf.Tensor, tf.RaggedTensor)):
+        if x.dtype != tf.string:
+            raise TypeError(f"raw inputs must be strings, got a {x.dtype.name} tensor")
+        return x
+    if isinstance(x, (str, bytes)):
+        raise TypeError("raw inputs must be a batch (list or array) of strings, got one string")
+    values = list(x)
+    bad = [(i, v) for i, v in enumerate(values) if not isinstance(v, (str, bytes, np.str_, np.bytes_))]
+    if bad:
+        i, v = bad[0]
+        raise TypeError(f"raw inputs must be strings; item {i} is {type(v).__name__}: {v!r:.60}")
+    return tf.constant(values, tf.string)

@@ -17,6 +17,8 @@ class BertTokenClassifier(BertTask):
         encoder: a ``BertEncoder``.
         num_classes: number of token labels.
         dropout: dropout rate before the output layer.
+        preprocessor: optional; lets ``fit`` / ``evaluate`` / ``predict`` take raw inputs and is
+            saved with the model (see ``BertTask``).
 
     Inputs: the encoder's dict. Outputs: float32 logits ``[batch, length, num_classes]``.
 
