@@ -35,6 +35,7 @@ EXTRAS_REQUIRE = {
         "tokenizers",  # reference ids for the tokenizer tests (HF's Rust tokenizer; no torch)
         "pyyaml",
         "scipy",
+        "seqeval==1.2.2",  # the oracle of tfmodels.metrics.entity_scores (conlleval semantics)
     ],
     "lint": ["black", "ruff"],
     "notebooks": ["nbclient>=0.10", "ipykernel", "nbformat", "matplotlib"],
