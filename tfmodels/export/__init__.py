@@ -23,6 +23,7 @@ from tfmodels.export.classifier import (
 )
 from tfmodels.export.examples import make_examples
 from tfmodels.export.signatures import WARMUP_FILE
+from tfmodels.export.span_qa import export_span_qa
 from tfmodels.export.warmup import read_warmup_requests, write_warmup_requests
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "WARMUP_FILE",
     "ClassifierSignatures",
     "TextPreprocess",
+    "export_span_qa",
     "export_text_classifier",
     "make_examples",
     "read_warmup_requests",

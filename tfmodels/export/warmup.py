@@ -24,6 +24,27 @@ def warmup_path(export_dir: str) -> str:
     return os.path.join(export_dir, WARMUP_FILE)
 
 
+def predict_warmup_log(signature: str, inputs: Mapping[str, Sequence], *, model_name: str = ""):
+    """One PredictionLog: a Predict request of `signature` with string `inputs` ({input key: values})."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+    for name, values in inputs.items():
+        values = [v.encode("utf-8") if isinstance(v, str) else v for v in values]
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+    return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def write_prediction_logs(export_dir: str, logs: Sequence) -> str:
+    """Write PredictionLog protos as the warmup file of the SavedModel at `export_dir`; returns its path."""
+    path = warmup_path(export_dir)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    return path
+
+
 def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str = "",
                           text_signature_inputs: Optional[Sequence[str]] = None) -> List:
     """PredictionLog protos for `serving_default`, `predict_text` and `classify` on the same `texts`."""
@@ -41,10 +62,8 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
     examples_request = predict_pb2.PredictRequest(model_spec=spec(DEFAULT_SIGNATURE))
     examples_request.inputs[EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
 
-    text_request = predict_pb2.PredictRequest(model_spec=spec(TEXT_SIGNATURE))
-    for name in text_signature_inputs or list(texts):
-        values = [t.encode("utf-8") if isinstance(t, str) else t for t in texts[name]]
-        text_request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+    text_log = predict_warmup_log(
+        TEXT_SIGNATURE, {name: texts[name] for name in text_signature_inputs or list(texts)}, model_name=model_name)
 
     classify_request = classification_pb2.ClassificationRequest(model_spec=spec(CLASSIFY_SIGNATURE))
     for example in serialized:
@@ -52,7 +71,7 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
 
     return [
         prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=examples_request)),
-        prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=text_request)),
+        text_log,
         prediction_log_pb2.PredictionLog(
             classify_log=prediction_log_pb2.ClassifyLog(request=classify_request)),
     ]
@@ -62,12 +81,7 @@ def write_warmup_requests(export_dir: str, texts: Mapping[str, Sequence[str]], *
                           text_signature_inputs: Optional[Sequence[str]] = None) -> str:
     """Write the warmup file of the SavedModel at `export_dir`; returns its path."""
     logs = build_warmup_requests(texts, model_name=model_name, text_signature_inputs=text_signature_inputs)
-    path = warmup_path(export_dir)
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.TFRecordWriter(path) as writer:
-        for log in logs:
-            writer.write(log.SerializeToString())
-    return path
+    return write_prediction_logs(export_dir, logs)
 
 
 def read_warmup_requests(export_dir: str) -> List:

@@ -2,9 +2,11 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfmodels.layers.span_head import SpanHead
 from tfmodels.models.bert.encoder import bert_inputs
+from tfmodels.models.bert.span_qa_reader import SpanQAPreprocessor, _strings, answer_batch
 from tfmodels.models.bert.task import BertTask
 
 
@@ -14,6 +16,8 @@ class BertSpanQA(BertTask):
 
     Args:
         encoder: a ``BertEncoder``.
+        preprocessor: optional ``SpanQAPreprocessor`` (tokenizer, window length, doc stride, question
+            limit); needed by :meth:`answer`, saved with the model (vocabulary included).
 
     Inputs: the encoder's dict.
     Outputs: dict of float32 ``[batch, length]``: ``start_logits`` and ``end_logits``; padded
@@ -21,6 +25,7 @@ class BertSpanQA(BertTask):
 
     Example:
     >>> import numpy as np
+import tensorflow as tf
     >>> from tfmodels import BertConfig, BertEncoder
     >>> encoder = BertEncoder(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
     ...                                  num_attention_heads=2, intermediate_size=64))
@@ -31,7 +36,11 @@ class BertSpanQA(BertTask):
     (2, 8)
     """
 
-    def __init__(self, encoder, **kwargs):
+    def __init__(self, encoder, preprocessor=None, **kwargs):
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        if preprocessor is not None and not isinstance(preprocessor, SpanQAPreprocessor):
+            raise TypeError(f"preprocessor must be a SpanQAPreprocessor, got {type(preprocessor).__name__}")
         inputs = bert_inputs(encoder.sequence_length)
         sequence = encoder(inputs)["sequence_output"]
         initializer = keras.initializers.TruncatedNormal(stddev=encoder.config.initializer_range)
@@ -40,6 +49,51 @@ class BertSpanQA(BertTask):
         )
         outputs = {"start_logits": start, "end_logits": end}
         self._init_task(encoder, inputs, outputs, **kwargs)
+        self.preprocessor = preprocessor
+
+    def _task_config(self):
+        if self.preprocessor is None:
+            return {}
+        return {"preprocessor": keras.saving.serialize_keras_object(self.preprocessor)}
+
+    def answer(self, questions, contexts, max_answer_length=30, n_best=20, batch_size=32):
+        """Answers each question from its context: ``run_squad`` windows, best span, context characters.
+
+        Args:
+            questions, contexts: equally long lists (or 1-D arrays/tensors) of strings; a single pair of
+                strings is accepted too. A question longer than the preprocessor's ``max_query_length``
+                tokens is truncated to its first tokens.
+            max_answer_length: most tokens in an answer.
+            n_best: highest start and end logits searched per window.
+            batch_size: questions run through the model at a time.
+
+        Returns:
+            list of dicts ``{"text", "start", "end", "score"}``, one per question, with
+            ``contexts[i][start:end] == text`` (Python ``str`` indices) and ``score`` the span's
+            probability among the candidate spans; an empty context gives ``("", -1, -1, 0.0)``.
+
+        Raises:
+            ValueError: no preprocessor, or questions and contexts differ in number.
+            TypeError: a question or context is not a string.
+        """
+        if self.preprocessor is None:
+            raise ValueError("answer() needs a model built with preprocessor=SpanQAPreprocessor(...)")
+        questions = _strings(questions, "questions")
+        contexts = _strings(contexts, "contexts")
+        if questions.shape[0] != contexts.shape[0]:
+            raise ValueError(f"got {questions.shape[0]} questions but {contexts.shape[0]} contexts")
+        if not hasattr(self, "_answer_fn"):
+            self._answer_fn = tf.function(
+                lambda q, c, m, n: answer_batch(self, self.preprocessor, q, c, m, n), reduce_retracing=True)
+        answers = []
+        for begin in range(0, int(questions.shape[0]), batch_size):
+            out = self._answer_fn(questions[begin : begin + batch_size], contexts[begin : begin + batch_size],
+                                  tf.constant(max_answer_length), tf.constant(n_best))
+            for text, start, end, score in zip(*(out[k].numpy() for k in (
+                    "answer_text", "answer_start", "answer_end", "score"))):
+                answers.append({"text": text.decode("utf-8"), "start": int(start), "end": int(end),
+                                "score": float(score)})
+        return answers
 
     def default_loss(self):
         return {

@@ -1,0 +1,77 @@
+"""Export a span-QA model, tokenizer, windows and decoding included, as a TF Serving SavedModel.
+
+The `answer_question` signature (names in `tfmodels.export.signatures`) takes `question` and `context`
+(DT_STRING [batch]) and returns `answer_text` (DT_STRING [batch]), `answer_start` / `answer_end` (DT_INT64
+[batch], Unicode character offsets into the context, so `context[start:end] == answer_text` in Python) and
+`score` (DT_FLOAT [batch]). The graph is the same code as `BertSpanQA.answer`
+(`tfmodels.models.bert.span_qa_reader`) in core TF ops only: it loads where `tensorflow_text` cannot be
+imported. An empty context gives `""`, -1, -1, 0; a question longer than the preprocessor's
+`max_query_length` tokens is truncated to its first tokens.
+"""
+
+from typing import Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from tfmodels.export.signatures import (
+    ANSWER_END_OUTPUT,
+    ANSWER_SCORE_OUTPUT,
+    ANSWER_SIGNATURE,
+    ANSWER_START_OUTPUT,
+    ANSWER_TEXT_OUTPUT,
+    CONTEXT_INPUT,
+    QUESTION_INPUT,
+)
+from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
+from tfmodels.models.bert.span_qa_reader import answer_batch
+
+_OUTPUT_KEYS = {"answer_text": ANSWER_TEXT_OUTPUT, "answer_start": ANSWER_START_OUTPUT,
+                "answer_end": ANSWER_END_OUTPUT, "score": ANSWER_SCORE_OUTPUT}
+
+
+def export_span_qa(
+    export_dir: str,
+    model: keras.Model,
+    *,
+    max_answer_length: int = 30,
+    n_best: int = 20,
+    warmup: Optional[Sequence[Tuple[str, str]]] = None,
+    model_name: str = "",
+) -> str:
+    """Write `model` (a `BertSpanQA` with a `SpanQAPreprocessor`) as a SavedModel at `export_dir`.
+
+    Args:
+        export_dir: the SavedModel directory (e.g. `<base>/<model>/<version>`).
+        model: the trained `BertSpanQA`; its `preprocessor` sets window length, doc stride and question limit.
+        max_answer_length: most tokens in an answer.
+        n_best: highest start and end logits searched per window.
+        warmup: when given, `(question, context)` pairs written as the warmup Predict request.
+        model_name: the model name put in the warmup request's ModelSpec.
+
+    Returns:
+        `export_dir`.
+    """
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        raise ValueError("export_span_qa needs a BertSpanQA built with preprocessor=SpanQAPreprocessor(...)")
+
+    def answer_question(question, context):
+        answers = answer_batch(model, preprocessor, question, context, max_answer_length, n_best)
+        return {key: answers[name] for name, key in _OUTPUT_KEYS.items()}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(preprocessor)
+    archive.add_endpoint(ANSWER_SIGNATURE, answer_question, input_signature=[
+        tf.TensorSpec([None], tf.string, name=QUESTION_INPUT),
+        tf.TensorSpec([None], tf.string, name=CONTEXT_INPUT)])
+    archive.write_out(export_dir, verbose=False)
+    if warmup:
+        questions, contexts = zip(*warmup)
+        write_prediction_logs(export_dir, [predict_warmup_log(
+            ANSWER_SIGNATURE, {QUESTION_INPUT: questions, CONTEXT_INPUT: contexts}, model_name=model_name)])
+    return export_dir
+
+
+__all__ = ["export_span_qa"]

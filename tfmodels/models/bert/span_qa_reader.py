@@ -1,0 +1,302 @@
+"""Span QA from raw strings in core TensorFlow ops: BERT ``run_squad``-style windows and decoding.
+
+One implementation serves training features, :meth:`BertSpanQA.answer` and the exported SavedModel
+(``tfmodels.export.export_span_qa``), so Python and serving cannot disagree.
+
+- :class:`SpanQAPreprocessor` tokenizes question and context, truncates the question to
+  ``max_query_length`` tokens and splits a context that does not fit into windows of
+  ``[CLS] question [SEP] context-slice [SEP]`` that start every ``doc_stride`` context tokens
+  (``run_squad.py``'s doc stride). Each context token is marked as having its *max context* in the
+  one window where ``min(left, right) + 0.01 * window_length`` is highest (first such window on a tie),
+  as ``run_squad``'s ``_check_is_max_context``.
+- :func:`decode_answers` picks, per question, the best ``start + end`` logit span over all windows:
+  the start must be a max-context token, both ends context tokens, ``end - start < max_answer_length``,
+  the start among the window's ``n_best`` highest start logits and the end among the ``n_best`` highest
+  end logits (``run_squad``'s n-best search). The span is mapped back to the context's characters
+  (the tokenizer's offsets are UTF-8 bytes; they are converted to Unicode code points, Python ``str``
+  indices), so ``context[start:end] == answer_text`` also for accents, CJK and emoji.
+
+An empty context (or one the tokenizer reduces to nothing) has no candidate span: its answer is
+``""`` with start/end ``-1`` and score ``0``. An empty question is allowed (the window just holds no
+question tokens).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
+
+EMPTY_ANSWER = ("", -1, -1, 0.0)
+
+
+def _strings(values, name):
+    """A 1-D string tensor, or a clear error naming ``name``."""
+    if isinstance(values, (tf.Tensor, tf.RaggedTensor)):
+        if values.dtype != tf.string:
+            raise TypeError(f"{name} must be strings, got a {values.dtype.name} tensor")
+        tensor = values
+    else:
+        if isinstance(values, (str, bytes)):
+            values = [values]
+        values = list(np.asarray(values, dtype=object).reshape(-1)) if not isinstance(values, list) else values
+        bad = [v for v in values if not isinstance(v, (str, bytes))]
+        if bad:
+            raise TypeError(f"{name} must be strings, got {type(bad[0]).__name__} {bad[0]!r}")
+        tensor = tf.constant(values, tf.string, shape=[len(values)])
+    if tensor.shape.rank == 0:
+        tensor = tensor[tf.newaxis]
+    if tensor.shape.rank != 1:
+        raise ValueError(f"{name} must be a 1-D batch of strings, got shape {tensor.shape}")
+    return tensor
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class SpanQAPreprocessor(keras.layers.Layer):
+    """Question + context strings -> overlapping BERT windows (``run_squad``'s doc stride).
+
+    Args:
+      tokenizer: a :class:`~tfmodels.text.BertTokenizer`.
+      sequence_length: window length, special tokens included (``run_squad``: 384).
+      doc_stride: context tokens between the starts of consecutive windows (128).
+      max_query_length: longer questions are truncated to their first ``max_query_length`` tokens (64).
+
+    Call arguments:
+      inputs: ``(questions, contexts)``, two 1-D string tensors of the same length.
+
+    Returns:
+      dict: the encoder inputs ``token_ids``, ``segment_ids``, ``padding_mask`` (int32
+      ``[windows, sequence_length]``) and, to map windows back: ``example`` (int32 ``[windows]``, the
+      question each window belongs to), ``window_start`` (first context token of the window),
+      ``context_offset`` (position of that token in the window), ``window_length`` (context tokens in it),
+      ``context_token`` (int32 ``[windows, sequence_length]``: index of the context token at each
+      position, -1 elsewhere), ``max_context`` (bool, the token's max-context window is this one),
+      ``byte_start``/``byte_end`` (int32 ``[windows, sequence_length]``, the token's UTF-8 byte span in
+      its context, -1 elsewhere).
+
+    Example:
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "a", "b", "c", "d"]
+    >>> pre = SpanQAPreprocessor(BertTokenizer(vocab), sequence_length=8, doc_stride=2,
+    ...                          max_query_length=2)
+    >>> w = pre((tf.constant(["who"]), tf.constant(["a b c d"])))
+    >>> w["token_ids"].numpy().tolist()
+    [[2, 5, 3, 6, 7, 8, 9, 3]]
+    >>> w = pre((tf.constant(["who who"]), tf.constant(["a b c d"])))
+    >>> w["token_ids"].numpy().tolist()
+    [[2, 5, 5, 3, 6, 7, 8, 3], [2, 5, 5, 3, 8, 9, 3, 0]]
+    >>> w["max_context"].numpy().astype(int).tolist()
+    [[0, 0, 0, 0, 1, 1, 1, 0], [0, 0, 0, 0, 0, 1, 0, 0]]
+    """
+
+    def __init__(self, tokenizer, sequence_length=384, doc_stride=128, max_query_length=64, **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        self.doc_stride = int(doc_stride)
+        self.max_query_length = int(max_query_length)
+        room = self.sequence_length - 3 - self.max_query_length
+        if room < 1:
+            raise ValueError(
+                f"sequence_length {sequence_length} leaves no room for context after a "
+                f"{max_query_length}-token question and 3 special tokens")
+        if not 1 <= self.doc_stride <= room:
+            # A stride longer than the smallest window would skip context tokens.
+            raise ValueError(f"doc_stride must be in [1, {room}] (sequence_length - 3 - max_query_length), "
+                             f"got {doc_stride}")
+
+    def call(self, inputs):
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+            raise ValueError("SpanQAPreprocessor takes (questions, contexts)")
+        questions = _strings(inputs[0], "questions")
+        contexts = _strings(inputs[1], "contexts")
+        tf.debugging.assert_equal(tf.shape(questions), tf.shape(contexts),
+                                  message="questions and contexts must have the same length")
+        question_ids = self.tokenizer.tokenize(questions)[:, : self.max_query_length]
+        context_ids, byte_starts, byte_ends = self.tokenizer.tokenize_with_offsets(contexts)
+        return self._windows(question_ids, context_ids, byte_starts, byte_ends)
+
+    def _windows(self, question, context, byte_starts, byte_ends):
+        seq = self.sequence_length
+        q_len = tf.cast(question.row_lengths(), tf.int32)
+        doc_len = tf.cast(context.row_lengths(), tf.int32)
+        room = seq - 3 - q_len
+        # run_squad: windows start at 0, stride, 2*stride, ... until one reaches the end of the context.
+        num_windows = 1 + (tf.maximum(doc_len - room, 0) + self.doc_stride - 1) // self.doc_stride
+        example = tf.repeat(tf.range(tf.size(q_len)), num_windows)
+        window_start = tf.ragged.range(num_windows).flat_values * self.doc_stride
+        q_w = tf.gather(q_len, example)
+        length = tf.minimum(tf.gather(doc_len, example) - window_start, tf.gather(room, example))
+        offset = q_w + 2
+
+        pos = tf.range(seq)[tf.newaxis]
+        is_question = (pos >= 1) & (pos <= q_w[:, None])
+        is_context = (pos >= offset[:, None]) & (pos < (offset + length)[:, None])
+        left = pos - offset[:, None]  # context tokens of the window before this one
+        q_index = tf.cast(tf.gather(question.row_splits, example), tf.int32)[:, None] + pos - 1
+        c_index = tf.cast(tf.gather(context.row_splits, example), tf.int32)[:, None] + window_start[:, None] + left
+        pad = self.tokenizer.pad_token_id
+
+        def take(values, index, where, fill):
+            # One extra element so that gathers stay in range for rows with nothing to take.
+            values = tf.concat([tf.cast(values, tf.int32), [fill]], 0)
+            return tf.gather(values, tf.where(where, index, tf.size(values) - 1))
+
+        token_ids = tf.where(is_question, take(question.flat_values, q_index, is_question, pad),
+                             take(context.flat_values, c_index, is_context, pad))
+        token_ids = tf.where(pos == 0, self.tokenizer.cls_token_id, token_ids)
+        is_sep = (pos == (q_w + 1)[:, None]) | (pos == (offset + length)[:, None])
+        token_ids = tf.where(is_sep, self.tokenizer.sep_token_id, token_ids)
+        end = (offset + length)[:, None]
+        segment_ids = tf.cast((pos >= offset[:, None]) & (pos <= end), tf.int32)
+        padding_mask = tf.cast(pos <= end, tf.int32)
+
+        # Max context: min(left, right) + 0.01 * length, the best window per context token (first on a tie).
+        num_tokens = tf.size(context.flat_values)
+        segment = tf.where(is_context, c_index, num_tokens)
+        score = tf.cast(tf.minimum(left, length[:, None] - 1 - left), tf.float32) + 0.01 * tf.cast(
+            length[:, None], tf.float32)
+        score = tf.where(is_context, score, -1.0)
+        best = tf.math.unsorted_segment_max(score, segment, num_tokens + 1)
+        candidate = is_context & (score >= tf.gather(best, segment))
+        row = tf.broadcast_to(tf.range(tf.size(example))[:, None], tf.shape(score))
+        first = tf.math.unsorted_segment_min(tf.where(candidate, row, tf.int32.max), segment, num_tokens + 1)
+        max_context = candidate & tf.equal(row, tf.gather(first, segment))
+
+        return {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": padding_mask,
+            "example": example,
+            "window_start": window_start,
+            "context_offset": offset,
+            "window_length": length,
+            "context_token": tf.where(is_context, window_start[:, None] + left, -1),
+            "max_context": max_context,
+            "byte_start": take(byte_starts.flat_values, c_index, is_context, -1),
+            "byte_end": take(byte_ends.flat_values, c_index, is_context, -1),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
+            sequence_length=self.sequence_length,
+            doc_stride=self.doc_stride,
+            max_query_length=self.max_query_length,
+        )
+        return config
+
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def decode_answers(windows, start_logits, end_logits, contexts, max_answer_length=30, n_best=20):
+    """Best span per question over all its windows, mapped back to context characters.
+
+    Args:
+      windows: the dict :class:`SpanQAPreprocessor` returns.
+      start_logits, end_logits: float ``[windows, sequence_length]``.
+      contexts: the 1-D string tensor the windows were built from.
+      max_answer_length: most tokens in an answer (``run_squad``: 30).
+      n_best: starts/ends searched per window: the ``n_best`` highest logits (``run_squad``: 20).
+
+    Returns:
+      dict: ``answer_text`` (string ``[batch]``), ``answer_start``/``answer_end`` (int64 Unicode
+      character offsets, ``context[start:end] == text``), ``score`` (float32: the span's softmax
+      probability among all candidate spans of the question's windows). No candidate (empty context):
+      ``""``, -1, -1, 0.
+    """
+    start_logits = tf.cast(start_logits, tf.float32)
+    end_logits = tf.cast(end_logits, tf.float32)
+    seq = tf.shape(start_logits)[1]
+    k = tf.minimum(n_best, seq)
+    neg = tf.constant(-np.inf, tf.float32)
+    in_start_n_best = start_logits >= tf.math.top_k(start_logits, k).values[:, -1:]
+    in_end_n_best = end_logits >= tf.math.top_k(end_logits, k).values[:, -1:]
+    starts = tf.where(windows["max_context"] & in_start_n_best, start_logits, neg)
+    ends = tf.where((windows["context_token"] >= 0) & in_end_n_best, end_logits, neg)
+    gap = tf.range(seq)[None, :] - tf.range(seq)[:, None]  # end - start
+    valid = (gap >= 0) & (gap < max_answer_length)
+    pairs = tf.where(valid[None], starts[:, :, None] + ends[:, None, :], neg)
+    pairs = tf.reshape(pairs, [tf.shape(pairs)[0], -1])
+    window_best = tf.reduce_max(pairs, axis=1)
+    window_arg = tf.argmax(pairs, axis=1, output_type=tf.int32)
+    window_lse = tf.reduce_logsumexp(pairs, axis=1)
+
+    example = windows["example"]
+    batch = tf.size(contexts)
+    # (A segment of only -inf windows reduces to float32's lowest, not -inf: test finiteness per window.)
+    found = tf.math.unsorted_segment_max(tf.cast(tf.math.is_finite(window_best), tf.int32), example, batch) > 0
+    best = tf.where(found, tf.math.unsorted_segment_max(window_best, example, batch), neg)
+    # Softmax over every candidate of every window: log-sum-exp of the windows' log-sum-exps.
+    peak = tf.math.unsorted_segment_max(window_lse, example, batch)
+    safe_peak = tf.where(found, peak, 0.0)
+    total = safe_peak + tf.math.log(tf.math.unsorted_segment_sum(
+        tf.exp(window_lse - tf.gather(safe_peak, example)), example, batch))
+    score = tf.where(found, tf.exp(best - tf.where(found, total, 0.0)), 0.0)
+
+    rows = tf.range(tf.size(example))
+    is_best = tf.math.is_finite(window_best) & (window_best >= tf.gather(best, example))
+    window = tf.math.unsorted_segment_min(tf.where(is_best, rows, tf.int32.max), example, batch)
+    window = tf.where(found, window, 0)
+    arg = tf.gather(window_arg, window)
+    start_pos, end_pos = arg // seq, arg % seq
+    byte_start = tf.gather_nd(windows["byte_start"], tf.stack([window, start_pos], 1))
+    byte_end = tf.gather_nd(windows["byte_end"], tf.stack([window, end_pos], 1))
+    byte_start = tf.where(found, byte_start, 0)
+    byte_end = tf.where(found, byte_end, 0)
+    text = tf.strings.substr(contexts, byte_start, byte_end - byte_start, unit="BYTE")
+
+    def chars_before(byte):
+        prefix = tf.strings.substr(contexts, tf.zeros_like(byte), byte, unit="BYTE")
+        return tf.cast(tf.strings.length(prefix, unit="UTF8_CHAR"), tf.int64)
+
+    return {
+        "answer_text": text,
+        "answer_start": tf.where(found, chars_before(byte_start), -1),
+        "answer_end": tf.where(found, chars_before(byte_end), -1),
+        "score": score,
+    }
+
+
+def answer_batch(model, preprocessor, questions, contexts, max_answer_length=30, n_best=20):
+    """Windows, model, decoding for one batch of strings (graph-friendly; the SavedModel's body)."""
+    windows = preprocessor((questions, contexts))
+    logits = model({name: windows[name] for name in ENCODER_INPUTS}, training=False)
+    return decode_answers(windows, logits["start_logits"], logits["end_logits"], contexts,
+                          max_answer_length=max_answer_length, n_best=n_best)
+
+
+def window_targets(windows, answer_byte_spans, byte_starts, byte_ends):
+    """Training targets of windows: positions of the answer's first and last token, or 0 ([CLS]) in a
+    window that does not contain the whole answer (``run_squad``).
+
+    Args:
+      windows: :class:`SpanQAPreprocessor` output as numpy arrays.
+      answer_byte_spans: ``[(byte_start, byte_end)]`` per question, in its context's UTF-8 bytes.
+      byte_starts, byte_ends: per question, the context tokens' byte offsets (lists).
+
+    Returns:
+      ``(start_positions, end_positions)`` int32 ``[windows]``.
+    """
+    spans = []
+    for (start, end), token_starts, token_ends in zip(answer_byte_spans, byte_starts, byte_ends):
+        token_starts, token_ends = np.asarray(token_starts), np.asarray(token_ends)
+        first = np.flatnonzero(token_ends > start)
+        last = np.flatnonzero(token_starts < end)
+        spans.append((first[0], last[-1]) if len(first) and len(last) and first[0] <= last[-1] else (-1, -1))
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    first, last = spans[windows["example"], 0], spans[windows["example"], 1]
+    begin = windows["window_start"]
+    inside = (first >= 0) & (first >= begin) & (last < begin + windows["window_length"])
+    offset = windows["context_offset"] - begin
+    return (np.where(inside, first + offset, 0).astype("int32"),
+            np.where(inside, last + offset, 0).astype("int32"))
