@@ -30,11 +30,42 @@ def window_starts(num_tokens, window_size, stride):
     >>> window_starts(0, window_size=4, stride=3).numpy().tolist()
     [0]
     """
+    return tf.range(num_windows(num_tokens, window_size, stride), dtype=tf.int64) * stride
+
+
+def num_windows(num_tokens, window_size, stride):
+    """How many windows cover ``num_tokens`` tokens (elementwise over any shape): int64, at least 1."""
     _check(window_size, stride)
+    beyond = tf.maximum(tf.cast(num_tokens, tf.int64) - window_size, 0)
+    return 1 + (beyond + stride - 1) // stride
+
+
+def best_window(positions, num_tokens, window_size, stride):
+    """The window that gives the token at ``positions`` the most context (elementwise; int64).
+
+    ``positions`` and ``num_tokens`` broadcast against each other, so one call serves a whole ragged
+    batch (``positions`` = each token's index in its text, ``num_tokens`` = its text's length). Only
+    the ``ceil(window_size / stride)`` windows that can hold a token are scored.
+
+    >>> best_window([0, 1, 2, 3, 4, 5], 6, window_size=4, stride=2).numpy().tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    _check(window_size, stride)
+    positions = tf.cast(positions, tf.int64)
     num_tokens = tf.cast(num_tokens, tf.int64)
-    beyond = tf.maximum(num_tokens - window_size, 0)
-    num_windows = 1 + (beyond + stride - 1) // stride
-    return tf.range(num_windows, dtype=tf.int64) * stride
+    count = num_windows(num_tokens, window_size, stride)
+    candidates = -(-window_size // stride)  # windows holding a token: at most this many
+    last = tf.minimum(positions // stride, count - 1)
+    # Candidate k is window last - (candidates - 1) + k: earliest first, so argmax breaks ties early.
+    window = last[..., None] - (candidates - 1) + tf.range(candidates, dtype=tf.int64)
+    start = window * stride
+    length = tf.minimum(num_tokens[..., None] - start, window_size)
+    offset = positions[..., None] - start
+    valid = (window >= 0) & (offset < length)
+    score = tf.cast(tf.minimum(offset, length - 1 - offset), tf.float64)
+    score += 0.01 * tf.cast(length, tf.float64)
+    score = tf.where(valid, score, -1.0)
+    return tf.gather(window, tf.argmax(score, axis=-1), batch_dims=len(window.shape) - 1)
 
 
 def max_context(num_tokens, window_size, stride):
@@ -48,22 +79,9 @@ def max_context(num_tokens, window_size, stride):
     """
     num_tokens = tf.cast(num_tokens, tf.int64)
     starts = window_starts(num_tokens, window_size, stride)
-    lengths = tf.minimum(num_tokens - starts, window_size)  # [W]
-    position = tf.range(window_size, dtype=tf.int64)[None, :]  # [1, S]
-    inside = position < lengths[:, None]
-    score = tf.cast(tf.minimum(position, lengths[:, None] - 1 - position), tf.float64)
-    score += 0.01 * tf.cast(lengths[:, None], tf.float64)
-    # Scatter every (window, position) score to its token, and keep the best window per token.
-    token = starts[:, None] + position  # [W, S]
-    token = tf.where(inside, token, num_tokens)  # outside -> a dump slot
-    flat_token = tf.reshape(token, [-1])
-    flat_score = tf.reshape(tf.where(inside, score, -1.0), [-1])
-    best = tf.math.unsorted_segment_max(flat_score, flat_token, num_tokens + 1)
-    is_best = tf.logical_and(tf.equal(flat_score, tf.gather(best, flat_token)), tf.reshape(inside, [-1]))
-    # Ties (equal scores) go to the earliest window: the first best occurrence per token.
-    order = tf.range(tf.size(flat_token, out_type=tf.int64))
-    first = tf.math.unsorted_segment_min(
-        tf.where(is_best, order, tf.size(flat_token, out_type=tf.int64)), flat_token, num_tokens + 1
-    )
-    chosen = tf.logical_and(is_best, tf.equal(order, tf.gather(first, flat_token)))
-    return tf.reshape(chosen, tf.shape(token))
+    token = starts[:, None] + tf.range(window_size, dtype=tf.int64)[None, :]  # [W, S]
+    window = tf.range(tf.size(starts, out_type=tf.int64))[:, None]
+    inside = token < num_tokens
+    chosen = tf.equal(best_window(tf.minimum(token, num_tokens - 1), num_tokens, window_size, stride),
+                      window)
+    return inside & chosen
