@@ -1,0 +1,153 @@
+"""Token classification end to end in Python: alignment (both forms), offsets, windows, decoding, raw-text
+fit / predict_entities and the .keras round trip."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmodels import BertConfig, BertEncoder
+from tfmodels.metrics import tag_chunks
+from tfmodels.models.bert.token_classifier import BertTokenClassifier, TokenClassifierPreprocessor
+from tfmodels.text import BertTokenizer, alignment
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "anna", "lives", "in", "paris", "new", "york",
+         "##er", ".", "and", "cafe", "北", "京", "x"]
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(VOCAB)
+
+
+def test_word_tags_label_first_piece_only(tokenizer):
+    pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=10)
+    x, y, w = pre.align([["Anna", "lives", "in", "New", "Yorker", "."]],
+                        [["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]])
+    assert x["token_ids"][0].tolist() == [2, 5, 6, 7, 9, 10, 11, 12, 3, 0]
+    assert y[0].tolist() == [0, 1, 0, 0, 3, 4, 0, 0, 0, 0]  # "##er" and specials carry no label
+    assert w[0].tolist() == [0, 1, 1, 1, 1, 1, 0, 1, 0, 0]
+    assert x["padding_mask"][0].tolist() == [1] * 9 + [0]
+
+
+def test_char_spans_align_like_word_tags(tokenizer):
+    pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=10)
+    from_words = pre.align([["Anna", "lives", "in", "New", "Yorker", "."]],
+                           [["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]])
+    text = "Anna lives in New Yorker."
+    from_spans = pre.align([text], [[(14, 24, "LOC"), (0, 4, "PER")]])
+    for a, b in zip(from_words[1:], from_spans[1:]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(from_words[0]["token_ids"], from_spans[0]["token_ids"])
+
+
+def test_bioes_spans(tokenizer):
+    tags = ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "S-PER"]
+    _, _, labels = alignment.align_char_spans(tokenizer, ["anna in new york paris"],
+                                              [[(0, 4, "PER"), (8, 16, "LOC"), (17, 22, "LOC")]], tags)
+    assert [tags[i] for i in labels[0].numpy()] == ["S-PER", "O", "B-LOC", "E-LOC", "S-LOC"]
+
+
+@pytest.mark.parametrize("text", ["Café Anna", "北京 x", "x 😀 anna", "  anna\t", "", "ÀNNA"])
+def test_piece_offsets_are_character_offsets(tokenizer, text):
+    pieces = alignment.text_pieces(tokenizer, tf.constant([text]))
+    starts, ends = pieces["start"][0].numpy(), pieces["end"][0].numpy()
+    surfaces = [text[s:e] for s, e in zip(starts, ends)]
+    expected = {"Café Anna": ["Café", "Anna"], "北京 x": ["北", "京", "x"], "x 😀 anna": ["x", "😀", "anna"],
+                "  anna\t": ["anna"], "": [], "ÀNNA": ["ÀNNA"]}[text]
+    assert surfaces == expected
+
+
+def test_errors_name_the_sentence(tokenizer):
+    pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=10)
+    with pytest.raises(ValueError, match=r"sentence 1 \('new york'\): tag 'B-ORG' is not in the tag set"):
+        pre.align([["anna"], ["new", "york"]], [["B-PER"], ["B-ORG", "O"]])
+    with pytest.raises(ValueError, match=r"text 0 \('anna'\): span \(2, 9, 'PER'\) does not fall on"):
+        pre.align(["anna"], [[(2, 9, "PER")]])
+    with pytest.raises(ValueError, match="covers no word"):
+        pre.align(["anna  paris"], [[(4, 6, "PER")]])
+    with pytest.raises(ValueError, match="overlaps"):
+        pre.align(["new york"], [[(0, 8, "LOC"), (4, 8, "LOC")]])
+    with pytest.raises(ValueError, match="needs tag 'B-ORG'"):
+        pre.align(["anna"], [[(0, 4, "ORG")]])
+    with pytest.raises(ValueError, match="2 words but 1 tags"):
+        pre.align([["anna", "x"]], [["O"]])
+
+
+def _logits_from_ids(token_ids, tag_of_id):
+    """Hand-made logits: each piece id votes for one tag (10 vs 0)."""
+    token_ids = np.asarray(token_ids)
+    logits = np.zeros(token_ids.shape + (len(TAGS),), "float32")
+    for i, tag in enumerate(np.vectorize(lambda t: tag_of_id.get(int(t), 0))(token_ids).ravel()):
+        logits.reshape(-1, len(TAGS))[i, tag] = 10.0
+    return tf.constant(logits)
+
+
+def test_decoding_repairs_bio_and_finds_entities_in_the_last_window(tokenizer):
+    pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=6, stride=2)
+    # "paris" -> I-LOC (invalid after O: starts an entity), "york" -> I-LOC, "new" -> B-LOC,
+    # "anna" -> B-PER.
+    tag_of_id = {8: 4, 10: 4, 9: 3, 5: 1}
+    text = "x " * 12 + "in new york paris . anna"
+    x, window_text, pieces = pre.windows(tf.constant([text, "paris", ""]))
+    assert window_text.numpy().tolist().count(0) > 3  # the long text spans several windows
+    logits = _logits_from_ids(x["token_ids"].numpy(), tag_of_id)
+    found = alignment.decode_entities(tf.constant([text, "paris", ""]), pieces, logits, window_text,
+                                      6, 2, TAGS)
+    entities = [list(zip(*(found[k][i].numpy().tolist() for k in ("type", "text", "start", "end"))))
+                for i in range(3)]
+    york = text.index("new")
+    assert entities[0] == [(b"LOC", b"new york paris", york, york + 14), (b"PER", b"anna", len(text) - 4,
+                                                                       len(text))]
+    assert entities[1] == [(b"LOC", b"paris", 0, 5)] and entities[2] == []
+    # Word-level tags chunk as tag_chunks (conlleval) does.
+    words = text.split()
+    word_tags = [TAGS[tag_of_id.get(VOCAB.index(w) if w in VOCAB else 1, 0)] for w in words]
+    assert [(t, " ".join(words[a:b + 1])) for t, a, b in tag_chunks(word_tags)] == [
+        ("LOC", "new york paris"), ("PER", "anna")]
+    np.testing.assert_allclose(found["score"][0].numpy(), 1 / (1 + 4 * np.exp(-10)), rtol=1e-5)
+
+
+def _model(preprocessor):
+    encoder = BertEncoder(BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32))
+    return BertTokenClassifier(encoder, len(TAGS), dropout=0.0, preprocessor=preprocessor)
+
+
+def test_raw_fit_predict_entities_and_keras_round_trip(tokenizer, tmp_path):
+    model = _model(TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=8, stride=3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    sentences = [["Anna", "lives", "in", "Paris"], ["New", "York", "and", "Anna"]]
+    tags = [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-LOC", "O", "B-PER"]]
+    model.fit(sentences, tags, epochs=40, verbose=0)
+    # Raw text with character spans trains through the same call.
+    model.fit(["anna in paris"], [[(0, 4, "PER"), (8, 13, "LOC")]], epochs=1, verbose=0)
+    texts = ["Anna lives in Paris", "new york and anna lives in paris and anna", "", " "]
+    found = model.predict_entities(texts)
+    assert [(e["type"], e["text"]) for e in found[0]] == [("PER", "Anna"), ("LOC", "Paris")]
+    assert ("LOC", "paris") in [(e["type"], e["text"]) for e in found[1]]  # past the first window
+    assert found[2] == [] and found[3] == []
+    for text, entities in zip(texts, found):
+        for e in entities:
+            assert text[e["start"]:e["end"]] == e["text"] and 0 < e["score"] <= 1
+    assert model.predict(texts, verbose=0).shape[1:] == (8, len(TAGS))
+    path = str(tmp_path / "ner.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.predict_entities(texts) == found
+    dataset = tf.data.Dataset.from_tensor_slices(texts).batch(2)
+    np.testing.assert_allclose(loaded.predict(dataset, verbose=0), model.predict(texts, verbose=0),
+                               atol=1e-5)
+
+
+def test_bad_inputs(tokenizer):
+    model = _model(TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=8))
+    with pytest.raises(TypeError, match="item 1 is int"):
+        model.predict_entities(["anna", 5])
+    with pytest.raises(ValueError, match="needs a model built with preprocessor"):
+        _model(None).predict_entities(["anna"])
+    with pytest.raises(ValueError, match="4 tags but num_classes=5"):
+        _model(TokenClassifierPreprocessor(tokenizer, TAGS[:4], sequence_length=8))
+    with pytest.raises(ValueError, match="B-/I-/E-/S-"):
+        TokenClassifierPreprocessor(tokenizer, ["O", "PER"])
