@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import tensorflow as tf
 
 from tfmodels.datasets.packaged import package_file
 
@@ -96,24 +95,14 @@ def squad_window_features(examples, preprocessor, batch_size=512):
         ``(x, y, example)``: encoder inputs (int32 numpy ``[windows, sequence_length]``), targets
         ``{"start_logits": [windows], "end_logits": [windows]}`` and each window's question index.
     """
-    from tfmodels.models.bert.span_qa_reader import ENCODER_INPUTS, window_targets
+    from tfmodels.models.bert.span_qa_reader import window_features
 
     parts = []
     for begin in range(0, len(examples), batch_size):
         chunk = examples[begin : begin + batch_size]
-        contexts = [e["context"] for e in chunk]
-        windows = {k: v.numpy() for k, v in preprocessor(
-            (tf.constant([e["question"] for e in chunk]), tf.constant(contexts))).items()}
-        _, starts, ends = (t.to_list() for t in preprocessor.tokenizer.tokenize_with_offsets(tf.constant(contexts)))
-        spans = []
-        for e in chunk:
-            answer = e["answers"][0]
-            # SQuAD's answer_start counts characters; the tokenizer's offsets count UTF-8 bytes.
-            start = len(e["context"][: answer["answer_start"]].encode("utf-8"))
-            spans.append((start, start + len(answer["text"].encode("utf-8"))))
-        start_positions, end_positions = window_targets(windows, spans, starts, ends)
-        parts.append(({k: windows[k] for k in ENCODER_INPUTS}, start_positions, end_positions,
-                      windows["example"] + begin))
+        x, y, example = window_features(preprocessor, [e["question"] for e in chunk],
+                                        [e["context"] for e in chunk], [e["answers"][0] for e in chunk])
+        parts.append((x, y, example + begin))
     x = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-    y = {"start_logits": np.concatenate([p[1] for p in parts]), "end_logits": np.concatenate([p[2] for p in parts])}
-    return x, y, np.concatenate([p[3] for p in parts])
+    y = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+    return x, y, np.concatenate([p[2] for p in parts])

@@ -83,7 +83,7 @@ def _tiny_encoder(vocab_size, sequence_length):
 
 def run(train_questions=4000, dev_questions=2000, sequence_length=256, doc_stride=128, max_query_length=64,
         batch_size=32, epochs=1, learning_rate=1e-4, max_answer_length=30, n_best=20, seed=0,
-        smoke=False, export_dir=None, results_path=None):
+        smoke=False, export_dir=None, results_path=None, save_model=None):
     """Fine-tunes (or, with ``smoke``, trains a tiny random model a few steps), evaluates and exports."""
     keras.utils.set_random_seed(seed)
     started = time.time()
@@ -92,6 +92,11 @@ def run(train_questions=4000, dev_questions=2000, sequence_length=256, doc_strid
     preprocessor = SpanQAPreprocessor(tokenizer, sequence_length, doc_stride, max_query_length)
     train = load_squad("train", limit=train_questions)
     dev = load_squad("dev", limit=dev_questions)
+    gold = [[a["text"] for a in e["answers"]] for e in dev]
+    baseline_start = time.time()
+    baseline_scores = squad_scores([sliding_window_answer(e["question"], e["context"]) for e in dev], gold)
+    print(f"sliding-window baseline on {len(dev)} dev questions: EM {baseline_scores['exact_match']:.2f} "
+          f"F1 {baseline_scores['f1']:.2f} ({time.time() - baseline_start:.0f} s)", flush=True)
     x, y, _ = squad_window_features(train, preprocessor)
     if smoke:
         encoder = _tiny_encoder(tokenizer.vocabulary_size(), sequence_length)
@@ -108,14 +113,14 @@ def run(train_questions=4000, dev_questions=2000, sequence_length=256, doc_strid
     train_start = time.time()
     history = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=2)
     train_seconds = time.time() - train_start
+    if save_model:
+        model.save(save_model)
 
     eval_start = time.time()
     answers = model.answer([e["question"] for e in dev], [e["context"] for e in dev],
                            max_answer_length=max_answer_length, n_best=n_best)
     eval_seconds = time.time() - eval_start
-    gold = [[a["text"] for a in e["answers"]] for e in dev]
     model_scores = squad_scores([a["text"] for a in answers], gold)
-    baseline_scores = squad_scores([sliding_window_answer(e["question"], e["context"]) for e in dev], gold)
     result = {
         "model": "tiny random BERT (smoke)" if smoke else "all-MiniLM-L6-v2",
         "train_questions": len(train), "train_windows": int(len(y["start_logits"])),
@@ -165,11 +170,13 @@ def main(argv=None):
                         help=f"tiny random model, a few steps (overrides: {SMOKE})")
     parser.add_argument("--export-dir", default=None, help="write the answer_question SavedModel here")
     parser.add_argument("--results", default=None, help="write the results JSON to this file")
+    parser.add_argument("--save-model", default=None, help="save the fine-tuned model (.keras) here")
     args = parser.parse_args(argv)
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("smoke", "export_dir", "results")}
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("smoke", "export_dir", "results", "save_model")}
     if args.smoke:
         kwargs.update(SMOKE)
-    return run(**kwargs, smoke=args.smoke, export_dir=args.export_dir, results_path=args.results)
+    return run(**kwargs, smoke=args.smoke, export_dir=args.export_dir, results_path=args.results,
+               save_model=args.save_model)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfmodels.layers.span_head import SpanHead
 from tfmodels.models.bert.encoder import bert_inputs
-from tfmodels.models.bert.span_qa_reader import SpanQAPreprocessor, _strings, answer_batch
+from tfmodels.models.bert.span_qa_reader import SpanQAPreprocessor, _strings, answer_batch, window_features
 from tfmodels.models.bert.task import BertTask
 
 
@@ -48,13 +48,23 @@ import tensorflow as tf
             sequence, inputs["padding_mask"]
         )
         outputs = {"start_logits": start, "end_logits": end}
-        self._init_task(encoder, inputs, outputs, **kwargs)
-        self.preprocessor = preprocessor
+        self._init_task(encoder, inputs, outputs, preprocessor=preprocessor, **kwargs)
 
-    def _task_config(self):
-        if self.preprocessor is None:
-            return {}
-        return {"preprocessor": keras.saving.serialize_keras_object(self.preprocessor)}
+    def preprocess_arrays(self, x, y=None, sample_weight=None):
+        """Raw ``x = (questions, contexts)`` -> windows; ``y`` (optional), per question its answer
+        ``{"text", "answer_start"}`` (SQuAD's form), -> per-window start/end targets ([CLS] where the
+        window lacks the answer). Rows are windows, so ``sample_weight`` is not supported here."""
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise ValueError("BertSpanQA's raw input is a (questions, contexts) pair")
+        if sample_weight is not None:
+            raise ValueError("sample_weight cannot follow raw questions: rows become windows")
+        x, y, _ = window_features(self.preprocessor, x[0], x[1], y)
+        return x, y, None
+
+    def preprocess_dataset(self, dataset):
+        raise NotImplementedError(
+            "BertSpanQA takes raw (questions, contexts) as in-memory arrays, whose answers become "
+            "per-window targets; for tf.data, map SpanQAPreprocessor and window targets yourself")
 
     def answer(self, questions, contexts, max_answer_length=30, n_best=20, batch_size=32):
         """Answers each question from its context: ``run_squad`` windows, best span, context characters.

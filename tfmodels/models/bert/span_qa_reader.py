@@ -275,6 +275,41 @@ def answer_batch(model, preprocessor, questions, contexts, max_answer_length=30,
                           max_answer_length=max_answer_length, n_best=n_best)
 
 
+def window_features(preprocessor, questions, contexts, answers=None):
+    """Windows of raw questions/contexts as numpy training inputs, with ``run_squad``'s targets.
+
+    Args:
+      preprocessor: a :class:`SpanQAPreprocessor`.
+      questions, contexts: equally long sequences of strings.
+      answers: optional, per question its answer ``{"text": ..., "answer_start": character offset}``
+        (SQuAD's form; a list of them uses the first).
+
+    Returns:
+      ``(x, y, example)``: encoder inputs (int32 ``[windows, sequence_length]``), targets
+      ``{"start_logits", "end_logits"}`` (``None`` without ``answers``) and each window's question index.
+    """
+    questions, contexts = _strings(questions, "questions"), _strings(contexts, "contexts")
+    windows = {k: v.numpy() for k, v in preprocessor((questions, contexts)).items()}
+    x = {k: windows[k] for k in ENCODER_INPUTS}
+    if answers is None:
+        return x, None, windows["example"]
+    answers = [a[0] if isinstance(a, (list, tuple)) else a for a in answers]
+    if len(answers) != int(questions.shape[0]):
+        raise ValueError(f"got {len(answers)} answers for {int(questions.shape[0])} questions")
+    spans = []
+    for i, (context, answer) in enumerate(zip(contexts.numpy(), answers)):
+        context = context.decode("utf-8")
+        start, text = int(answer["answer_start"]), answer["text"]
+        if context[start : start + len(text)] != text:
+            raise ValueError(f"answer {i} {text!r} is not at character {start} of its context")
+        # SQuAD's answer_start counts characters; the tokenizer's offsets count UTF-8 bytes.
+        start = len(context[:start].encode("utf-8"))
+        spans.append((start, start + len(text.encode("utf-8"))))
+    _, starts, ends = (t.to_list() for t in preprocessor.tokenizer.tokenize_with_offsets(contexts))
+    start_positions, end_positions = window_targets(windows, spans, starts, ends)
+    return x, {"start_logits": start_positions, "end_logits": end_positions}, windows["example"]
+
+
 def window_targets(windows, answer_byte_spans, byte_starts, byte_ends):
     """Training targets of windows: positions of the answer's first and last token, or 0 ([CLS]) in a
     window that does not contain the whole answer (``run_squad``).
