@@ -24,6 +24,7 @@ from tfmodels.export.classifier import (
 from tfmodels.export.examples import make_examples
 from tfmodels.export.signatures import WARMUP_FILE
 from tfmodels.export.span_qa import export_span_qa
+from tfmodels.export.token_classifier import export_token_classifier
 from tfmodels.export.warmup import read_warmup_requests, write_warmup_requests
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "TextPreprocess",
     "export_span_qa",
     "export_text_classifier",
+    "export_token_classifier",
     "make_examples",
     "read_warmup_requests",
     "text_preprocess",

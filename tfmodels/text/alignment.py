@@ -123,7 +123,8 @@ def decode_entities(texts, pieces, logits, window_text, sequence_length, stride,
         dict of ragged ``[batch, (entities)]``: ``text``, ``type`` (strings), ``start``, ``end``
         (int64 character offsets, ``text[start:end]`` is the entity), ``score`` (float32).
     """
-    prefix_of, type_of, types = (tf.constant(a) for a in check_tags(tags))
+    prefix_of, type_of, types = check_tags(tags)
+    prefix_of, type_of = tf.constant(prefix_of), tf.constant(type_of)
     texts = tf.convert_to_tensor(texts, tf.string)
     size = sequence_length - 2
     ids = pieces["ids"]

@@ -171,8 +171,9 @@ class BertTokenClassifier(BertTask):
         batch = len(rows[0][1])
         return tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch)
 
-    def _entity_tensors(self, texts):
-        """The graph path shared with the export: texts -> ragged entity tensors."""
+    def entity_tensors(self, texts):
+        """Texts (1-D string tensor) -> ragged entity tensors (``alignment.decode_entities``); core TF
+        ops, the graph that ``export_token_classifier`` serves."""
         pre = self.preprocessor
         x, window_text, pieces = pre.windows(texts)
         logits = self(x, training=False)
@@ -189,7 +190,7 @@ class BertTokenClassifier(BertTask):
         texts = _as_strings(texts)
         results = []
         for begin in range(0, int(texts.shape[0]), batch_size):
-            found = self._entity_tensors(texts[begin: begin + batch_size])
+            found = self.entity_tensors(texts[begin: begin + batch_size])
             found = {k: v.to_list() for k, v in found.items()}
             for row in range(len(found["text"])):
                 results.append([

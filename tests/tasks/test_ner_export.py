@@ -1,0 +1,114 @@
+"""export_token_classifier: the extract_entities signature equals predict_entities, loads without
+tensorflow_text, and is served by serving.server over gRPC Predict and REST."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from tfmodels import BertConfig, BertEncoder
+from tfmodels.export import export_token_classifier, read_warmup_requests, signatures
+from tfmodels.models.bert.token_classifier import BertTokenClassifier, TokenClassifierPreprocessor
+from tfmodels.text import BertTokenizer
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "anna", "lives", "in", "paris", "new", "york",
+         "and", "."]
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+TEXTS = ["Anna lives in Paris.", "", "new york and anna lives in paris and anna in new york",
+         "Zoë 😀 in 北京 and Anna", "   "]
+MODEL_NAME = "ner"
+
+
+def _expected_rows(model):
+    """predict_entities as the signature's padded columns."""
+    found = model.predict_entities(TEXTS)
+    width = max(len(f) for f in found)
+    pad = lambda rows, value: [r + [value] * (width - len(r)) for r in rows]  # noqa: E731
+    return {
+        signatures.ENTITY_TEXT_OUTPUT: pad([[e["text"] for e in f] for f in found], ""),
+        signatures.ENTITY_TYPE_OUTPUT: pad([[e["type"] for e in f] for f in found], ""),
+        signatures.ENTITY_START_OUTPUT: pad([[e["start"] for e in f] for f in found], -1),
+        signatures.ENTITY_END_OUTPUT: pad([[e["end"] for e in f] for f in found], -1),
+        signatures.ENTITY_SCORE_OUTPUT: pad([[e["score"] for e in f] for f in found], 0.0),
+        signatures.NUM_ENTITIES_OUTPUT: [len(f) for f in found],
+    }
+
+
+def _check(outputs, expected):
+    for key, value in expected.items():
+        got = np.asarray(outputs[key])
+        if got.dtype.kind in "OSU":
+            got = [[v.decode() if isinstance(v, bytes) else v for v in row] for row in got.tolist()]
+            assert got == value, key
+        else:
+            np.testing.assert_allclose(got, value, atol=1e-5, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(7)
+    preprocessor = TokenClassifierPreprocessor(BertTokenizer(VOCAB), TAGS, sequence_length=8, stride=3)
+    encoder = BertEncoder(BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32))
+    model = BertTokenClassifier(encoder, len(TAGS), dropout=0.0, preprocessor=preprocessor)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit([["Anna", "lives", "in", "Paris"], ["New", "York", "and", "Anna"]],
+              [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-LOC", "O", "B-PER"]], epochs=30, verbose=0)
+    export_dir = str(tmp_path_factory.mktemp("ner") / MODEL_NAME / "1")
+    export_token_classifier(export_dir, model, warmup_texts=TEXTS[:2], model_name=MODEL_NAME)
+    expected = _expected_rows(model)
+    assert max(expected[signatures.NUM_ENTITIES_OUTPUT]) >= 3  # the model found entities to compare
+    return export_dir, expected
+
+
+def test_signature_matches_predict_entities(exported):
+    import tensorflow as tf
+
+    export_dir, expected = exported
+    loaded = tf.saved_model.load(export_dir)
+    outputs = loaded.signatures[signatures.ENTITIES_SIGNATURE](text=tf.constant(TEXTS))
+    assert outputs[signatures.ENTITY_START_OUTPUT].dtype == tf.int64
+    assert outputs[signatures.ENTITY_SCORE_OUTPUT].dtype == tf.float32
+    _check({k: v.numpy() for k, v in outputs.items()}, expected)
+    empty = loaded.signatures[signatures.ENTITIES_SIGNATURE](text=tf.constant([""]))
+    assert empty[signatures.NUM_ENTITIES_OUTPUT].numpy().tolist() == [0]
+    logs = read_warmup_requests(export_dir)
+    assert logs[0].predict_log.request.model_spec.signature_name == signatures.ENTITIES_SIGNATURE
+
+
+def test_loads_without_tensorflow_text(exported):
+    export_dir, expected = exported
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["tensorflow_text"] = None  # any import of it now fails
+        import tensorflow as tf
+        loaded = tf.saved_model.load({export_dir!r})
+        out = loaded.signatures["{signatures.ENTITIES_SIGNATURE}"](text=tf.constant({TEXTS!r}))
+        print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}, default=bytes.decode))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check(json.loads(result.stdout.strip().splitlines()[-1]), expected)
+
+
+def test_served_over_grpc_and_rest(exported):
+    from serving.client import GrpcClient, RestClient
+    from serving.server import ModelServer
+
+    export_dir, expected = exported
+    server = ModelServer(model_base_path=os.path.dirname(export_dir), model_name=MODEL_NAME, port=0,
+                         rest_api_port=0, file_system_poll_wait_seconds=0)
+    with server, GrpcClient(f"127.0.0.1:{server.grpc_port}", timeout=60) as client:
+        predicted = client.predict(MODEL_NAME, {"text": np.array([t.encode() for t in TEXTS])},
+                                   signature_name=signatures.ENTITIES_SIGNATURE)
+        _check(predicted, expected)
+        rest = RestClient(f"http://127.0.0.1:{server.rest_port}", timeout=60)
+        outputs = rest.predict(MODEL_NAME, inputs={"text": TEXTS},
+                               signature_name=signatures.ENTITIES_SIGNATURE)
+        _check(outputs, expected)

@@ -1,0 +1,79 @@
+"""Export a token classifier (NER), tokenizer, windows and entity decoding included, as a TF Serving SavedModel.
+
+The `extract_entities` signature (names in `tfmodels.export.signatures`) takes `text` (DT_STRING [batch]) and
+returns, per text, its entities padded to the batch's largest count: `entity_text`, `entity_type` (DT_STRING
+[batch, n], padded with ""), `entity_start`, `entity_end` (DT_INT64 [batch, n], Unicode character offsets into
+the text, so `text[start:end] == entity_text` in Python; padded with -1), `entity_score` (DT_FLOAT [batch, n],
+padded with 0) and `num_entities` (DT_INT64 [batch]). The graph runs the same code as
+`BertTokenClassifier.predict_entities` (`tfmodels.text.alignment`) in core TF ops only, so it loads where
+`tensorflow_text` cannot be imported. An empty or whitespace-only text has no entities (`num_entities` 0).
+"""
+
+from typing import Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from tfmodels.export.signatures import (
+    ENTITIES_SIGNATURE,
+    ENTITIES_TEXT_INPUT,
+    ENTITY_END_OUTPUT,
+    ENTITY_SCORE_OUTPUT,
+    ENTITY_START_OUTPUT,
+    ENTITY_TEXT_OUTPUT,
+    ENTITY_TYPE_OUTPUT,
+    NUM_ENTITIES_OUTPUT,
+)
+from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
+
+# Output key -> (decode_entities key, padding value).
+_OUTPUTS = {
+    ENTITY_TEXT_OUTPUT: ("text", ""),
+    ENTITY_TYPE_OUTPUT: ("type", ""),
+    ENTITY_START_OUTPUT: ("start", -1),
+    ENTITY_END_OUTPUT: ("end", -1),
+    ENTITY_SCORE_OUTPUT: ("score", 0.0),
+}
+
+
+def export_token_classifier(
+    export_dir: str,
+    model: keras.Model,
+    *,
+    warmup_texts: Optional[Sequence[str]] = None,
+    model_name: str = "",
+) -> str:
+    """Write `model` (a `BertTokenClassifier` with a `TokenClassifierPreprocessor`) as a SavedModel.
+
+    Args:
+        export_dir: the SavedModel directory (e.g. `<base>/<model>/<version>`).
+        model: the trained `BertTokenClassifier`; its preprocessor sets the tag set, window length and stride.
+        warmup_texts: when given, texts written as the warmup Predict request of `extract_entities`.
+        model_name: the model name put in the warmup request's ModelSpec.
+
+    Returns:
+        `export_dir`.
+    """
+    if getattr(model, "preprocessor", None) is None:
+        raise ValueError("export_token_classifier needs a BertTokenClassifier built with "
+                         "preprocessor=TokenClassifierPreprocessor(...)")
+
+    def extract_entities(text):
+        found = model.entity_tensors(text)
+        outputs = {key: found[name].to_tensor(pad) for key, (name, pad) in _OUTPUTS.items()}
+        outputs[NUM_ENTITIES_OUTPUT] = found["text"].row_lengths()
+        return outputs
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(model.preprocessor)
+    archive.add_endpoint(ENTITIES_SIGNATURE, extract_entities,
+                         input_signature=[tf.TensorSpec([None], tf.string, name=ENTITIES_TEXT_INPUT)])
+    archive.write_out(export_dir, verbose=False)
+    if warmup_texts:
+        write_prediction_logs(export_dir, [predict_warmup_log(
+            ENTITIES_SIGNATURE, {ENTITIES_TEXT_INPUT: list(warmup_texts)}, model_name=model_name)])
+    return export_dir
+
+
+__all__ = ["export_token_classifier"]
