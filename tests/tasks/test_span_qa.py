@@ -242,3 +242,110 @@ def test_raw_predict_and_keras_round_trip(trained, tmp_path):
     loaded = tf.keras.models.load_model(path)
     assert loaded.preprocessor.get_config() == model.preprocessor.get_config()
     assert loaded.answer(questions, contexts) == model.answer(questions, contexts)
+
+
+# ---- export: the answer_question SavedModel ----
+
+EXPORT_QUESTIONS = ["what animal ?", "what animal ?", "what animal ?", "who ?"]
+EXPORT_CONTEXTS = [" ".join(["a b c d e lion"] * 8) + " paris zebra", "a zebra b", "", "Le café à 東京 😀 zebra."]
+MODEL_NAME = "squad"
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    from tfmodels.export import export_span_qa
+
+    model, _ = trained
+    export_dir = str(tmp_path_factory.mktemp("qa_export") / MODEL_NAME / "1")
+    export_span_qa(export_dir, model, warmup=list(zip(EXPORT_QUESTIONS[:2], EXPORT_CONTEXTS[:2])),
+                   model_name=MODEL_NAME)
+    expected = model.answer(EXPORT_QUESTIONS, EXPORT_CONTEXTS)
+    return export_dir, expected
+
+
+def _as_answers(out):
+    return [{"text": t.decode() if isinstance(t, bytes) else t, "start": int(s), "end": int(e), "score": float(p)}
+            for t, s, e, p in zip(out["answer_text"], out["answer_start"], out["answer_end"], out["score"])]
+
+
+def _assert_same(answers, expected):
+    assert [(a["text"], a["start"], a["end"]) for a in answers] == [(a["text"], a["start"], a["end"]) for a in expected]
+    np.testing.assert_allclose([a["score"] for a in answers], [a["score"] for a in expected], atol=1e-5)
+
+
+def test_export_signature_matches_python_answer(exported):
+    from tfmodels.export import signatures as names
+
+    export_dir, expected = exported
+    assert expected[0]["text"] == "zebra" and expected[2] == {"text": "", "start": -1, "end": -1, "score": 0.0}
+    fn = tf.saved_model.load(export_dir).signatures[names.ANSWER_SIGNATURE]
+    assert set(fn.structured_input_signature[1]) == {names.QUESTION_INPUT, names.CONTEXT_INPUT}
+    out = fn(**{names.QUESTION_INPUT: tf.constant(EXPORT_QUESTIONS), names.CONTEXT_INPUT: tf.constant(EXPORT_CONTEXTS)})
+    assert {k: v.dtype for k, v in out.items()} == {
+        names.ANSWER_TEXT_OUTPUT: tf.string, names.ANSWER_START_OUTPUT: tf.int64,
+        names.ANSWER_END_OUTPUT: tf.int64, names.ANSWER_SCORE_OUTPUT: tf.float32}
+    _assert_same(_as_answers({k: v.numpy() for k, v in out.items()}), expected)
+    empty = fn(**{names.QUESTION_INPUT: tf.constant([], tf.string), names.CONTEXT_INPUT: tf.constant([], tf.string)})
+    assert empty[names.ANSWER_TEXT_OUTPUT].shape == (0,)
+
+
+def test_export_warmup_file_holds_an_answer_question_request(exported):
+    from tfmodels.export import read_warmup_requests, signatures as names
+
+    (log,) = read_warmup_requests(exported[0])
+    request = log.predict_log.request
+    assert request.model_spec.signature_name == names.ANSWER_SIGNATURE and request.model_spec.name == MODEL_NAME
+    assert tf.make_ndarray(request.inputs[names.CONTEXT_INPUT]).tolist() == [c.encode() for c in EXPORT_CONTEXTS[:2]]
+
+
+def test_export_loads_without_tensorflow_text(exported):
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    export_dir, expected = exported
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["tensorflow_text"] = None  # any import of it now fails
+        import tensorflow as tf
+        out = tf.saved_model.load({export_dir!r}).signatures["answer_question"](
+            question=tf.constant({EXPORT_QUESTIONS!r}), context=tf.constant({EXPORT_CONTEXTS!r}))
+        assert "tensorflow_text" not in [m for m, v in sys.modules.items() if v is not None]
+        assert not any(m.startswith("tfmodels") for m in sys.modules)
+        print(json.dumps({{k: [x.decode() if isinstance(x, bytes) else x for x in v.numpy().tolist()]
+                          for k, v in out.items()}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd="/")
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_same(_as_answers(json.loads(result.stdout.strip().splitlines()[-1])), expected)
+
+
+def test_served_over_grpc_predict_and_rest(exported):
+    import os
+    import signal
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "serving"))
+    from serving_testlib import free_port, start_cli_server
+
+    from serving.client import GrpcClient, RestClient
+
+    export_dir, expected = exported
+    rest_port = free_port()
+    process, grpc_port = start_cli_server(f"--rest_api_port={rest_port}", f"--model_name={MODEL_NAME}",
+                                          f"--model_base_path={os.path.dirname(export_dir)}")
+    try:
+        inputs = {"question": np.array([q.encode() for q in EXPORT_QUESTIONS]),
+                  "context": np.array([c.encode() for c in EXPORT_CONTEXTS])}
+        with GrpcClient(f"127.0.0.1:{grpc_port}", timeout=60) as client:
+            _assert_same(_as_answers(client.predict(MODEL_NAME, inputs, signature_name="answer_question")), expected)
+        rest = RestClient(f"http://127.0.0.1:{rest_port}", timeout=60).predict(
+            MODEL_NAME, inputs={"question": EXPORT_QUESTIONS, "context": EXPORT_CONTEXTS},
+            signature_name="answer_question")
+        _assert_same(_as_answers(rest), expected)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
