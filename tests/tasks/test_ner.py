@@ -151,3 +151,15 @@ def test_bad_inputs(tokenizer):
         _model(TokenClassifierPreprocessor(tokenizer, TAGS[:4], sequence_length=8))
     with pytest.raises(ValueError, match="B-/I-/E-/S-"):
         TokenClassifierPreprocessor(tokenizer, ["O", "PER"])
+
+
+def test_fit_from_a_dataset_of_words_and_tags_equals_fit_from_lists(tokenizer):
+    pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=8, stride=3)
+    sentences = [["Anna", "lives", "in", "Paris"], ["New", "York", "and", "Anna"]]
+    tags = [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-LOC", "O", "B-PER"]]
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (tf.ragged.constant(sentences), tf.ragged.constant(tags))).batch(2)
+    model = _model(pre)
+    model.compile()
+    expected = model.evaluate(sentences, tags, verbose=0)
+    np.testing.assert_allclose(model.evaluate(dataset, verbose=0), expected, rtol=1e-5)

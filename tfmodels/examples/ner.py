@@ -8,8 +8,9 @@ precision / recall / F1 (conlleval / seqeval semantics, ``tfmodels.metrics.entit
 mean +- std next to the most-frequent-training-tag-per-word baseline computed in the same run. Predictions
 go through ``predict_entities`` on the raw text (the words joined by spaces), the path that is exported.
 
-Published WNUT-16 figures are on the official 3,850-tweet test set, not on this split: best shared-task
-system F1 52.41 (Limsopatham & Collier 2016, bidirectional LSTM), baseline ~16.5 (Strauss et al. 2016).
+Published WNUT-16 figures are on the official 3,856-tweet test set (Strauss et al. 2016), not on this split,
+so they are context, not a like-for-like comparison: the best shared-task system reached entity F1 52.41
+(Limsopatham & Collier 2016, CambridgeLTL, bidirectional LSTM); DeepNNNER (Dugas & Nichols 2016) 47.24.
 
     python -m tfmodels.examples.ner [--epochs 3] [--seeds 0,1,2] ...
     python -m tfmodels.examples.ner --smoke --export-dir DIR   # a few steps, then a SavedModel in DIR
