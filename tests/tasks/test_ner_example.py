@@ -3,7 +3,12 @@ runs in notebooks/06_ner_wnut.ipynb's fast setting)."""
 
 import pytest
 
-from tfmodels.datasets.wnut import load_wnut16, most_frequent_tag_baseline, wnut16_splits, wnut16_tags
+from tfmodels.datasets.wnut import (
+    load_wnut16,
+    most_frequent_tag_baseline,
+    wnut16_splits,
+    wnut16_tags,
+)
 from tfmodels.examples import ner
 from tfmodels.metrics import entity_scores
 

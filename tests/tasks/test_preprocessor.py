@@ -70,7 +70,7 @@ def test_classifier_keras_round_trip_keeps_preprocessor(tmp_path):
 
 def test_without_preprocessor_raw_strings_fail_clearly():
     model = BertClassifier(_encoder(), num_classes=2)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="raw text but has no preprocessor"):
         model.predict(TEXTS, verbose=0)
 
 

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
 
@@ -84,7 +83,12 @@ class BertTask(keras.Model):
 
     def _adapt(self, x, y=None, sample_weight=None):
         """Routes raw inputs through the preprocessor; token-id dicts and no-preprocessor pass."""
-        if self.preprocessor is None or x is None or is_token_ids(x):
+        if x is None or is_token_ids(x):
+            return x, y, sample_weight
+        if self.preprocessor is None:
+            if _looks_like_text(x):
+                raise ValueError(f"{type(self).__name__} got raw text but has no preprocessor: build "
+                                 "it with preprocessor=... or pass token-id dicts")
             return x, y, sample_weight
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
@@ -175,6 +179,14 @@ class BertTask(keras.Model):
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         return cls(**config)
+
+
+def _looks_like_text(x):
+    if isinstance(x, tuple):
+        return any(_looks_like_text(part) for part in x)
+    if isinstance(x, (tf.Tensor, np.ndarray)):
+        return x.dtype == tf.string or x.dtype.kind in "OSU"
+    return isinstance(x, list) and bool(x) and isinstance(x[0], (str, bytes))
 
 
 def _as_strings(x):
