@@ -166,3 +166,57 @@ def test_layer_harness(case):
         expected_num_trainable_weights=num_weights,
         **options,
     )
+
+
+def test_each_weight_gets_its_own_initializer_draw():
+    from tfmodels import BertConfig, BertEncoder
+
+    # One TruncatedNormal instance is handed to every sublayer; unseeded Keras 3 initializers
+    # repeat their values, so without a clone per weight all blocks (and q/k/v) start equal.
+    encoder = BertEncoder(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=64))
+    first, second = (block.attention for block in encoder.encoder_blocks)
+    kernels = [first.query_kernel, first.key_kernel, first.value_kernel, second.query_kernel]
+    values = [np.asarray(k).ravel() for k in kernels]
+    for i in range(len(values)):
+        for j in range(i):
+            assert not np.allclose(values[i], values[j]), (kernels[i].path, kernels[j].path)
+    ff = encoder.encoder_blocks[0].feed_forward
+    assert not np.allclose(np.asarray(ff.intermediate_dense.kernel), np.asarray(ff.output_dense.kernel).T)
+    # A seeded initializer stays reproducible.
+    seeded = keras.initializers.RandomNormal(seed=3)
+    a, b = L.Dense(4, kernel_initializer=seeded), L.Dense(4, kernel_initializer=seeded)
+    a.build((None, 4)), b.build((None, 4))
+    np.testing.assert_array_equal(np.asarray(a.kernel), np.asarray(b.kernel))
+
+
+@keras.saving.register_keras_serializable(package="tfmodels_tests")
+def _square(x):
+    return x * x
+
+
+@pytest.mark.parametrize("activation", ["gelu", _square])
+def test_dense_and_feed_forward_serialise_activations_alike(activation):
+    dense = L.Dense(4, activation=activation)
+    ff = L.FeedForward(4, activation=activation)
+    assert dense.get_config()["activation"] == ff.get_config()["activation"]
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    for layer in (dense, ff):
+        expected = np.asarray(layer(x))
+        clone = type(layer).from_config(layer.get_config())
+        clone.build(x.shape)
+        clone.set_weights(layer.get_weights())
+        np.testing.assert_allclose(np.asarray(clone(x)), expected, atol=1e-6)
+
+
+def test_illegal_cache_arguments_name_the_values():
+    layer = L.MultiHeadAttention(num_heads=2, key_dim=4)
+    x = np.zeros((1, 3, 8), "float32")
+    with pytest.raises(ValueError, match=r"cache_update_index=2 needs a cache.*cache=None"):
+        layer(x, cache_update_index=2)
+    block = L.TransformerDecoderBlock(num_heads=2, intermediate_size=16)
+    with pytest.raises(ValueError, match="self_attention_cache_update_index=1 needs a self_attention_cache"):
+        block(x, x, self_attention_cache_update_index=1)
+    with pytest.raises(ValueError, match="decoder_padding_mask is for the uncached pass"):
+        block(x, x, decoder_padding_mask=np.ones((1, 3)), self_attention_cache=np.zeros((1, 2, 3, 2, 4)),
+              self_attention_cache_update_index=0)

@@ -140,8 +140,9 @@ def _check_keras_file(model, input_data, atol):
     return loaded
 
 
-def _check_training_step(model, input_data):
-    """One Adam step on a random regression target moves every trainable weight."""
+def _check_training_step(model, input_data, unused_weights=()):
+    """One Adam step on a random regression target moves every trainable weight, but those whose
+    path contains one of ``unused_weights`` (e.g. the pooler of a token classifier)."""
     outputs = model(input_data, training=True)
     rng = np.random.default_rng(0)
     targets = [rng.normal(size=tuple(t.shape)).astype("float32") for t in _flat(outputs)]
@@ -158,17 +159,21 @@ def _check_training_step(model, input_data):
     frozen = [
         v.path for v, old in zip(variables, before)
         if np.array_equal(keras.ops.convert_to_numpy(v), old)
+        and not any(part in v.path for part in unused_weights)
     ]
     assert not frozen, f"one training step left these weights unchanged: {frozen}"
 
 
-def _check_precision(make, input_data, call_kwargs, policy, output_dtype):
+def _check_precision(make, input_data, call_kwargs, policy, output_dtype, float32_layers=()):
     layer = make(policy)
     outputs = _call(layer, input_data, call_kwargs)
     compute = output_dtype or keras.mixed_precision.DTypePolicy(policy).compute_dtype
     for sublayer in layer._flatten_layers(include_self=True):
+        if set(float32_layers) & set((sublayer.path or sublayer.name).split("/")):  # or inside it
+            assert sublayer.dtype_policy.name == "float32", sublayer.path
+            continue
         assert sublayer.dtype_policy.name == policy, (
-            f"{sublayer.path}: dtype policy {sublayer.dtype_policy.name}, expected {policy}"
+            f"{sublayer.path or sublayer.name}: dtype policy {sublayer.dtype_policy.name}, expected {policy}"
         )
     for weight in layer.weights:
         assert weight.dtype == "float32", f"{weight.path} is {weight.dtype} under {policy}"
@@ -235,12 +240,17 @@ def run_model_test(
     run_precision_checks=True,
     policies=DEFAULT_POLICIES,
     output_dtype=None,
+    float32_layers=(),
+    unused_weights=(),
     atol=1e-5,
 ):
     """The same checks for a ``keras.Model`` (a backbone or a task) called on ``input_data``.
 
     ``init_kwargs`` is a dict or a callable returning one (fresh sublayers per check). The mixed
     precision checks build the model under the global dtype policy, as users do.
+    ``float32_layers``: names of sublayers that are float32 on purpose (a logits layer);
+    ``unused_weights``: weight path parts that no output depends on (the training check skips
+    them), e.g. ``("pooler",)`` for a token classifier.
 
     Returns:
         The model, built and called on ``input_data``.
@@ -256,7 +266,7 @@ def run_model_test(
     if run_saving_check:
         _check_keras_file(model, input_data, atol)
     if run_training_check:
-        _check_training_step(model, input_data)
+        _check_training_step(model, input_data, unused_weights)
     if run_precision_checks:
         for policy in policies:
 
@@ -267,5 +277,5 @@ def run_model_test(
                 finally:
                     keras.config.set_dtype_policy("float32")
 
-            _check_precision(make, input_data, None, policy, output_dtype)
+            _check_precision(make, input_data, None, policy, output_dtype, float32_layers)
     return model

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.dropout import Dropout
+from tfmodels.layers.initializers import clone_initializer
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 from tfmodels.ops import embedding_lookup
@@ -90,7 +91,7 @@ class TransformerEmbedding(keras.layers.Layer):
         self.token_embedding = TokenEmbedding(
             vocab_size,
             hidden_size,
-            embeddings_initializer=self.initializer,
+            embeddings_initializer=clone_initializer(self.initializer),
             name="token_embedding",
             dtype=self.dtype_policy,
         )
@@ -99,7 +100,7 @@ class TransformerEmbedding(keras.layers.Layer):
             self.segment_embedding = keras.layers.Embedding(
                 type_vocab_size,
                 hidden_size,
-                embeddings_initializer=self.initializer,
+                embeddings_initializer=clone_initializer(self.initializer),
                 name="segment_embedding",
                 dtype=self.dtype_policy,
             )
@@ -107,7 +108,7 @@ class TransformerEmbedding(keras.layers.Layer):
         if position_encoding == "learned":
             self.position_layer = PositionEmbedding(
                 max_sequence_length,
-                initializer=self.initializer,
+                initializer=self.initializer,  # cloned in PositionEmbedding.build
                 name="position_embedding",
                 dtype=self.dtype_policy,
             )
