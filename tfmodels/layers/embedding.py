@@ -16,6 +16,9 @@ class TokenEmbedding(keras.layers.Embedding):
     dense, built once in the backward pass (see ``tfmodels.ops.embedding_lookup``): Keras' Adam and
     AdamW would otherwise densify the sparse gradient once per moment.
 
+    Args:
+        input_dim, output_dim, embeddings_initializer, ...: those of ``keras.layers.Embedding``.
+
     Example:
     >>> TokenEmbedding(10, 4)(keras.ops.ones((2, 3), "int32")).shape
     TensorShape([2, 3, 4])
