@@ -111,7 +111,7 @@ def test_config_object_validates_and_round_trips(tmp_path):
     "fields, message",
     [
         ({"hidden_size": 30, "num_heads": 4}, r"hidden_size \(30\) must be divisible by num_heads \(4\)"),
-        ({"num_encoder_layers": 0}, "num_encoder_layers must be an integer >= 1, got 0"),
+        ({"num_encoder_layers": 0}, "num_encoder_layers must be a positive integer, got 0"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
         ({"position_encoding": "rotary"}, "position_encoding must be 'sinusoidal' or 'learned', got 'rotary'"),
         ({"target_vocab_size": 9, "share_embeddings": True}, "equal vocabularies, got 30 and 9"),

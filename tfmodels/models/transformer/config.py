@@ -4,6 +4,8 @@ import dataclasses
 import json
 from typing import Optional
 
+from tfmodels.models.config_checks import check_divisible, check_positive_ints, check_rates
+
 
 @dataclasses.dataclass
 class Seq2SeqConfig:
@@ -67,30 +69,22 @@ class Seq2SeqConfig:
     def __post_init__(self):
         if self.target_vocab_size is None:
             self.target_vocab_size = self.source_vocab_size
-        for name in (
-            "source_vocab_size",
-            "target_vocab_size",
-            "hidden_size",
-            "num_heads",
-            "intermediate_size",
-            "max_source_length",
-            "max_target_length",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Seq2SeqConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("num_encoder_layers", "num_decoder_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Seq2SeqConfig.{name} must be an integer >= 1, got {value!r}")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"Seq2SeqConfig.hidden_size ({self.hidden_size}) must be divisible by "
-                f"num_heads ({self.num_heads})"
-            )
-        for name in ("dropout", "attention_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"Seq2SeqConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
+        check_positive_ints(
+            self,
+            (
+                "source_vocab_size",
+                "target_vocab_size",
+                "hidden_size",
+                "num_heads",
+                "intermediate_size",
+                "num_encoder_layers",
+                "num_decoder_layers",
+                "max_source_length",
+                "max_target_length",
+            ),
+        )
+        check_divisible(self, "hidden_size", "num_heads")
+        check_rates(self, ("dropout", "attention_dropout"))
         if self.position_encoding not in ("sinusoidal", "learned"):
             raise ValueError(
                 "Seq2SeqConfig.position_encoding must be 'sinusoidal' or 'learned', got "

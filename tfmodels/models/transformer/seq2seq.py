@@ -36,26 +36,9 @@ class Seq2SeqTransformer(keras.Model):
     JSON form) or from the same fields as keyword arguments; ``model.config`` holds the config.
 
     Args:
-        source_vocab_size: source vocabulary size (or a ``Seq2SeqConfig`` / its dict).
-        target_vocab_size: target vocabulary size; defaults to ``source_vocab_size``.
-        hidden_size: model width ``d_model``.
-        num_heads: attention heads.
-        intermediate_size: feed-forward width.
-        num_encoder_layers: encoder blocks.
-        num_decoder_layers: decoder blocks.
-        dropout: dropout on embeddings and sublayer outputs.
-        attention_dropout: dropout on attention probabilities.
-        activation: feed-forward activation.
-        norm_first: pre-LN blocks (with a final LayerNorm per stack) instead of the paper's post-LN.
-        position_encoding: ``"sinusoidal"`` (the paper) or ``"learned"``.
-        max_source_length: longest source (learned positions only).
-        max_target_length: longest target, and the default ``generate`` length.
-        share_embeddings: one token table for source and target (needs equal vocabularies).
-        tie_output_embeddings: output projection is the transposed target token table.
-        pad_id: padding token id.
-        start_id: id that starts every decoder input.
-        end_id: id that ends every target.
-        layer_norm_epsilon: LayerNorm epsilon.
+        source_vocab_size: source vocabulary size, or a ``Seq2SeqConfig`` (or its dict).
+        target_vocab_size, hidden_size, ..., layer_norm_epsilon: the other ``Seq2SeqConfig``
+            fields, with the same defaults and meanings (see there).
         config: a ``Seq2SeqConfig`` (or its dict) instead of the keyword arguments.
 
     Example:
