@@ -115,7 +115,8 @@ def test_config_object_validates_and_round_trips(tmp_path):
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
         ({"position_encoding": "rotary"}, "position_encoding must be 'sinusoidal' or 'learned', got 'rotary'"),
         ({"target_vocab_size": 9, "share_embeddings": True}, "equal vocabularies, got 30 and 9"),
-        ({"end_id": 30}, r"end_id=30 is outside the target vocabulary \[0, 30\)"),
+        ({"start_id": 30}, r"start_id=30 is outside the target vocabulary \[0, 30\)"),
+        ({"end_id": -1}, "end_id must be an integer >= 0, got -1"),
         ({"start_id": 0}, "must differ"),
     ],
 )

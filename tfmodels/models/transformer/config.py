@@ -28,9 +28,9 @@ class Seq2SeqConfig:
         max_target_length: longest target, and the default ``generate`` length.
         share_embeddings: one token table for source and target (needs equal vocabularies).
         tie_output_embeddings: output projection is the transposed target token table.
-        pad_id: padding token id.
-        start_id: id that starts every decoder input.
-        end_id: id that ends every target.
+        pad_id: padding token id (a target token).
+        start_id: id that starts every decoder input (a target token).
+        end_id: id that ends every target; one outside the vocabulary never ends decoding early.
         layer_norm_epsilon: LayerNorm epsilon.
 
     Example:
@@ -95,9 +95,13 @@ class Seq2SeqConfig:
                 "share_embeddings needs equal vocabularies, got "
                 f"{self.source_vocab_size} and {self.target_vocab_size}"
             )
+        # pad and start ids are embedded, so they must be tokens; an end id may lie outside the
+        # vocabulary (then decoding never stops early, as bench/generate.py wants).
         ids = {"pad_id": self.pad_id, "start_id": self.start_id, "end_id": self.end_id}
-        for name, value in ids.items():
-            if not 0 <= value < self.target_vocab_size:
+        check_positive_ints(self, ids, minimum=0)
+        for name in ("pad_id", "start_id"):
+            value = ids[name]
+            if value >= self.target_vocab_size:
                 raise ValueError(
                     f"Seq2SeqConfig.{name}={value!r} is outside the target vocabulary "
                     f"[0, {self.target_vocab_size})"
