@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from testlib import run_layer_test
 from tfmodels import layers as L
 
 
@@ -108,45 +109,114 @@ def test_span_head_never_picks_padding():
     assert np.all(np.asarray(start)[0, 2:] <= -1e3) and np.all(np.asarray(end)[0, 2:] <= -1e3)
 
 
-LAYERS = [
-    lambda: L.MultiHeadAttention(2, 4),
-    lambda: L.TransformerEncoderBlock(2, 16, activation="relu", norm_first=True),
-    lambda: L.FeedForward(16, activation="gelu_approximate"),
-    lambda: L.Pooler(),
-    lambda: L.PositionEmbedding(8),
-    lambda: L.SinusoidalPositionEncoding(),
-    lambda: L.NextSentenceHead(),
-    lambda: L.Dense(5, activation="gelu"),
-    lambda: L.LayerNorm(epsilon=1e-6),
-    lambda: L.Dropout(0.3, seed=2),
-]
+_X = np.random.default_rng(4).normal(size=(2, 6, 8)).astype("float32")
+_PAD = np.array([[1, 1, 1, 1, 0, 0], [1] * 6], "int32")
+_IDS = np.random.default_rng(5).integers(0, 50, (2, 6)).astype("int32")
+
+# (class, init kwargs, input, expected output shape, trainable weights, harness options)
+HARNESS_CASES = {
+    "attention": (L.MultiHeadAttention, dict(num_heads=2, key_dim=4), _X, (2, 6, 8), 8, {}),
+    "cross_attention": (
+        L.MultiHeadAttention, dict(num_heads=2, key_dim=4, output_dim=5),
+        {"query": _X[:, :3], "value": _X}, (2, 3, 5), 8, {},
+    ),
+    "encoder_block": (
+        L.TransformerEncoderBlock, dict(num_heads=2, intermediate_size=16, activation="relu", norm_first=True),
+        {"x": _X, "padding_mask": _PAD}, (2, 6, 8), 16, {},
+    ),
+    "encoder_block_first_position": (
+        L.TransformerEncoderBlock, dict(num_heads=2, intermediate_size=16),
+        {"x": _X, "padding_mask": _PAD}, (2, 1, 8), 16, {"call_kwargs": {"output_length": 1}},
+    ),
+    "decoder_block": (
+        L.TransformerDecoderBlock, dict(num_heads=2, intermediate_size=16, norm_first=True),
+        {"x": _X[:, :4], "encoder_output": _X, "encoder_padding_mask": _PAD}, (2, 4, 8), 26, {},
+    ),
+    "feed_forward": (L.FeedForward, dict(intermediate_size=16, activation="gelu_approximate"), _X, (2, 6, 8), 4, {}),
+    "pooler": (L.Pooler, {}, _X, (2, 8), 2, {}),
+    # Position layers return one [1, length, dim] table, broadcast over the batch.
+    "position_embedding": (L.PositionEmbedding, dict(sequence_length=8), _X, (1, 6, 8), 1, {}),
+    # No weights: nothing to train.
+    "sinusoidal": (L.SinusoidalPositionEncoding, {}, _X, (1, 6, 8), 0, {"run_training_check": False}),
+    # Logits heads return float32 under mixed precision (a stable softmax / loss).
+    "next_sentence_head": (L.NextSentenceHead, {}, _X[:, 0], (2, 2), 2, {"output_dtype": "float32"}),
+    "dense": (L.Dense, dict(units=5, activation="gelu"), _X, (2, 6, 5), 2, {}),
+    "layer_norm": (L.LayerNorm, dict(epsilon=1e-6), _X, (2, 6, 8), 2, {}),
+    "dropout": (L.Dropout, dict(rate=0.3, seed=2), _X, (2, 6, 8), 0, {"run_training_check": False}),
+    "token_embedding": (L.TokenEmbedding, dict(input_dim=50, output_dim=8), _IDS, (2, 6, 8), 1, {}),
+    "transformer_embedding": (
+        L.TransformerEmbedding, dict(vocab_size=50, hidden_size=8, max_sequence_length=10, type_vocab_size=2),
+        {"token_ids": _IDS, "segment_ids": _PAD}, (2, 6, 8), 5, {},
+    ),
+    "span_head": (
+        L.SpanHead, {}, {"sequence_output": _X, "padding_mask": _PAD}, ((2, 6), (2, 6)), 2,
+        {"output_dtype": "float32"},
+    ),
+}
 
 
-@pytest.mark.parametrize("make", LAYERS)
-def test_layer_round_trips_through_config_and_keras_file(make, tmp_path):
-    layer = make()
-    x = keras.Input((6, 8))
-    model = keras.Model(x, layer(x[:, 0] if isinstance(layer, L.NextSentenceHead) else x))
-    data = np.random.default_rng(4).normal(size=(2, 6, 8)).astype("float32")
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0), atol=1e-6)
+@pytest.mark.parametrize("case", list(HARNESS_CASES))
+def test_layer_harness(case):
+    cls, kwargs, data, shape, num_weights, options = HARNESS_CASES[case]
+    run_layer_test(
+        cls,
+        init_kwargs=kwargs,
+        input_data=data,
+        expected_output_shape=shape,
+        expected_num_trainable_weights=num_weights,
+        **options,
+    )
 
 
-def test_embedding_and_span_head_round_trip_through_keras_file(tmp_path):
-    ids = keras.Input((6,), dtype="int32")
-    segments = keras.Input((6,), dtype="int32")
-    mask = keras.Input((6,), dtype="int32")
-    embedded = L.TransformerEmbedding(50, 8, max_sequence_length=10, type_vocab_size=2)(ids, segments)
-    start, end = L.SpanHead()(embedded, mask)
-    model = keras.Model([ids, segments, mask], [start, end])
-    rng = np.random.default_rng(5)
-    data = [rng.integers(0, 50, (2, 6)), rng.integers(0, 2, (2, 6)), np.ones((2, 6), "int32")]
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    for a, b in zip(loaded.predict(data, verbose=0), model.predict(data, verbose=0)):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+def test_each_weight_gets_its_own_initializer_draw():
+    from tfmodels import BertConfig, BertEncoder
+
+    # One TruncatedNormal instance is handed to every sublayer; unseeded Keras 3 initializers
+    # repeat their values, so without a clone per weight all blocks (and q/k/v) start equal.
+    encoder = BertEncoder(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=64))
+    first, second = (block.attention for block in encoder.encoder_blocks)
+    kernels = [first.query_kernel, first.key_kernel, first.value_kernel, second.query_kernel]
+    values = [np.asarray(k).ravel() for k in kernels]
+    for i in range(len(values)):
+        for j in range(i):
+            assert not np.allclose(values[i], values[j]), (kernels[i].path, kernels[j].path)
+    ff = encoder.encoder_blocks[0].feed_forward
+    assert not np.allclose(np.asarray(ff.intermediate_dense.kernel), np.asarray(ff.output_dense.kernel).T)
+    # A seeded initializer stays reproducible.
+    seeded = keras.initializers.RandomNormal(seed=3)
+    a, b = L.Dense(4, kernel_initializer=seeded), L.Dense(4, kernel_initializer=seeded)
+    a.build((None, 4)), b.build((None, 4))
+    np.testing.assert_array_equal(np.asarray(a.kernel), np.asarray(b.kernel))
+
+
+@keras.saving.register_keras_serializable(package="tfmodels_tests")
+def _square(x):
+    return x * x
+
+
+@pytest.mark.parametrize("activation", ["gelu", _square])
+def test_dense_and_feed_forward_serialise_activations_alike(activation):
+    dense = L.Dense(4, activation=activation)
+    ff = L.FeedForward(4, activation=activation)
+    assert dense.get_config()["activation"] == ff.get_config()["activation"]
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    for layer in (dense, ff):
+        expected = np.asarray(layer(x))
+        clone = type(layer).from_config(layer.get_config())
+        clone.build(x.shape)
+        clone.set_weights(layer.get_weights())
+        np.testing.assert_allclose(np.asarray(clone(x)), expected, atol=1e-6)
+
+
+def test_illegal_cache_arguments_name_the_values():
+    layer = L.MultiHeadAttention(num_heads=2, key_dim=4)
+    x = np.zeros((1, 3, 8), "float32")
+    with pytest.raises(ValueError, match=r"cache_update_index=2 needs a cache.*cache=None"):
+        layer(x, cache_update_index=2)
+    block = L.TransformerDecoderBlock(num_heads=2, intermediate_size=16)
+    with pytest.raises(ValueError, match="self_attention_cache_update_index=1 needs a self_attention_cache"):
+        block(x, x, self_attention_cache_update_index=1)
+    with pytest.raises(ValueError, match="decoder_padding_mask is for the uncached pass"):
+        block(x, x, decoder_padding_mask=np.ones((1, 3)), self_attention_cache=np.zeros((1, 2, 3, 2, 4)),
+              self_attention_cache_update_index=0)

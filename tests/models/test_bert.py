@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tfmodels
+from testlib import run_model_test
 from tfmodels import (
     BertClassifier,
     BertConfig,
@@ -229,3 +230,61 @@ def test_public_api_names():
                  "BertTokenClassifier", "BertSpanQA"]:
         assert hasattr(tfmodels, name)
     from tfmodels.checkpoints import load_google_bert, load_hf_bert  # noqa: F401
+
+
+def _harness_inputs(random_bert_inputs):
+    return random_bert_inputs(2, 8, 64, pad_from=[5, 8])
+
+
+# 5 embedding weights, 16 per block, 2 pooler weights.
+ENCODER_WEIGHTS = 5 + 16 * TINY["num_hidden_layers"] + 2
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_harness(norm_first, random_bert_inputs):
+    run_model_test(
+        BertEncoder,
+        init_kwargs={"config": tiny_config(norm_first=norm_first)},
+        input_data=_harness_inputs(random_bert_inputs),
+        expected_output_shape={"sequence_output": (2, 8, 32), "pooled_output": (2, 32)},
+        expected_num_trainable_weights=ENCODER_WEIGHTS + 2 * norm_first,  # + final LayerNorm
+    )
+
+
+@pytest.mark.parametrize(
+    "task, kwargs, shape, options",
+    [
+        # The heads compute in float32 on purpose; per-token heads do not read the pooled
+        # output, so the pooler gets no gradient there.
+        (BertClassifier, dict(num_classes=3), (2, 3), dict(float32_layers=("logits",))),
+        (BertTokenClassifier, dict(num_classes=4), (2, 8, 4),
+         dict(float32_layers=("logits",), unused_weights=("pooler",))),
+        (BertSpanQA, {}, {"start_logits": (2, 8), "end_logits": (2, 8)},
+         dict(float32_layers=("span_head",), unused_weights=("pooler",))),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
+def test_task_harness(task, kwargs, shape, options, random_bert_inputs):
+    run_model_test(
+        task,
+        init_kwargs=lambda: dict(encoder=BertEncoder(tiny_config()), **kwargs),
+        input_data=_harness_inputs(random_bert_inputs),
+        expected_output_shape=shape,
+        expected_num_trainable_weights=ENCODER_WEIGHTS + 2,
+        output_dtype="float32",  # logits
+        **options,
+    )
+
+
+def test_pretrainer_harness(random_bert_inputs):
+    x = dict(_harness_inputs(random_bert_inputs), masked_positions=np.array([[1, 2], [3, 4]], "int32"))
+    run_model_test(
+        BertPretrainer,
+        init_kwargs=lambda: dict(encoder=BertEncoder(tiny_config())),
+        input_data=x,
+        expected_output_shape={"mlm_logits": (2, 2, 64), "nsp_logits": (2, 2)},
+        # MLM transform (2) + LayerNorm (2) + output bias (1); NSP dense (2); the MLM
+        # projection is the token embedding itself.
+        expected_num_trainable_weights=ENCODER_WEIGHTS + 5 + 2,
+        output_dtype="float32",
+    )

@@ -1,5 +1,8 @@
 """BertPacker / BertPreprocessor: layout, truncation strategies, graph use."""
 
+import json
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -101,7 +104,38 @@ def test_preprocessor_in_tf_data_functional_model_and_config(tokenizer, imdb_tex
     np.testing.assert_array_equal(
         model(tf.constant(imdb_texts[:8]))["token_ids"].numpy(), expected["token_ids"].numpy()
     )
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(pre))
+    # The vocabulary is an asset, not config: a config round trip passes it back in.
+    serialized = keras.saving.serialize_keras_object(pre)
+    assert serialized["config"]["tokenizer"]["config"]["vocabulary"] is None
+    serialized["config"]["tokenizer"]["config"]["vocabulary"] = tokenizer.get_vocabulary()
+    clone = keras.saving.deserialize_keras_object(serialized)
     np.testing.assert_array_equal(
         clone(tf.constant(imdb_texts[:8]))["segment_ids"].numpy(), expected["segment_ids"].numpy()
     )
+    empty = BertPreprocessor.from_config(pre.get_config())
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        empty(tf.constant(imdb_texts[:2]))
+
+
+def test_keras_file_keeps_the_vocabulary_as_an_asset(tokenizer, imdb_texts, tmp_path):
+    pre = BertPreprocessor(tokenizer, sequence_length=32)
+    inputs = keras.Input(shape=(), dtype="string")
+    model = keras.Model(inputs, pre(inputs))
+    path = tmp_path / "pre.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        config = archive.read("config.json").decode("utf-8")
+        assets = [n for n in names if n.startswith("assets/") and n.endswith("vocabulary.json")]
+        assert len(assets) == 1, names
+        assert json.loads(archive.read(assets[0])) == tokenizer.get_vocabulary()
+    # The config JSON holds no token list: it stays small whatever the vocabulary size.
+    assert "##" not in config and len(config) < 4000, len(config)
+    assert tokenizer.vocabulary_size() > 1000
+    loaded = keras.saving.load_model(path)
+    texts = tf.constant(imdb_texts[:8])
+    for name, value in model(texts).items():
+        np.testing.assert_array_equal(loaded(texts)[name].numpy(), value.numpy(), err_msg=name)
+    loaded_tokenizer = loaded.layers[-1].tokenizer
+    assert loaded_tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    assert loaded_tokenizer(texts).to_list() == tokenizer(texts).to_list()

@@ -136,13 +136,25 @@ def test_vocabulary_api(tokenizer, vocab_path):
         tokenizer.id_to_token(30522)
 
 
-def test_config_round_trip(tokenizer):
+def test_config_round_trip(tokenizer, tmp_path):
+    # The vocabulary is an asset (see test_packing's .keras test), passed back to from_config.
     config = tokenizer.get_config()
-    assert config["vocabulary"] == tokenizer.get_vocabulary()
-    clone = BertTokenizer.from_config(config)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tokenizer))
+    assert config["vocabulary"] is None
+    clone = BertTokenizer.from_config({**config, "vocabulary": tokenizer.get_vocabulary()})
+    serialized = keras.saving.serialize_keras_object(tokenizer)
+    serialized["config"]["vocabulary"] = tokenizer.get_vocabulary()
+    restored = keras.saving.deserialize_keras_object(serialized)
+    # save_assets / load_assets carry it exactly, whatever the tokens (a vocab.txt strips lines).
+    odd = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", " spaced ", "é"])
+    odd.save_assets(str(tmp_path))
+    reloaded = BertTokenizer.from_config(odd.get_config())
+    reloaded.load_assets(str(tmp_path))
+    assert reloaded.get_vocabulary() == odd.get_vocabulary()
     text = ["Serialization works, naïvely."]
     assert clone(text).to_list() == restored(text).to_list() == tokenizer(text).to_list()
+    empty = BertTokenizer.from_config(config)
+    with pytest.raises(ValueError, match="has no vocabulary: pass vocabulary="):
+        empty(text)
 
 
 def test_cased_tokenizer_keeps_case_and_accents():

@@ -10,8 +10,10 @@ import pytest
 from tfmodels.models.transformer import (
     InverseSqrtWarmup,
     LabelSmoothedCrossEntropy,
+    Seq2SeqConfig,
     Seq2SeqTransformer,
 )
+from testlib import run_model_test
 
 
 def _logits(model, source, target):
@@ -82,3 +84,59 @@ def test_xla_fit_learns_the_copy_task(copy_model):
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert history["masked_accuracy"][-1] > 0.95
     assert isinstance(copy_model, Seq2SeqTransformer)
+
+
+def test_config_object_validates_and_round_trips(tmp_path):
+    config = Seq2SeqConfig(source_vocab_size=30, target_vocab_size=20, hidden_size=16, num_heads=2,
+                           intermediate_size=32, num_encoder_layers=1, num_decoder_layers=1)
+    path = tmp_path / "config.json"
+    config.to_json_file(path)
+    assert Seq2SeqConfig.from_json_file(path) == config
+    # Seq2SeqTransformer(config), config=, a dict and the keyword form build the same model.
+    models = [
+        Seq2SeqTransformer(config),
+        Seq2SeqTransformer(config=config),
+        Seq2SeqTransformer(config.to_dict()),
+        Seq2SeqTransformer(**config.to_dict()),
+    ]
+    assert all(m.config == config for m in models)
+    unnamed = [{k: v for k, v in m.get_config().items() if k != "name"} for m in models]
+    assert all(c == unnamed[0] for c in unnamed)
+    assert models[0].target_vocab_size == 20 and models[0].hidden_size == 16
+    clone = Seq2SeqTransformer.from_config(models[0].get_config())
+    assert clone.config == config
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"hidden_size": 30, "num_heads": 4}, r"hidden_size \(30\) must be divisible by num_heads \(4\)"),
+        ({"num_encoder_layers": 0}, "num_encoder_layers must be a positive integer, got 0"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        ({"position_encoding": "rotary"}, "position_encoding must be 'sinusoidal' or 'learned', got 'rotary'"),
+        ({"target_vocab_size": 9, "share_embeddings": True}, "equal vocabularies, got 30 and 9"),
+        ({"start_id": 30}, r"start_id=30 is outside the target vocabulary \[0, 30\)"),
+        ({"end_id": -1}, "end_id must be an integer >= 0, got -1"),
+        ({"start_id": 0}, "must differ"),
+    ],
+)
+def test_config_rejects_bad_values_naming_them(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Seq2SeqConfig(**{"source_vocab_size": 30, **fields})
+    with pytest.raises(ValueError, match=message):
+        Seq2SeqTransformer(30, **fields)
+    with pytest.raises(ValueError, match="unknown Seq2SeqConfig fields"):
+        Seq2SeqConfig.from_dict({"source_vocab_size": 30, "hidden": 8})
+
+
+def test_model_harness(random_ids):
+    config = Seq2SeqConfig(source_vocab_size=24, hidden_size=16, num_heads=2, intermediate_size=32,
+                           num_encoder_layers=1, num_decoder_layers=1, dropout=0.0)
+    run_model_test(
+        Seq2SeqTransformer,
+        init_kwargs={"config": config},
+        input_data={"source_ids": random_ids(2, 6), "target_ids": random_ids(2, 5, seed=1)},
+        expected_output_shape=(2, 5, 24),
+        # 2 token tables, 16 per encoder block, 26 per decoder block, the output bias.
+        expected_num_trainable_weights=2 + 16 + 26 + 1,
+    )

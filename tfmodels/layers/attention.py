@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.dropout import Dropout
+from tfmodels.layers.initializers import clone_initializer
 from tfmodels.ops import add_bias, matmul_last_axis
 
 
@@ -72,12 +73,16 @@ class MultiHeadAttention(keras.layers.Layer):
         out_dim = self.output_dim or query_dim
 
         def kernel(name, shape):
-            return self.add_weight(name=name, shape=shape, initializer=self.kernel_initializer)
+            return self.add_weight(
+                name=name, shape=shape, initializer=clone_initializer(self.kernel_initializer)
+            )
 
         def bias(name, shape):
             if not self.use_bias:
                 return None
-            return self.add_weight(name=name, shape=shape, initializer=self.bias_initializer)
+            return self.add_weight(
+                name=name, shape=shape, initializer=clone_initializer(self.bias_initializer)
+            )
 
         heads = self.num_heads
         self.query_kernel = kernel("query_kernel", (query_dim, heads, self.key_dim))
@@ -112,6 +117,11 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_update_index=None,
         training=None,
     ):
+        if cache_update_index is not None and cache is None:
+            raise ValueError(
+                f"cache_update_index={cache_update_index!r} needs a cache to write into; got "
+                "cache=None (pass the [batch, 2, max_length, heads, head_dim] cache, or no index)"
+            )
         # Separate q/k/v matmuls: a fused [d, 3d] projection was slower under XLA on CPU, whose
         # backward pass concatenates the three gradients (two copies of [tokens, 3d] per layer).
         q = self._project(query, self.query_kernel, self.query_bias)

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from tfmodels.layers.activations import get_activation
+from tfmodels.layers.activations import get_activation, serialize_activation
+from tfmodels.layers.initializers import clone_initializer
 from tfmodels.ops import add_bias, matmul_last_axis
 
 
@@ -44,12 +45,14 @@ class Dense(keras.layers.Layer):
 
     def build(self, inputs_shape):
         self.kernel = self.add_weight(
-            name="kernel", shape=(inputs_shape[-1], self.units), initializer=self.kernel_initializer
+            name="kernel",
+            shape=(inputs_shape[-1], self.units),
+            initializer=clone_initializer(self.kernel_initializer),
         )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(self.units,), initializer=self.bias_initializer
+                name="bias", shape=(self.units,), initializer=clone_initializer(self.bias_initializer)
             )
         self.built = True
 
@@ -69,7 +72,7 @@ class Dense(keras.layers.Layer):
         config.update(
             {
                 "units": self.units,
-                "activation": self.activation,
+                "activation": serialize_activation(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.dropout import Dropout
+from tfmodels.layers.initializers import clone_initializer
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 from tfmodels.ops import embedding_lookup
@@ -14,6 +15,9 @@ class TokenEmbedding(keras.layers.Embedding):
     """``keras.layers.Embedding`` (same arguments, weights and config) whose table gradient is
     dense, built once in the backward pass (see ``tfmodels.ops.embedding_lookup``): Keras' Adam and
     AdamW would otherwise densify the sparse gradient once per moment.
+
+    Args:
+        input_dim, output_dim, embeddings_initializer, ...: those of ``keras.layers.Embedding``.
 
     Example:
     >>> TokenEmbedding(10, 4)(keras.ops.ones((2, 3), "int32")).shape
@@ -90,7 +94,7 @@ class TransformerEmbedding(keras.layers.Layer):
         self.token_embedding = TokenEmbedding(
             vocab_size,
             hidden_size,
-            embeddings_initializer=self.initializer,
+            embeddings_initializer=clone_initializer(self.initializer),
             name="token_embedding",
             dtype=self.dtype_policy,
         )
@@ -99,7 +103,7 @@ class TransformerEmbedding(keras.layers.Layer):
             self.segment_embedding = keras.layers.Embedding(
                 type_vocab_size,
                 hidden_size,
-                embeddings_initializer=self.initializer,
+                embeddings_initializer=clone_initializer(self.initializer),
                 name="segment_embedding",
                 dtype=self.dtype_policy,
             )
@@ -107,7 +111,7 @@ class TransformerEmbedding(keras.layers.Layer):
         if position_encoding == "learned":
             self.position_layer = PositionEmbedding(
                 max_sequence_length,
-                initializer=self.initializer,
+                initializer=self.initializer,  # cloned in PositionEmbedding.build
                 name="position_embedding",
                 dtype=self.dtype_policy,
             )

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfmodels.layers.activations import get_activation
+from tfmodels.layers.activations import get_activation, serialize_activation
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
 
@@ -69,11 +69,7 @@ class FeedForward(keras.layers.Layer):
         config.update(
             {
                 "intermediate_size": self.intermediate_size,
-                "activation": (
-                    self.activation
-                    if isinstance(self.activation, str)
-                    else keras.saving.serialize_keras_object(self.activation)
-                ),
+                "activation": serialize_activation(self.activation),
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }

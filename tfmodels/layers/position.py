@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from tfmodels.layers.initializers import clone_initializer
+
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class PositionEmbedding(keras.layers.Layer):
@@ -35,7 +37,7 @@ class PositionEmbedding(keras.layers.Layer):
         self.embeddings = self.add_weight(
             name="embeddings",
             shape=(self.sequence_length, inputs_shape[-1]),
-            initializer=self.initializer,
+            initializer=clone_initializer(self.initializer),
         )
         self.built = True
 

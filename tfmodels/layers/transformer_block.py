@@ -2,6 +2,7 @@
 
 import keras
 
+from tfmodels.layers.activations import serialize_activation
 from tfmodels.layers.attention import MultiHeadAttention
 from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.feed_forward import FeedForward
@@ -85,7 +86,7 @@ class TransformerBlockBase(keras.layers.Layer):
             {
                 "num_heads": self.num_heads,
                 "intermediate_size": self.intermediate_size,
-                "activation": self.activation,
+                "activation": serialize_activation(self.activation),
                 "dropout": self.dropout,
                 "attention_dropout": self.attention_dropout,
                 "norm_first": self.norm_first,

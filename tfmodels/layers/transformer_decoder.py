@@ -107,7 +107,19 @@ class TransformerDecoderBlock(TransformerBlockBase):
         training=None,
     ):
         if encoder_output is None and cross_attention_cache is None:
-            raise ValueError("TransformerDecoderBlock needs encoder_output or cross_attention_cache.")
+            raise ValueError(
+                "TransformerDecoderBlock needs encoder_output or cross_attention_cache; got neither"
+            )
+        if self_attention_cache is None and self_attention_cache_update_index is not None:
+            raise ValueError(
+                "self_attention_cache_update_index="
+                f"{self_attention_cache_update_index!r} needs a self_attention_cache; got None"
+            )
+        if self_attention_cache is not None and decoder_padding_mask is not None:
+            raise ValueError(
+                "decoder_padding_mask is for the uncached pass only (cached steps mask by "
+                "position); got it with a self_attention_cache"
+            )
         query_length = ops.shape(x)[1]
         if self_attention_cache is not None:
             # Keys are the whole fixed-size cache; positions not written yet are masked as future.

@@ -59,7 +59,7 @@ class BertPacker(keras.layers.Layer):
       truncate: ``"round_robin"`` (default), ``"longest_first"`` or
         ``"waterfall"``; see :func:`truncation_lengths`.
 
-    Call arguments:
+    Call args:
       inputs: a ragged ``[batch, (tokens)]`` int tensor (or a list of lists),
         or a tuple/list of them, one per segment.
 

@@ -22,7 +22,10 @@ class BertPreprocessor(keras.layers.Layer):
       sequence_length: packed length, special tokens included.
       truncate: ``"round_robin"``, ``"longest_first"`` or ``"waterfall"``.
 
-    Call arguments:
+    The tokenizer's vocabulary is saved as an asset of ``.keras`` files, not
+    in ``get_config()`` (see :class:`~tfmodels.text.BertTokenizer`).
+
+    Call args:
       inputs: 1-D string tensor, or a tuple of two (sentence pairs). A scalar
         string gives un-batched ``[sequence_length]`` outputs.
 
@@ -49,13 +52,25 @@ class BertPreprocessor(keras.layers.Layer):
         self.tokenizer = tokenizer
         self.sequence_length = int(sequence_length)
         self.truncate = truncate
-        self.packer = BertPacker(
-            sequence_length,
-            cls_id=tokenizer.cls_token_id,
-            sep_id=tokenizer.sep_token_id,
-            pad_id=tokenizer.pad_token_id,
-            truncate=truncate,
-        )
+        # The packer needs the special-token ids, which a tokenizer loaded from a .keras file
+        # only has once its vocabulary asset is read (after this constructor runs).
+        self._packer = None
+        if tokenizer._vocabulary is not None:
+            self.packer  # noqa: B018 (build it now, as before assets existed)
+
+    @property
+    def packer(self):
+        if self._packer is None:
+            tokenizer = self.tokenizer
+            tokenizer._require_vocabulary()
+            self._packer = BertPacker(
+                self.sequence_length,
+                cls_id=tokenizer.cls_token_id,
+                sep_id=tokenizer.sep_token_id,
+                pad_id=tokenizer.pad_token_id,
+                truncate=self.truncate,
+            )
+        return self._packer
 
     def call(self, inputs):
         texts = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
@@ -67,6 +82,16 @@ class BertPreprocessor(keras.layers.Layer):
         if is_scalar:
             packed = {name: value[0] for name, value in packed.items()}
         return packed
+
+    def compute_output_spec(self, inputs):
+        # Shapes only, without running the tokenizer: a functional model is rebuilt on load
+        # before the tokenizer's vocabulary asset is read.
+        first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        shape = tuple(first.shape) + (self.sequence_length,)
+        return {
+            name: keras.KerasTensor(shape, dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from typing import Sequence
 
 import keras
@@ -17,6 +19,7 @@ from tfmodels.text.normalization import (
 )
 
 SUFFIX_INDICATOR = "##"
+VOCABULARY_FILE = "vocabulary.json"  # JSON keeps any token exact (a vocab.txt strips lines)
 
 
 @dataclasses.dataclass
@@ -53,9 +56,18 @@ class BertTokenizer(keras.layers.Layer):
     any other word (HF ``tokenizers`` maps it to the special token instead).
     Invalid UTF-8 bytes are dropped (decoded as U+FFFD, which BERT removes).
 
+    The vocabulary is an asset, not config: ``get_config()`` has
+    ``"vocabulary": None``, and ``model.save("m.keras")`` writes the tokens
+    to the file's assets (``vocabulary.json``, via ``save_assets``), which
+    ``keras.saving.load_model`` reads back (``load_assets``). So a ``.keras``
+    file's config JSON stays small. Without a ``.keras`` file, pass the
+    vocabulary back yourself:
+    ``BertTokenizer.from_config({**config, "vocabulary": tokens})``.
+
     Args:
       vocabulary: list of tokens (id = position), or the path of a
-        ``vocab.txt``.
+        ``vocab.txt``; ``None`` leaves the tokenizer empty until
+        ``set_vocabulary`` (or ``load_assets``) is called.
       lowercase: uncased BERT (lower-case and strip accents).
       max_input_chars_per_word: longer words become ``[UNK]``.
       unk_token, cls_token, sep_token, pad_token, mask_token: special tokens;
@@ -70,11 +82,17 @@ class BertTokenizer(keras.layers.Layer):
     [[5, 6, 7, 8, 9], []]
     >>> tokenizer.detokenize([[5, 6, 7, 8]]).numpy()
     array([b'the quick fox'], dtype=object)
+    >>> config = tokenizer.get_config()
+    >>> config["vocabulary"] is None
+    True
+    >>> clone = BertTokenizer.from_config({**config, "vocabulary": vocab})
+    >>> clone(["quick fox"]).to_list()
+    [[6, 7, 8]]
     """
 
     def __init__(
         self,
-        vocabulary: Sequence[str] | str,
+        vocabulary: Sequence[str] | str | None = None,
         lowercase: bool = True,
         max_input_chars_per_word: int = 100,
         unk_token: str = vocab_lib.UNK,
@@ -91,9 +109,6 @@ class BertTokenizer(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
         self.built = True
 
-        if isinstance(vocabulary, str):
-            vocabulary = vocab_lib.load_vocabulary(vocabulary)
-        self._vocabulary = list(vocabulary)
         self.lowercase = lowercase
         self.max_input_chars_per_word = max_input_chars_per_word
         self.special_tokens = {
@@ -103,13 +118,23 @@ class BertTokenizer(keras.layers.Layer):
             "pad_token": pad_token,
             "mask_token": mask_token,
         }
+        self._normalizer = Normalizer(lowercase=lowercase)
+        self._vocabulary = None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    def set_vocabulary(self, vocabulary: Sequence[str] | str) -> None:
+        """Sets the tokens (a list, id = position, or a ``vocab.txt`` path) and builds the tables."""
+        if isinstance(vocabulary, str):
+            vocabulary = vocab_lib.load_vocabulary(vocabulary)
+        self._vocabulary = list(vocabulary)
         vocab_lib.check_special_tokens(self._vocabulary, self.special_tokens.values())
         self._index = vocab_lib.token_index(self._vocabulary)
-        self.unk_token_id = self._index[unk_token]
-        self.cls_token_id = self._index[cls_token]
-        self.sep_token_id = self._index[sep_token]
-        self.pad_token_id = self._index[pad_token]
-        self.mask_token_id = self._index[mask_token]
+        self.unk_token_id = self._index[self.special_tokens["unk_token"]]
+        self.cls_token_id = self._index[self.special_tokens["cls_token"]]
+        self.sep_token_id = self._index[self.special_tokens["sep_token"]]
+        self.pad_token_id = self._index[self.special_tokens["pad_token"]]
+        self.mask_token_id = self._index[self.special_tokens["mask_token"]]
 
         # Word-initial pieces and "##" continuations live in separate tables so
         # that candidates never need the "##" prefix glued on in the graph.
@@ -123,8 +148,27 @@ class BertTokenizer(keras.layers.Layer):
         self._continuation_table = _static_table(continuation)
         # No candidate longer than the longest piece can match.
         self._max_piece_chars = max(len(t) for t in list(initial) + list(continuation))
-        self._normalizer = Normalizer(lowercase=lowercase)
         self._vocabulary_tensor = tf.constant(self._vocabulary, tf.string)
+
+    # -- the vocabulary as a .keras asset -----------------------------------
+
+    def save_assets(self, dir_path: str) -> None:
+        """Writes the vocabulary as a JSON list (called by ``model.save``)."""
+        with open(os.path.join(dir_path, VOCABULARY_FILE), "w", encoding="utf-8") as f:
+            json.dump(self._require_vocabulary(), f, ensure_ascii=False)
+
+    def load_assets(self, dir_path: str) -> None:
+        """Reads the vocabulary ``save_assets`` wrote (called by ``keras.saving.load_model``)."""
+        with open(os.path.join(dir_path, VOCABULARY_FILE), encoding="utf-8") as f:
+            self.set_vocabulary(json.load(f))
+
+    def _require_vocabulary(self) -> list[str]:
+        if self._vocabulary is None:
+            raise ValueError(
+                f"BertTokenizer {self.name!r} has no vocabulary: pass vocabulary=..., call "
+                "set_vocabulary(), or load it from a .keras file (get_config() leaves it out)"
+            )
+        return self._vocabulary
 
     @classmethod
     def from_vocab_file(cls, path: str, lowercase: bool = True, **kwargs) -> "BertTokenizer":
@@ -134,17 +178,19 @@ class BertTokenizer(keras.layers.Layer):
     # -- vocabulary ---------------------------------------------------------
 
     def vocabulary_size(self) -> int:
-        return len(self._vocabulary)
+        return len(self._require_vocabulary())
 
     def get_vocabulary(self) -> list[str]:
-        return list(self._vocabulary)
+        return list(self._require_vocabulary())
 
     def id_to_token(self, token_id: int) -> str:
+        self._require_vocabulary()
         if not 0 <= token_id < len(self._vocabulary):
             raise ValueError(f"id {token_id} is outside the vocabulary [0, {len(self._vocabulary)})")
         return self._vocabulary[token_id]
 
     def token_to_id(self, token: str) -> int:
+        self._require_vocabulary()
         if token not in self._index:
             raise ValueError(f"token {token!r} is not in the vocabulary")
         return self._index[token]
@@ -160,6 +206,7 @@ class BertTokenizer(keras.layers.Layer):
         A scalar gives a 1-D int32 tensor; a 1-D batch gives a ``tf.RaggedTensor``
         ``[batch, (tokens)]``.
         """
+        self._require_vocabulary()
         texts, is_scalar = _as_batch(inputs)
         words = split_word_strings(texts, self._normalizer)
         pieces = self._wordpiece(words.values)
@@ -175,6 +222,7 @@ class BertTokenizer(keras.layers.Layer):
         is the text that token j of text i came from (for a ``##`` piece, just
         the characters it covers; an accented letter maps to the whole letter).
         """
+        self._require_vocabulary()
         texts, is_scalar = _as_batch(inputs)
         words = split_words(texts, self._normalizer)
         pieces = self._wordpiece(words.strings)
@@ -194,6 +242,7 @@ class BertTokenizer(keras.layers.Layer):
         As in BERT, this is lossy: case, accents and spacing around
         punctuation are not restored.
         """
+        self._require_vocabulary()
         if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):
             ids = tf.ragged.constant(ids, dtype=tf.int32)
         tokens = tf.gather(self._vocabulary_tensor, ids)
@@ -332,7 +381,7 @@ class BertTokenizer(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "vocabulary": self.get_vocabulary(),
+                "vocabulary": None,  # an asset: see save_assets / the class docstring
                 "lowercase": self.lowercase,
                 "max_input_chars_per_word": self.max_input_chars_per_word,
                 **self.special_tokens,

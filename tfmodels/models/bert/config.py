@@ -3,6 +3,8 @@
 import dataclasses
 import json
 
+from tfmodels.models.config_checks import check_divisible, check_positive_ints, check_rates
+
 
 @dataclasses.dataclass
 class BertConfig:
@@ -44,27 +46,19 @@ class BertConfig:
     norm_first: bool = False
 
     def __post_init__(self):
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
-                f"num_attention_heads ({self.num_attention_heads})"
-            )
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(
-                    f"BertConfig.{name} must be in [0, 1), got {getattr(self, name)!r}"
-                )
+        check_positive_ints(
+            self,
+            (
+                "vocab_size",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "max_position_embeddings",
+            ),
+        )
+        check_divisible(self, "hidden_size", "num_attention_heads")
+        check_rates(self, ("hidden_dropout_prob", "attention_probs_dropout_prob"))
 
     @classmethod
     def from_dict(cls, values):

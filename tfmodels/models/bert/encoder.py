@@ -3,6 +3,7 @@
 import keras
 
 from tfmodels.layers.embedding import TransformerEmbedding
+from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.pooler import Pooler
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 from tfmodels.models.bert.config import BertConfig
@@ -92,9 +93,7 @@ class BertEncoder(keras.Model):
         ]
         self.final_norm = None
         if config.norm_first:
-            self.final_norm = keras.layers.LayerNormalization(
-                epsilon=config.layer_norm_eps, dtype=dtype, name="final_norm"
-            )
+            self.final_norm = LayerNorm(epsilon=config.layer_norm_eps, dtype=dtype, name="final_norm")
         self.pooler = Pooler(kernel_initializer=initializer, dtype=dtype, name="pooler")
 
         # === Functional model ===

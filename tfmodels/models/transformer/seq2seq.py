@@ -9,6 +9,7 @@ from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 from tfmodels.models.transformer import generation
+from tfmodels.models.transformer.config import Seq2SeqConfig
 
 
 class _FunctionCache:
@@ -31,27 +32,14 @@ class Seq2SeqTransformer(keras.Model):
     ``generate`` decodes with an XLA-compiled loop over a fixed-size key/value cache; see
     ``tfmodels.models.transformer.generation``.
 
+    Build it from a :class:`Seq2SeqConfig` (``Seq2SeqTransformer(config)``, validated, with a
+    JSON form) or from the same fields as keyword arguments; ``model.config`` holds the config.
+
     Args:
-        source_vocab_size: source vocabulary size.
-        target_vocab_size: target vocabulary size; defaults to ``source_vocab_size``.
-        hidden_size: model width ``d_model``.
-        num_heads: attention heads.
-        intermediate_size: feed-forward width.
-        num_encoder_layers: encoder blocks.
-        num_decoder_layers: decoder blocks.
-        dropout: dropout on embeddings and sublayer outputs.
-        attention_dropout: dropout on attention probabilities.
-        activation: feed-forward activation.
-        norm_first: pre-LN blocks (with a final LayerNorm per stack) instead of the paper's post-LN.
-        position_encoding: ``"sinusoidal"`` (the paper) or ``"learned"``.
-        max_source_length: longest source (learned positions only).
-        max_target_length: longest target, and the default ``generate`` length.
-        share_embeddings: one token table for source and target (needs equal vocabularies).
-        tie_output_embeddings: output projection is the transposed target token table.
-        pad_id: padding token id.
-        start_id: id that starts every decoder input.
-        end_id: id that ends every target.
-        layer_norm_epsilon: LayerNorm epsilon.
+        source_vocab_size: source vocabulary size, or a ``Seq2SeqConfig`` (or its dict).
+        target_vocab_size, hidden_size, ..., layer_norm_epsilon: the other ``Seq2SeqConfig``
+            fields, with the same defaults and meanings (see there).
+        config: a ``Seq2SeqConfig`` (or its dict) instead of the keyword arguments.
 
     Example:
     >>> model = Seq2SeqTransformer(50, hidden_size=16, num_heads=2, intermediate_size=32,
@@ -61,11 +49,13 @@ class Seq2SeqTransformer(keras.Model):
     TensorShape([1, 4, 50])
     >>> model.generate(ids, max_length=5).shape
     TensorShape([1, 5])
+    >>> Seq2SeqTransformer(model.config).config == model.config
+    True
     """
 
     def __init__(
         self,
-        source_vocab_size,
+        source_vocab_size=None,
         target_vocab_size=None,
         hidden_size=512,
         num_heads=8,
@@ -85,37 +75,49 @@ class Seq2SeqTransformer(keras.Model):
         start_id=1,
         end_id=2,
         layer_norm_epsilon=1e-6,
+        config=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        target_vocab_size = target_vocab_size or source_vocab_size
-        if share_embeddings and source_vocab_size != target_vocab_size:
-            raise ValueError(
-                "share_embeddings needs equal vocabularies, got "
-                f"{source_vocab_size} and {target_vocab_size}"
+        # Seq2SeqTransformer(config), Seq2SeqTransformer(config=...) or the keyword form.
+        if isinstance(source_vocab_size, (Seq2SeqConfig, dict)):
+            source_vocab_size, config = None, source_vocab_size
+        if config is None:
+            if source_vocab_size is None:
+                raise ValueError("Seq2SeqTransformer needs source_vocab_size or a Seq2SeqConfig")
+            config = Seq2SeqConfig(
+                source_vocab_size=source_vocab_size,
+                target_vocab_size=target_vocab_size,
+                hidden_size=hidden_size,
+                num_heads=num_heads,
+                intermediate_size=intermediate_size,
+                num_encoder_layers=num_encoder_layers,
+                num_decoder_layers=num_decoder_layers,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                activation=activation,
+                norm_first=norm_first,
+                position_encoding=position_encoding,
+                max_source_length=max_source_length,
+                max_target_length=max_target_length,
+                share_embeddings=share_embeddings,
+                tie_output_embeddings=tie_output_embeddings,
+                pad_id=pad_id,
+                start_id=start_id,
+                end_id=end_id,
+                layer_norm_epsilon=layer_norm_epsilon,
             )
-        if hidden_size % num_heads:
-            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads={num_heads}")
-        self.source_vocab_size = source_vocab_size
-        self.target_vocab_size = target_vocab_size
-        self.hidden_size = hidden_size
-        self.num_heads = num_heads
-        self.intermediate_size = intermediate_size
-        self.num_encoder_layers = num_encoder_layers
-        self.num_decoder_layers = num_decoder_layers
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.activation = activation
-        self.norm_first = norm_first
-        self.position_encoding = position_encoding
-        self.max_source_length = max_source_length
-        self.max_target_length = max_target_length
-        self.share_embeddings = share_embeddings
-        self.tie_output_embeddings = tie_output_embeddings
-        self.pad_id = pad_id
-        self.start_id = start_id
-        self.end_id = end_id
-        self.layer_norm_epsilon = layer_norm_epsilon
+        elif isinstance(config, dict):
+            config = Seq2SeqConfig.from_dict(config)
+        elif source_vocab_size is not None:
+            raise ValueError(
+                f"pass either a config or the keyword arguments, got config and "
+                f"source_vocab_size={source_vocab_size!r}"
+            )
+        self.config = config
+        # The hyper-parameters stay attributes (model.hidden_size, model.pad_id, ...).
+        for name, value in config.to_dict().items():
+            setattr(self, name, value)
         # Compiled decoding functions, one per (method, length, options); see get_generate_function.
         self._generate_functions = _FunctionCache()
 
@@ -342,29 +344,7 @@ class Seq2SeqTransformer(keras.Model):
         return (tokens, scores) if return_scores else tokens
 
     def get_config(self):
+        # Flat keys, as before the config object: .keras files saved then still load.
         config = super().get_config()
-        config.update(
-            {
-                "source_vocab_size": self.source_vocab_size,
-                "target_vocab_size": self.target_vocab_size,
-                "hidden_size": self.hidden_size,
-                "num_heads": self.num_heads,
-                "intermediate_size": self.intermediate_size,
-                "num_encoder_layers": self.num_encoder_layers,
-                "num_decoder_layers": self.num_decoder_layers,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "activation": self.activation,
-                "norm_first": self.norm_first,
-                "position_encoding": self.position_encoding,
-                "max_source_length": self.max_source_length,
-                "max_target_length": self.max_target_length,
-                "share_embeddings": self.share_embeddings,
-                "tie_output_embeddings": self.tie_output_embeddings,
-                "pad_id": self.pad_id,
-                "start_id": self.start_id,
-                "end_id": self.end_id,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
+        config.update(self.config.to_dict())
         return config
