@@ -11,6 +11,8 @@ import tensorflow_model_analysis as tfma  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
 
+from tfx_pipeline import example_validator as validator  # noqa: E402
+from tfx_pipeline.data_checks import check_csv_folder  # noqa: E402
 from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # noqa: E402
 
 PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
@@ -131,6 +133,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         example_gen = tfx.components.ImportExampleGen(input_base=config.data_root)
         other_columns = {}
     else:
+        check_csv_folder(config.data_root)  # unreadable files fail here, naming file and line, not in Beam
         example_gen = tfx.components.CsvExampleGen(input_base=config.data_root)
         declared = set(config.text_features) | {config.label_feature}
         other_columns = {name: feature_type for name, feature_type in csv_columns(config.data_root).items()
@@ -142,6 +145,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("SchemaGen")
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                         schema=schema_gen.outputs["schema"])
+    example_validator.executor_spec = validator.EXECUTOR_SPEC  # also fails a split with no examples
     custom_config = config.custom_config()
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
