@@ -4,9 +4,14 @@ import argparse
 from typing import Sequence
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action):  # a help that already says its default keeps its own words
+        return action.help if "default" in (action.help or "") else super()._get_help_string(action)
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     """An ArgumentParser whose --help shows every flag's default."""
-    return argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return argparse.ArgumentParser(description=description, formatter_class=_DefaultsFormatter)
 
 
 def require_positive(parser_: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str],
