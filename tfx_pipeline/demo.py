@@ -221,9 +221,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    quiet_logs(args, argv)
     if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the demo shows TF's C++ errors only
         _quiet_python_logs()
+    quiet_logs(args, argv)
     start = time.monotonic()
     root = os.path.abspath(args.root)
     result: Dict = {"root": root}
