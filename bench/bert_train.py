@@ -16,7 +16,6 @@ encoder output instead, to show how much of the speedup that accounts for.
 The last line is one JSON object: speedup_vs_keras_hub, fraction_of_peak, ...
 """
 
-import argparse
 import json
 import os
 import platform
@@ -24,7 +23,10 @@ import statistics
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfmodels.utils import cli, logs  # noqa: E402  (standard library only)
+
+logs.import_tensorflow_quietly()  # before anything imports TensorFlow: no CUDA start-up noise
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -146,7 +148,8 @@ def compare(c, policy, rounds, steps, peak_dtype, full_encoder=False):
         "tfmodels": compile_model(build_ours(c, full_encoder)),
         "keras_hub": compile_model(build_keras_hub(c)),
     }
-    for model in sides.values():  # XLA compile outside the timed rounds
+    for name, model in sides.items():  # XLA compile outside the timed rounds
+        print(f"  [{policy}] compiling {name} (XLA) ...", flush=True)
         model.train_on_batch(x, y)
     times = {name: [] for name in sides}
     peaks = []
@@ -175,12 +178,16 @@ def compare(c, policy, rounds, steps, peak_dtype, full_encoder=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--skip-bf16", action="store_true")
-    parser.add_argument("--full-encoder", action="store_true")
-    args = parser.parse_args(argv)
+    parser = cli.parser(__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per side and dtype policy")
+    parser.add_argument("--steps", type=int, default=4, help="training steps per round")
+    parser.add_argument("--skip-bf16", action="store_true", help="skip the mixed_bfloat16 comparison")
+    parser.add_argument("--full-encoder", action="store_true",
+                        help="ours on the full encoder output (not the pooled output only)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
+    args = cli.require_positive(parser, parser.parse_args(argv), ["rounds", "steps"])
+    if argv is None:
+        logs.quiet(args.verbose)
     c = CONFIG
     ours_flops = train_flops_per_step(c, pooled_only=not args.full_encoder)
     keras_hub_flops = train_flops_per_step(c)

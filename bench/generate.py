@@ -14,14 +14,16 @@ tokens (tokens/s counts those). Same model and weights for all; rounds alternate
 methods; numbers are medians. The last line is one JSON object.
 """
 
-import argparse
 import json
 import os
 import statistics
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfmodels.utils import cli, logs  # noqa: E402  (standard library only)
+
+logs.import_tensorflow_quietly()  # before anything imports TensorFlow: no CUDA start-up noise
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -31,16 +33,21 @@ from tfmodels.models.transformer import Seq2SeqTransformer  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--source-length", type=int, default=40)
-    p.add_argument("--max-length", type=int, default=48)
-    p.add_argument("--vocab", type=int, default=8000)
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--beam-width", type=int, default=4)
-    return p.parse_args(argv)
+    p = cli.parser(__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds per method")
+    p.add_argument("--batch", type=int, default=8, help="source sequences per call")
+    p.add_argument("--source-length", type=int, default=40, help="source tokens")
+    p.add_argument("--max-length", type=int, default=48, help="generated tokens")
+    p.add_argument("--vocab", type=int, default=8000, help="vocabulary size")
+    p.add_argument("--hidden-size", type=int, default=256, help="model width")
+    p.add_argument("--layers", type=int, default=3, help="encoder and decoder blocks each")
+    p.add_argument("--beam-width", type=int, default=4, help="beams of beam search")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
+    args = cli.require_positive(p, p.parse_args(argv), [
+        "rounds", "batch", "source_length", "max_length", "vocab", "hidden_size", "layers", "beam_width"])
+    if argv is None:
+        logs.quiet(args.verbose)
+    return args
 
 
 def keras_io_greedy(model, max_length):

@@ -16,14 +16,16 @@ The last line is one JSON object; ``ratio_vs_fast_wordpiece`` is our throughput 
 FastBertTokenizer's (higher is better for us).
 """
 
-import argparse
 import json
 import os
 import statistics
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfmodels.utils import cli, logs  # noqa: E402  (standard library only)
+
+logs.import_tensorflow_quietly()  # before anything imports TensorFlow: no CUDA start-up noise
 
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -59,11 +61,13 @@ def build_sides(vocab_path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--texts", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    parser = cli.parser(__doc__.split("\n")[0])
+    parser.add_argument("--texts", type=int, default=2000, help="reviews to tokenize")
+    parser.add_argument("--batch-size", type=int, default=256, help="texts per call")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per side")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
+    args = cli.require_positive(parser, parser.parse_args(), ["texts", "batch_size", "rounds"])
+    logs.quiet(args.verbose)
 
     from tfmodels.datasets import minilm_path
 

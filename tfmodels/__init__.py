@@ -5,6 +5,10 @@ import os
 # Keras 3 on TensorFlow; tensorflow-transform would otherwise flip tf.keras to Keras 2 on import.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from tfmodels.utils.logs import import_tensorflow_quietly  # noqa: E402  (standard library only)
+
+import_tensorflow_quietly()  # drops TF's known CPU start-up noise ("Unable to register cuFFT factory", ...)
+
 from tfmodels import checkpoints, datasets, layers, ops, text  # noqa: E402
 from tfmodels.models.bert import (  # noqa: E402
     BertClassifier,

@@ -13,7 +13,6 @@ directory is refused) unless `--reuse`, which keeps it so that TFX's cache and t
 """
 
 import argparse
-import json
 import math
 import os
 import queue
@@ -25,11 +24,17 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tfx_pipeline.__main__ import (
-    EXIT_ANOMALIES,
-    EXIT_NOT_BLESSED,
-    _add_pipeline_args,
+from tfx_pipeline.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ArgumentParser,
+    add_pipeline_args,
+    check_args,
     config_from_args,
+    finish,
+    positive_int,
+    quiet_logs,
+    run_and_summarise,
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,27 +66,6 @@ def prepare_root(root: str, reuse: bool) -> None:
         shutil.rmtree(root)
     os.makedirs(root, exist_ok=True)
     open(os.path.join(root, MARKER), "a").close()
-
-
-def run_pipeline(config, runner: str):
-    """Runs the pipeline; returns (summary read back from MLMD, seconds, the exception if the run failed)."""
-    from tfx_pipeline import runners
-    from tfx_pipeline.run_summary import latest_run_summary
-
-    start = time.monotonic()
-    failure = None
-    try:
-        runners.run(config, runner)
-    except Exception as e:  # noqa: BLE001 - report what did run, then fail
-        failure = e
-    seconds = time.monotonic() - start
-    try:
-        summary = latest_run_summary(config.metadata_path, config.pipeline_name)
-    except LookupError:
-        if failure is not None:
-            raise DemoError(f"the pipeline failed before recording a run: {failure!r}") from failure
-        raise
-    return summary, seconds, failure
 
 
 # ---- serving -------------------------------------------------------------------------------------------------
@@ -221,16 +205,15 @@ def format_answers(reviews: Sequence[Tuple[str, Optional[int]]], answers: Dict,
 
 # ---- main ----------------------------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tfx_pipeline.demo", description=__doc__.splitlines()[0])
-    _add_pipeline_args(parser)
+    parser = ArgumentParser(prog="python -m tfx_pipeline.demo", description=__doc__.splitlines()[0])
+    add_pipeline_args(parser)
     parser.set_defaults(root=DEFAULT_ROOT, **DEMO_DEFAULTS)
-    parser.add_argument("--runner", choices=("local", "beam"), default="local")
-    parser.add_argument("--reviews", type=int, default=4, help="held-out IMDB reviews to send (default: 4)")
+    parser.add_argument("--runner", choices=("local", "beam"), default="local",
+                        help="LocalDagRunner (local) or BeamDagRunner (beam)")
+    parser.add_argument("--reviews", type=positive_int, default=4, help="held-out IMDB reviews to send")
     parser.add_argument("--reuse", action="store_true", help="keep --root from an earlier run (TFX cache)")
-    parser.add_argument("--summary-json", help="also write what the demo measured as JSON here")
-    parser.add_argument("--verbose", action="store_true",
-                        help="keep TensorFlow's, TFX's and Beam's warnings and info logs (hidden by default)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--summary-json", help="also write what the demo measured as JSON here (default: none)")
+    args = check_args(parser, parser.parse_args(argv))
     if args.class_name is None and args.data_root is None:
         args.class_name = list(IMDB_CLASS_NAMES)
     return args
@@ -239,7 +222,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not args.verbose:
-        _quiet()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the demo shows TF's C++ errors only
+        _quiet_python_logs()
+    quiet_logs(args, argv)
     start = time.monotonic()
     root = os.path.abspath(args.root)
     result: Dict = {"root": root}
@@ -251,22 +236,11 @@ def main(argv=None) -> int:
               f"{config.encoder}, {config.train_steps} steps x batch {config.batch_size}, seq "
               f"{config.max_seq_length}, lr {config.learning_rate:g}, {config.precision}; blessing needs "
               f"accuracy >= {config.min_accuracy}", flush=True)
-        summary, pipeline_seconds, failure = run_pipeline(config, args.runner)
-        print(summary.format())
-        print(f"Pipeline time: {pipeline_seconds:.0f} s", flush=True)
-        result.update(pipeline_seconds=pipeline_seconds, metrics=summary.metrics, blessed=summary.blessed,
-                      pushed=summary.pushed_destination, components=summary.components)
-        if failure is not None:
-            print(f"FAILED: the pipeline raised {type(failure).__name__}: {failure}", file=sys.stderr)
-            return _finish(result, 1, args, start)
-        if summary.anomalies:
-            print("FAILED: ExampleValidator found data anomalies; nothing was trained.", file=sys.stderr)
-            return _finish(result, EXIT_ANOMALIES, args, start)
-        if not summary.blessed or not summary.pushed_destination:
-            print(f"FAILED: the model was not blessed (accuracy "
-                  f"{summary.metrics.get('sparse_categorical_accuracy', float('nan')):.4f} < "
-                  f"{config.min_accuracy} or below the baseline); nothing pushed.", file=sys.stderr)
-            return _finish(result, EXIT_NOT_BLESSED, args, start)
+        outcome = run_and_summarise(config, args.runner)
+        result.update(outcome.as_dict())
+        if outcome.exit_code != EXIT_OK:
+            return finish(result, outcome.exit_code, args.summary_json, start)
+        summary = outcome.summary
         accuracy = summary.metrics["sparse_categorical_accuracy"]
         print(f"Held-out accuracy (Evaluator, {summary.metrics.get('example_count', 0):.0f} eval-split "
               f"reviews): {accuracy:.4f}, AUC {summary.metrics.get('auc/class_1', float('nan')):.4f} "
@@ -306,21 +280,20 @@ def main(argv=None) -> int:
             raise DemoError(f"the server exited with status {server.exit_code}; log: {server.log_path}")
     except DemoError as e:
         print(f"FAILED: {e}", file=sys.stderr)
-        return _finish(result, 1, args, start)
+        return finish(result, EXIT_FAILED, args.summary_json, start)
     print(f"\nDemo OK: held-out accuracy {accuracy:.4f}, version {answers['version']} pushed to "
           f"{summary.pushed_destination} and served over gRPC. Total time {time.monotonic() - start:.0f} s.")
-    return _finish(result, 0, args, start)
+    return finish(result, EXIT_OK, args.summary_json, start)
 
 
-def _quiet() -> None:
-    """Hide library chatter (TF C++ info/warnings, absl/TFX/Beam warnings, Python Future/Deprecation warnings);
-    errors still show. Takes effect for TensorFlow only when it is not imported yet."""
+def _quiet_python_logs() -> None:
+    """Hide library chatter of Python's side (absl/TFX/Beam warnings, Future/Deprecation warnings); errors still
+    show. TF's C++ start-up noise is `quiet_logs`'s."""
     import logging
     import warnings
 
     from absl import logging as absl_logging
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     absl_logging.set_verbosity(absl_logging.ERROR)  # through absl, so that its flag parsing keeps it
@@ -338,19 +311,12 @@ def _heldout_reviews(count: int, skip_rows: int) -> List[Tuple[str, int]]:
     return picked if len(picked) == count else candidates[:count]
 
 
-def _finish(result: Dict, code: int, args, start: float) -> int:
-    result["exit_code"] = code
-    result["seconds"] = time.monotonic() - start
-    if args.summary_json:
-        with open(args.summary_json, "w") as f:
-            json.dump(result, f, indent=1)
-    return code
-
-
 if __name__ == "__main__":
     exit_code = main()
     sys.stdout.flush()
     sys.stderr.flush()
+    if "tfmodels.utils.logs" in sys.modules:
+        sys.modules["tfmodels.utils.logs"].stop()  # drain the stderr filter: os._exit skips atexit
     # Skip the interpreter's teardown: TensorFlow's function finalizers then print "Exception ignored in
     # AtomicFunction.__del__" tracebacks. Everything the demo writes is closed by now.
     os._exit(exit_code)

@@ -11,11 +11,13 @@ import tensorflow_model_analysis as tfma  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
 
+from tfx_pipeline import example_validator as validator  # noqa: E402
+from tfx_pipeline.data_checks import check_csv_folder  # noqa: E402
+from tfx_pipeline.hparams import PRECISIONS, ModelHParams  # noqa: E402
 from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # noqa: E402
 
 PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
 RUN_FN = "tfx_pipeline.trainer_module.run_fn"
-PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def cpu_has_bfloat16() -> bool:
@@ -76,19 +78,16 @@ class PipelineConfig:
         """Where Pusher writes versions: TF Serving's `<serving_model_dir>/<model_name>/<version>` layout."""
         return os.path.join(self.serving_model_dir, self.model_name)
 
+    def hparams(self) -> ModelHParams:
+        """What Transform's preprocessing_fn and Trainer's run_fn read (as their `custom_config`)."""
+        return ModelHParams(
+            text_features=self.text_features, label_feature=self.label_feature, vocab_file=self.vocab_file(),
+            max_seq_length=self.max_seq_length, encoder=self.encoder, num_classes=self.num_classes,
+            batch_size=self.batch_size, learning_rate=float(self.learning_rate), model_name=self.model_name,
+            class_names=self.class_names, precision=self.precision)
+
     def custom_config(self) -> dict:
-        """The hyper-parameters Transform's preprocessing_fn and Trainer's run_fn read."""
-        config = {
-            "text_features": list(self.text_features), "label_feature": self.label_feature,
-            "vocab_file": self.vocab_file(), "max_seq_length": self.max_seq_length,
-            "encoder": self.encoder, "num_classes": self.num_classes, "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate, "model_name": self.model_name,
-        }
-        if self.class_names is not None:
-            config["class_names"] = list(self.class_names)
-        if self.precision != "float32":
-            config["precision"] = self.precision
-        return config
+        return self.hparams().to_custom_config()
 
 
 def eval_config(label_feature: str, num_classes: int, min_accuracy: float) -> tfma.EvalConfig:
@@ -131,6 +130,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         example_gen = tfx.components.ImportExampleGen(input_base=config.data_root)
         other_columns = {}
     else:
+        check_csv_folder(config.data_root)  # unreadable files fail here, naming file and line, not in Beam
         example_gen = tfx.components.CsvExampleGen(input_base=config.data_root)
         declared = set(config.text_features) | {config.label_feature}
         other_columns = {name: feature_type for name, feature_type in csv_columns(config.data_root).items()
@@ -142,6 +142,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("SchemaGen")
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                         schema=schema_gen.outputs["schema"])
+    example_validator.executor_spec = validator.EXECUTOR_SPEC  # also fails a split with no examples
     custom_config = config.custom_config()
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

