@@ -1,8 +1,6 @@
 """`python -m serving.server`: flags, listening, answering, and a clean exit on SIGTERM."""
 
-import signal
-
-from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, free_port, start_cli_server
+from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, start_cli_server
 
 from serving.client import GrpcClient, RestClient
 from serving.server import parse_args
@@ -17,19 +15,13 @@ def test_flags_match_tensorflow_model_server():
 
 
 def test_cli_serves_and_stops_on_sigterm(model_base):
-    rest_port = free_port()
-    process, grpc_port = start_cli_server(f"--rest_api_port={rest_port}", f"--model_name={MODEL_NAME}",
-                                          f"--model_base_path={model_base}", "--enable_batching")
-    try:
-        with GrpcClient(f"127.0.0.1:{grpc_port}") as client:
+    with start_cli_server(f"--model_name={MODEL_NAME}", f"--model_base_path={model_base}", "--enable_batching",
+                          rest=True) as server:
+        with GrpcClient(server.grpc_target) as client:
             assert client.predict(MODEL_NAME, {"x": [2.0]})["y"].tolist() == [3.0]
-        assert RestClient(f"http://127.0.0.1:{rest_port}").status(MODEL_NAME)[0]["version"] == str(
-            HALF_PLUS_TWO_VERSION)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0
-    assert "Shutting down" in output
+        assert RestClient(server.rest_url).status(MODEL_NAME)[0]["version"] == str(HALF_PLUS_TWO_VERSION)
+    assert server.exit_code == 0
+    assert "Shutting down" in server.log_tail()
 
 
 def test_cli_fails_on_missing_base_path(tmp_path):

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +23,9 @@ CORRUPT_VERSION = 300
 
 @pytest.mark.e2e
 def test_version_push_under_load_drops_no_request(model_base, half_plus_three_template):
-    process, port = start_cli_server(f"--model_name={MODEL_NAME}", f"--model_base_path={model_base}",
-                                     "--file_system_poll_wait_seconds=0.2", "--enable_batching")
+    server = start_cli_server(f"--model_name={MODEL_NAME}", f"--model_base_path={model_base}",
+                              "--file_system_poll_wait_seconds=0.2", "--enable_batching")
+    port = server.grpc_port
     done = [0] * CLIENTS
     failures, seen = [], set()
     lock = threading.Lock()
@@ -88,6 +88,5 @@ def test_version_push_under_load_drops_no_request(model_base, half_plus_three_te
             assert response.model_spec.version.value == NEW_VERSION
             assert response.outputs["y"].float_val[0] == 4.0
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
-    assert process.returncode == 0
+        server.stop()
+    assert server.exit_code == 0
