@@ -11,10 +11,10 @@ from typing import Callable, Optional
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
 
 from serving import inference
-from serving.tensors import claimed_bytes
 from serving.errors import ServingError, deadline_exceeded, internal, invalid_argument
 from serving.manager import ServableManager
 from serving.metrics import ServerMetrics
+from serving.tensors import claimed_bytes
 
 log = logging.getLogger(__name__)
 

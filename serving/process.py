@@ -127,6 +127,7 @@ class ServerProcess:
                 return []
             return [s.get("state") for s in document.get("model_version_status", [])]
         import grpc  # gRPC only when there is no REST port; the client brings in TensorFlow
+
         from serving.client import GrpcClient
 
         try:
