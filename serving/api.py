@@ -79,12 +79,12 @@ class ServingApi:
             if precheck is not None:
                 precheck(request)
             self.check_size(request)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise deadline_exceeded("Deadline exceeded before the request was started")
             with self.manager.acquire(spec) as servable:
                 if prepare is not None:
                     request = prepare(servable, request)
                     self.check_size(request)
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise deadline_exceeded("Deadline exceeded before the request was started")
                 with inference.request_deadline(deadline):
                     return run(servable, request)
         except ServingError as e:

@@ -3,7 +3,7 @@ so that `--help` and flag errors answer at once and print no TF/CUDA start-up no
 
 import argparse
 
-DEFAULT_MAX_REQUEST_BYTES = 256 << 20  # decoded size one request may reach (JSON body, tensor payloads)
+DEFAULT_MAX_REQUEST_BYTES = 32 << 20  # decoded size one request may reach (REST body, tensor payloads, gRPC message)
 
 
 def _bool(text: str) -> bool:

@@ -32,6 +32,10 @@ from serving.tensors import to_ndarray, to_tensor_proto
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+# TF Serving's fixed Classify/Regress tensor names (the exporters' copies: tfmodels.export.signatures).
+CLASSIFY_INPUT = "inputs"
+CLASSIFY_OUTPUT_CLASSES = "classes"
+CLASSIFY_OUTPUT_SCORES = "scores"
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
@@ -134,9 +138,9 @@ def _classification_signature(servable: Servable, name: str) -> Signature:
         raise invalid_argument("Expected one input Tensor.")
     if len(sig.outputs) not in (1, 2):
         raise invalid_argument(f"Expected one or two output Tensors, found {len(sig.outputs)}")
-    if "inputs" not in sig.inputs:
+    if CLASSIFY_INPUT not in sig.inputs:
         raise invalid_argument(f"No classification inputs found in SignatureDef: {_signature_text(signature)}")
-    if "classes" not in sig.outputs and "scores" not in sig.outputs:
+    if CLASSIFY_OUTPUT_CLASSES not in sig.outputs and CLASSIFY_OUTPUT_SCORES not in sig.outputs:
         raise invalid_argument('Expected classification signature outputs to contain at least one of "classes" '
                                f'or "scores". Signature was: {_signature_text(signature)}')
     return signature
@@ -149,7 +153,7 @@ def _regression_signature(servable: Servable, name: str) -> Signature:
         raise invalid_argument("Expected one input Tensor.")
     if len(sig.outputs) != 1:
         raise invalid_argument("Expected one output Tensor.")
-    if "inputs" not in sig.inputs:
+    if CLASSIFY_INPUT not in sig.inputs:
         raise invalid_argument(f"No regression inputs found in SignatureDef: {_signature_text(signature)}")
     if "outputs" not in sig.outputs:
         raise invalid_argument(f"No regression outputs found in SignatureDef: {_signature_text(signature)}")
@@ -169,7 +173,7 @@ def _check_class_tensor(name: str, array: np.ndarray, string: bool, num_examples
 
 
 def _classification_result(outputs, num_examples: int) -> classification_pb2.ClassificationResult:
-    classes, scores = outputs.get("classes"), outputs.get("scores")
+    classes, scores = outputs.get(CLASSIFY_OUTPUT_CLASSES), outputs.get(CLASSIFY_OUTPUT_SCORES)
     if classes is not None:
         _check_class_tensor("classes", classes, True, num_examples)
     if scores is not None:
@@ -209,7 +213,7 @@ def _regression_result(outputs, num_examples: int) -> regression_pb2.RegressionR
 
 
 def _run_on_examples(servable: Servable, signature: Signature, examples: np.ndarray):
-    return servable.run(signature, {"inputs": examples})
+    return servable.run(signature, {CLASSIFY_INPUT: examples})
 
 
 def classify(servable: Servable, request: classification_pb2.ClassificationRequest):

@@ -92,7 +92,10 @@ def _convert_leaf(value, dtype: int):
             return _decode_b64(value)
     elif dtype in _FLOAT_TYPES:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
+            try:
+                return float(value)  # ints too: half/bfloat16 arrays take no Python int beyond int64
+            except OverflowError:
+                raise _out_of_range(value, dtype) from None
         if value in ("NaN", "Infinity", "-Infinity"):
             return float(value.replace("Infinity", "inf"))
     elif dtype in _INT_TYPES:
