@@ -76,6 +76,9 @@ class ServerProcess:
 
     # ---- start -------------------------------------------------------------------------------------------------
     def start(self) -> "ServerProcess":
+        """Start the child and wait for it (once: a started ServerProcess may still be used in `with`)."""
+        if self.process is not None:
+            return self
         if self.log_path is None:
             handle, self.log_path = tempfile.mkstemp(prefix="serving-", suffix=".log")
             os.close(handle)

@@ -83,3 +83,19 @@ def test_serving_names_match_the_export_contract():
     assert inference.CLASSIFY_METHOD == signatures.CLASSIFY_METHOD_NAME
     assert (inference.CLASSIFY_INPUT, inference.CLASSIFY_OUTPUT_CLASSES, inference.CLASSIFY_OUTPUT_SCORES) == (
         signatures.CLASSIFY_INPUT, signatures.CLASSIFY_OUTPUT_CLASSES, signatures.CLASSIFY_OUTPUT_SCORES)
+
+
+def test_server_process_starts_once_and_leaves_no_process(model_base):
+    import os
+
+    server = start_cli_server(f"--model_name={MODEL_NAME}", f"--model_base_path={model_base}",
+                              "--file_system_poll_wait_seconds=0")
+    pid = server.pid
+    with server:  # entering a started ServerProcess must not start a second child
+        assert server.pid == pid
+    assert server.exit_code == 0
+    try:
+        os.kill(pid, 0)
+        raise AssertionError(f"server process {pid} still runs")
+    except ProcessLookupError:
+        pass
