@@ -284,8 +284,14 @@ def main(argv=None) -> int:
     stop.wait()
     log.info("Shutting down")
     server.stop()
+    log.info("Stopped")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is released by now; interpreter teardown (joining gRPC's executor and TF's threads) was seen to
+    # hang a loaded machine past the 30 s SIGKILL grace, so leave without it.
+    os._exit(code)
