@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "kfp-pipeline-spec==0.2.2",
     "safetensors>=0.4",
     "grpcio>=1.60",
+    "waitress==3.0.2",  # the REST front end (serving/rest.py): HTTP/1.1 done right, thread pool
     "numpy<2",
 ]
 

@@ -4,19 +4,21 @@ One run measures, on one SavedModel -- an MLP built here, 1024 -> 4096 x 4 -> 16
 BERT-base), so that as with a real model the model, not the ~1-2 ms of Python gRPC overhead, dominates a batch-1
 call (with a toy model such as half_plus_two the overhead is the whole latency and the ratio is far above 1):
   - latency at batch 1: p50/p99 of sequential single-row calls, direct vs. one gRPC client;
-  - throughput: direct calls one at a time vs. 16 concurrent gRPC clients against the server with batching on.
-The server runs in its own process (`python -m serving.server`), as in deployment. The last line printed is one
-JSON object with `latency_ratio_p50` (server/direct) and `throughput_ratio` (server/direct).
+  - throughput: direct calls one at a time vs. 16 concurrent gRPC clients against the server with batching on;
+  - REST: p50/p99 of sequential batch-1 Predicts on one kept-alive HTTP/1.1 connection, and a burst of 200
+    connections opened at once, each sending one status request (`burst_200_failed`: those not answered 200).
+The server runs in its own process (`python -m serving.server`, via serving.process.ServerProcess), as in
+deployment. The last line printed is one JSON object with `latency_ratio_p50` (server/direct),
+`throughput_ratio` (server/direct), `rest_keepalive_p50_ms` and `burst_200_failed`.
 
     .venv/bin/python bench/serving.py [--clients 16] [--requests 600] [--hidden 4096 --layers 4]
 """
 
 import argparse
+import http.client
 import json
 import os
-import re
-import signal
-import subprocess
+import socket
 import sys
 import tempfile
 import threading
@@ -29,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from serving.client import GrpcClient  # noqa: E402
+from serving.process import ServerProcess  # noqa: E402
 
 MODEL_NAME = "mlp"
 
@@ -61,25 +64,63 @@ def percentiles(seconds):
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def start_server(base: str, params_file: str):
-    """`python -m serving.server` with batching on, in its own process; returns (process, gRPC port)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving.server", "--port=0", f"--model_name={MODEL_NAME}",
-         f"--model_base_path={os.path.join(base, MODEL_NAME)}", "--enable_batching",
-         f"--batching_parameters_file={params_file}", "--file_system_poll_wait_seconds=0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        match = re.match(r"serving: gRPC on 127\.0\.0\.1:(\d+)", line)
-        if match:
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining its log
-            return process, int(match.group(1))
-    process.kill()
-    raise RuntimeError("server did not start")
+def start_server(base: str, params_file: str) -> ServerProcess:
+    """`python -m serving.server` with batching on and REST, in its own process, once the model is AVAILABLE."""
+    return ServerProcess([f"--model_name={MODEL_NAME}", f"--model_base_path={os.path.join(base, MODEL_NAME)}",
+                          "--enable_batching", f"--batching_parameters_file={params_file}",
+                          "--file_system_poll_wait_seconds=0"], model_name=MODEL_NAME, rest=True).start()
+
+
+def rest_keepalive_latencies(port: int, rows, requests: int):
+    """Batch-1 REST Predicts one after another on one kept-alive connection; raises on any non-200."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    path = f"/v1/models/{MODEL_NAME}:predict"
+    bodies = [json.dumps({"instances": [row.tolist()]}).encode() for row in rows]
+    seconds = []
+    try:
+        for i in range(requests):
+            start = time.perf_counter()
+            connection.request("POST", path, body=bodies[i % len(bodies)],
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+            seconds.append(time.perf_counter() - start)
+            if response.status != 200:
+                raise RuntimeError(f"REST predict answered {response.status}: {data[:200]!r}")
+    finally:
+        connection.close()
+    return seconds
+
+
+def connection_burst(port: int, connections: int = 200) -> int:
+    """Open `connections` TCP connections at once, then send one status request on each; returns how many
+    were refused, reset, or not answered 200."""
+    request = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    failed = [0]
+    lock = threading.Lock()
+    barrier = threading.Barrier(connections)
+
+    def one():
+        try:
+            barrier.wait(timeout=60)
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+                s.sendall(request)
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            ok = data.startswith(b"HTTP/1.1 200")
+        except (OSError, threading.BrokenBarrierError):
+            ok = False
+        if not ok:
+            with lock:
+                failed[0] += 1
+
+    threads = [threading.Thread(target=one) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return failed[0]
 
 
 def timed(call) -> float:
@@ -150,7 +191,8 @@ def main(argv=None):
         def direct(batch):
             return signature(x=tf.constant(batch))["y"].numpy()
 
-        process, port = start_server(base, params_file)
+        server = start_server(base, params_file)
+        port = server.grpc_port
         try:
             with GrpcClient(f"127.0.0.1:{port}", timeout=60) as client:
                 for row in rows[:20]:  # warm up both paths
@@ -165,14 +207,18 @@ def main(argv=None):
                 server_rates.append(rate)
                 errors += round_errors
             direct_rps, server_rps = float(np.mean(direct_rates)), float(np.mean(server_rates))
+            rest_keepalive_latencies(server.rest_port, rows, 20)  # warm-up
+            rest_latencies = rest_keepalive_latencies(server.rest_port, rows, args.requests)
+            burst_failed = connection_burst(server.rest_port, 200)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+            server.stop()
     d50, d99 = percentiles(direct_latencies)
     s50, s99 = percentiles(server_latencies)
     print(f"model: MLP {args.inputs}->{args.hidden}x{args.layers}->16, {params / 1e6:.1f}M params; "
           f"CPUs: {os.cpu_count()}")
     print(f"batch-1 latency  direct p50 {d50:.2f} ms p99 {d99:.2f} ms | server p50 {s50:.2f} ms p99 {s99:.2f} ms")
+    r50, r99 = percentiles(rest_latencies)
+    print(f"REST keep-alive  p50 {r50:.2f} ms p99 {r99:.2f} ms | 200-connection burst: {burst_failed} failed")
     print(f"throughput       direct {direct_rps:.0f} req/s (one at a time) | server {server_rps:.0f} req/s "
           f"({args.clients} clients, batching, {len(errors)} errors)")
     result = {
@@ -185,9 +231,11 @@ def main(argv=None):
         "direct_rps": round(direct_rps, 1), "server_rps": round(server_rps, 1), "errors": len(errors),
         "latency_ratio_p50": round(s50 / d50, 3), "latency_ratio_p99": round(s99 / d99, 3),
         "throughput_ratio": round(server_rps / direct_rps, 3),
+        "rest_keepalive_p50_ms": round(r50, 3), "rest_keepalive_p99_ms": round(r99, 3),
+        "burst_200_failed": burst_failed,
     }
     print(json.dumps(result))
-    return 0 if not errors else 1
+    return 0 if not errors and not burst_failed else 1
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ from typing import Callable, Optional
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
 
 from serving import inference
-from serving.errors import ServingError, internal, invalid_argument
+from serving.errors import ServingError, deadline_exceeded, internal, invalid_argument
 from serving.manager import ServableManager
 from serving.metrics import ServerMetrics
+from serving.tensors import claimed_bytes
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,28 @@ class ServingApi:
     """Answers requests by API name; the front ends only translate wire formats."""
 
     def __init__(self, manager: ServableManager, metrics: ServerMetrics,
-                 reload_config: Callable[[object], None]):
+                 reload_config: Callable[[object], None], max_request_bytes: Optional[int] = None):
         self.manager = manager
+        self.max_request_bytes = max_request_bytes
         self.metrics = metrics
         self._reload_config = reload_config
 
-    def call(self, api: str, entrypoint: str, request, prepare: Optional[Callable] = None):
+    def check_size(self, request) -> None:
+        """Refuse a request whose tensors would decode to more than --max_request_bytes, before decoding."""
+        if self.max_request_bytes is None or not hasattr(request, "inputs"):
+            return
+        total = sum(claimed_bytes(proto) for proto in request.inputs.values())
+        if total > self.max_request_bytes:
+            raise invalid_argument(f"Request tensors would take {total:.0f} bytes, over the server's limit of "
+                                   f"{self.max_request_bytes} (--max_request_bytes)")
+
+    def call(self, api: str, entrypoint: str, request, prepare: Optional[Callable] = None,
+             deadline: Optional[float] = None):
         """Answer `request` for `api` ("predict", ..., "get_model_status", "reload_config").
 
         `prepare(servable, request) -> request`, when given, completes the request once the servable is resolved
         (REST needs the signature's dtypes to type JSON values), so both steps see the same version.
+        `deadline` (time.monotonic() seconds): work is not started once it has passed (DEADLINE_EXCEEDED).
         """
         start = time.monotonic()
         status = "OK"
@@ -65,10 +78,15 @@ class ServingApi:
             model_name = spec.name
             if precheck is not None:
                 precheck(request)
+            self.check_size(request)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise deadline_exceeded("Deadline exceeded before the request was started")
             with self.manager.acquire(spec) as servable:
                 if prepare is not None:
                     request = prepare(servable, request)
-                return run(servable, request)
+                    self.check_size(request)
+                with inference.request_deadline(deadline):
+                    return run(servable, request)
         except ServingError as e:
             status = e.code.name
             raise
@@ -78,4 +96,6 @@ class ServingApi:
             raise internal(f"{type(e).__name__}: {e}") from None
         finally:
             micros = (time.monotonic() - start) * 1e6
-            self.metrics.record_request(model_name, api, entrypoint, status, micros)
+            # Only served models get series: client-chosen names must not grow the metrics page without bound.
+            if self.manager.has_model(model_name):
+                self.metrics.record_request(model_name, api, entrypoint, status, micros)

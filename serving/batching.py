@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from serving.errors import ServingError, internal, invalid_argument, unavailable
+from serving.errors import ServingError, deadline_exceeded, internal, invalid_argument, unavailable
 
 QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
 
@@ -65,10 +65,14 @@ class BatchingOptions:
 
 
 class _Task:
-    def __init__(self, inputs: Mapping[str, np.ndarray], size: int):
+    def __init__(self, inputs: Mapping[str, np.ndarray], size: int, deadline: Optional[float] = None):
         self.inputs = inputs
         self.size = size
+        self.deadline = deadline  # time.monotonic() seconds after which the client no longer waits
         self.future: Future = Future()
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
 
 
 class _Batch:
@@ -125,15 +129,16 @@ class BatchQueue:
         pad = self._scheduler.options.pad_variable_length_inputs
         return tuple(sorted((alias, a.dtype.str, a.ndim if pad else a.shape[1:]) for alias, a in inputs.items()))
 
-    def submit(self, inputs: Mapping[str, np.ndarray]) -> Future:
+    def submit(self, inputs: Mapping[str, np.ndarray], deadline: Optional[float] = None) -> Future:
         """Enqueue one request; the future resolves to its slice of the batch outputs (already resolved when the
-        request ran inline)."""
+        request ran inline). A task whose `deadline` has passed when its batch runs is dropped from the batch
+        (DEADLINE_EXCEEDED) instead of being computed for nobody."""
         options = self._scheduler.options
         size = task_size(inputs)
         if size > options.max_batch_size:
             raise invalid_argument(
                 f"Task size {size} is larger than maximum input batch size {options.max_batch_size}")
-        task = _Task(inputs, size)
+        task = _Task(inputs, size, deadline)
         key = self._key(inputs)
         with self._scheduler.lock:
             if self._scheduler.stopped:
@@ -170,9 +175,18 @@ class BatchQueue:
 
     def process(self, batch: _Batch) -> None:
         """Run one batch and hand every task its rows (or the batch's error)."""
-        tasks = batch.tasks
+        now = time.monotonic()
+        tasks = []
+        for task in batch.tasks:
+            if task.expired(now):
+                task.future.set_exception(deadline_exceeded("Deadline exceeded while the request was queued"))
+            else:
+                tasks.append(task)
+        if not tasks:
+            return
+        size = sum(task.size for task in tasks)
         try:
-            padded = self._scheduler.options.padded_size(batch.size)
+            padded = self._scheduler.options.padded_size(size)
             merged = {}
             for alias in tasks[0].inputs:
                 parts = [t.inputs[alias] for t in tasks]
@@ -180,7 +194,7 @@ class BatchQueue:
                     parts = _pad_trailing_dims(parts)
                 merged[alias] = _pad_rows(np.concatenate(parts) if len(parts) > 1 else parts[0], padded)
             if self._on_batch is not None:
-                self._on_batch(batch.size, padded)
+                self._on_batch(size, padded)
             outputs = self._run(merged)
             for alias, array in outputs.items():
                 if array.ndim == 0 or array.shape[0] != padded:

@@ -67,3 +67,7 @@ def unavailable(message: str) -> ServingError:
 
 def internal(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INTERNAL, message)
+
+
+def deadline_exceeded(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)

@@ -5,6 +5,8 @@ Each function takes a loaded `Servable` and a request proto and returns the resp
 multi_inference.cc, get_model_metadata_impl.cc). The gRPC and REST front ends and model warmup all call these.
 """
 
+import contextlib
+import threading
 from typing import List
 
 import numpy as np
@@ -30,7 +32,30 @@ from serving.tensors import to_ndarray, to_tensor_proto
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+# TF Serving's fixed Classify/Regress tensor names (the exporters' copies: tfmodels.export.signatures).
+CLASSIFY_INPUT = "inputs"
+CLASSIFY_OUTPUT_CLASSES = "classes"
+CLASSIFY_OUTPUT_SCORES = "scores"
 SIGNATURE_DEF_FIELD = "signature_def"
+
+
+_deadline = threading.local()
+
+
+@contextlib.contextmanager
+def request_deadline(deadline):
+    """Make `deadline` (time.monotonic() seconds or None) the current request's, for the batching runner."""
+    previous = getattr(_deadline, "value", None)
+    _deadline.value = deadline
+    try:
+        yield
+    finally:
+        _deadline.value = previous
+
+
+def current_deadline():
+    """The deadline of the request this thread is answering (None: no deadline)."""
+    return getattr(_deadline, "value", None)
 
 
 def model_spec(servable: Servable, signature_name: str = None) -> model_pb2.ModelSpec:
@@ -113,9 +138,9 @@ def _classification_signature(servable: Servable, name: str) -> Signature:
         raise invalid_argument("Expected one input Tensor.")
     if len(sig.outputs) not in (1, 2):
         raise invalid_argument(f"Expected one or two output Tensors, found {len(sig.outputs)}")
-    if "inputs" not in sig.inputs:
+    if CLASSIFY_INPUT not in sig.inputs:
         raise invalid_argument(f"No classification inputs found in SignatureDef: {_signature_text(signature)}")
-    if "classes" not in sig.outputs and "scores" not in sig.outputs:
+    if CLASSIFY_OUTPUT_CLASSES not in sig.outputs and CLASSIFY_OUTPUT_SCORES not in sig.outputs:
         raise invalid_argument('Expected classification signature outputs to contain at least one of "classes" '
                                f'or "scores". Signature was: {_signature_text(signature)}')
     return signature
@@ -128,7 +153,7 @@ def _regression_signature(servable: Servable, name: str) -> Signature:
         raise invalid_argument("Expected one input Tensor.")
     if len(sig.outputs) != 1:
         raise invalid_argument("Expected one output Tensor.")
-    if "inputs" not in sig.inputs:
+    if CLASSIFY_INPUT not in sig.inputs:
         raise invalid_argument(f"No regression inputs found in SignatureDef: {_signature_text(signature)}")
     if "outputs" not in sig.outputs:
         raise invalid_argument(f"No regression outputs found in SignatureDef: {_signature_text(signature)}")
@@ -148,7 +173,7 @@ def _check_class_tensor(name: str, array: np.ndarray, string: bool, num_examples
 
 
 def _classification_result(outputs, num_examples: int) -> classification_pb2.ClassificationResult:
-    classes, scores = outputs.get("classes"), outputs.get("scores")
+    classes, scores = outputs.get(CLASSIFY_OUTPUT_CLASSES), outputs.get(CLASSIFY_OUTPUT_SCORES)
     if classes is not None:
         _check_class_tensor("classes", classes, True, num_examples)
     if scores is not None:
@@ -188,7 +213,7 @@ def _regression_result(outputs, num_examples: int) -> regression_pb2.RegressionR
 
 
 def _run_on_examples(servable: Servable, signature: Signature, examples: np.ndarray):
-    return servable.run(signature, {"inputs": examples})
+    return servable.run(signature, {CLASSIFY_INPUT: examples})
 
 
 def classify(servable: Servable, request: classification_pb2.ClassificationRequest):

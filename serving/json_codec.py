@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, regression_pb2
 
-from serving.errors import invalid_argument
+from serving.errors import ServingError, invalid_argument
 from serving.servable import Signature
 from serving.tensors import to_tensor_proto, type_name
 
@@ -56,9 +56,15 @@ def _decode_b64(value) -> bytes:
         raise invalid_argument(f"Unable to base64 decode: {value['b64'][:64]}") from None
 
 
+# numpy's (and so our) maximum rank; deeper nesting is a client error, not a crash in the codec.
+MAX_TENSOR_RANK = 32
+
+
 def _flatten(value, shape: List[int], leaves: list, depth: int = 0) -> None:
     """Walk nested lists, checking they are rectangular; collect the leaves in row-major order."""
     if isinstance(value, list):
+        if depth >= MAX_TENSOR_RANK:
+            raise invalid_argument(f"JSON tensor nested deeper than the maximum rank {MAX_TENSOR_RANK}")
         if depth == len(shape):
             if leaves:  # a list where an earlier element had a scalar
                 raise invalid_argument("Tensor values are not rectangular: mixed nesting depths")
@@ -86,7 +92,10 @@ def _convert_leaf(value, dtype: int):
             return _decode_b64(value)
     elif dtype in _FLOAT_TYPES:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
+            try:
+                return float(value)  # ints too: half/bfloat16 arrays take no Python int beyond int64
+            except OverflowError:
+                raise _out_of_range(value, dtype) from None
         if value in ("NaN", "Infinity", "-Infinity"):
             return float(value.replace("Infinity", "inf"))
     elif dtype in _INT_TYPES:
@@ -110,10 +119,43 @@ def json_to_array(value, dtype: int) -> np.ndarray:
         array = np.empty(len(converted), dtype=object)
         array[:] = converted
         return array.reshape(shape)
+    np_dtype = tf.as_dtype(dtype).as_numpy_dtype
+    if dtype in _INT_TYPES:
+        _check_int_range(converted, np_dtype, dtype)
     try:
-        return np.array(converted, dtype=tf.as_dtype(dtype).as_numpy_dtype).reshape(shape)
+        array = np.array(converted, dtype=np_dtype).reshape(shape)
     except OverflowError:
         raise invalid_argument(f"Value out of range for type {type_name(dtype)}") from None
+    if dtype in _FLOAT_TYPES and converted:
+        _check_float_range(converted, array, dtype)
+    return array
+
+
+def _out_of_range(value, dtype: int) -> ServingError:
+    # TF Serving's wording (util/json_tensor.cc WriteScalar...): the value is not of the expected type.
+    return invalid_argument(f"JSON Value: {json.dumps(value)[:100]} Type: Number is not of expected type: "
+                            f"{type_name(dtype)} (out of range)")
+
+
+def _check_int_range(values: list, np_dtype, dtype: int) -> None:
+    """Refuse integers the dtype cannot hold (numpy would wrap 300 into uint8 44, 2**40 into int32 0)."""
+    if not values:
+        return
+    info = np.iinfo(np_dtype)
+    low, high = min(values), max(values)
+    if low < info.min:
+        raise _out_of_range(low, dtype)
+    if high > info.max:
+        raise _out_of_range(high, dtype)
+
+
+def _check_float_range(values: list, array: np.ndarray, dtype: int) -> None:
+    """Refuse finite numbers that overflow to infinity in the dtype (1e39 as float32)."""
+    overflowed = np.isinf(array.ravel().astype(np.float64))
+    if overflowed.any():
+        for value, inf in zip(values, overflowed, strict=True):
+            if inf and np.isfinite(float(value)):
+                raise _out_of_range(value, dtype)
 
 
 def _named_input_value(instance: Mapping[str, Any], alias: str, index: int):

@@ -28,16 +28,23 @@ UNLOAD_DRAIN_SECONDS = 60.0
 
 
 def directory_fingerprint(path: str):
-    """What changes when files under `path` are written: (relative path, size, mtime) of each file."""
+    """What changes when a version directory is rewritten: (name, size, mtime) of its direct children.
+
+    One level only, so that a version holding symlink loops or links to large trees cannot hang or spin the
+    poller (rewriting `variables/` changes that directory's mtime, so a retry is still noticed).
+    """
     entries = []
-    for root, _, files in tf.io.gfile.walk(path):
-        for name in files:
-            full = os.path.join(root, name)
-            try:
-                stat = tf.io.gfile.stat(full)
-            except tf.errors.OpError:
-                continue
-            entries.append((os.path.relpath(full, path), stat.length, stat.mtime_nsec))
+    try:
+        children = tf.io.gfile.listdir(path)
+    except tf.errors.OpError:
+        return None
+    for name in children:
+        try:
+            stat = tf.io.gfile.stat(os.path.join(path, name.rstrip("/")))
+        except tf.errors.OpError:
+            entries.append((name, None, None))
+            continue
+        entries.append((name, stat.length, stat.mtime_nsec))
     return tuple(sorted(entries))
 
 
@@ -66,6 +73,7 @@ class ModelRecord:
         self.config = config
         self.versions: Dict[int, VersionRecord] = {}
         self.labels: Dict[str, int] = {}
+        self.listing_failed = False  # the last poll could not list the base path
 
 
 class ServableManager:
@@ -143,6 +151,15 @@ class ServableManager:
         with self._lock:
             return sorted(self._models)
 
+    def has_model(self, name: str) -> bool:
+        return name in self._models
+
+    def all_models_available(self) -> bool:
+        """Every configured model has at least one AVAILABLE version (and there is at least one model)."""
+        with self._lock:
+            return bool(self._models) and all(
+                any(r.state == State.AVAILABLE for r in m.versions.values()) for m in self._models.values())
+
     # ---- config and polling -----------------------------------------------------------------------------------
     def apply_config(self, config: model_config.ModelServerConfig) -> None:
         """Realize `config`: add and load new models, update changed ones, unload the models it leaves out.
@@ -198,7 +215,17 @@ class ServableManager:
                     log.exception("polling model %s failed", record.config.name)
 
     def _sync_model(self, record: ModelRecord) -> None:
-        on_disk = model_config.list_versions(record.config.base_path)
+        try:
+            on_disk = model_config.list_versions(record.config.base_path)
+        except model_config.BasePathListingError as e:
+            # As TF Serving: a listing error is not "no versions"; keep serving what is loaded and retry.
+            if not record.listing_failed:
+                log.warning("%s; keeping the loaded versions of %s", e, record.config.name)
+            record.listing_failed = True
+            return
+        if record.listing_failed:
+            log.info("Base path %s of %s can be listed again", record.config.base_path, record.config.name)
+            record.listing_failed = False
         candidates, wanted_count = model_config.candidate_versions(record.config, list(on_disk))
         chosen = []
         for version in candidates:

@@ -1,6 +1,7 @@
 """ModelServerConfig handling: parsing models.config, validating it, and choosing versions by policy."""
 
 import os
+import re
 from typing import Dict, List
 
 import tensorflow as tf
@@ -52,16 +53,28 @@ def validate(config: ModelServerConfig) -> None:
             raise invalid_argument(f"Model {model.name}: specific version policy lists no versions")
 
 
+_VERSION_NAME = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also accepts "²" and "٣"
+
+
+class BasePathListingError(OSError):
+    """The base path could not be listed (missing, unreadable): not the same as "no versions"."""
+
+
 def list_versions(base_path: str) -> Dict[int, str]:
-    """Version number -> directory for each child of `base_path` whose name parses as an integer."""
-    versions = {}
+    """Version number -> directory for each child of `base_path` named by ASCII digits (below 2**63).
+
+    Only the children's names and kinds are looked at, never their contents. Raises BasePathListingError when
+    the base path cannot be listed, so that a briefly missing or unreadable base path never reads as "every
+    version was removed".
+    """
     try:
         children = tf.io.gfile.listdir(base_path)
-    except tf.errors.OpError:
-        return versions
+    except tf.errors.OpError as e:
+        raise BasePathListingError(f"Could not list base path {base_path}: {e.message}") from None
+    versions = {}
     for child in children:
         child = child.rstrip("/")
-        if child.isdigit():  # non-numeric children (tmp dirs, files) are not versions
+        if _VERSION_NAME.fullmatch(child) and int(child) < 2 ** 63:  # tmp dirs, files, odd names: not versions
             path = os.path.join(base_path, child)
             if tf.io.gfile.isdir(path):
                 versions[int(child)] = path

@@ -1,16 +1,22 @@
-"""REST front end (TF Serving's /v1 API) and the Prometheus endpoint, on a threaded HTTP server.
+"""REST front end (TF Serving's /v1 API), the readiness path and the Prometheus endpoint, on waitress.
 
 POST /v1/models/NAME[/versions/N | /labels/L]:(predict|classify|regress)
 GET  /v1/models/NAME[/versions/N | /labels/L][/metadata]
+GET  /v1/ready -- 200 {"ready": true} once every configured model has a version AVAILABLE, else 503
+Paths match case-insensitively and NAME / L are percent-decoded (UTF-8), as TF Serving does.
 Errors answer {"error": "..."} with TF Serving's HTTP status for the canonical code.
+
+HTTP/1.1 itself (keep-alive, pipelining, chunked bodies, conflicting Content-Length, body and header limits,
+idle timeouts, listen backlog, TCP_NODELAY) is waitress's: a thread pool of `--rest_api_num_threads` behind an
+asyncore loop, pure Python, maintained by the Pylons project.
 """
 
 import json
 import logging
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Callable, Optional
+from urllib.parse import unquote_to_bytes
 
 import tensorflow as tf
 from google.protobuf import json_format
@@ -30,23 +36,34 @@ from serving.servable import predict_signature_missing
 log = logging.getLogger(__name__)
 
 ENTRYPOINT = "REST"
-# Bodies beyond this are refused before they are read (TF Serving's gRPC limit is 2 GiB; REST bodies are JSON).
-MAX_BODY_BYTES = 1 << 30
+READY_PATH = "/v1/ready"
+# How long stop() lets in-flight REST requests finish before their threads are abandoned.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
+# (?i) as TF Serving's RE2 patterns in http_rest_api_handler.cc.
 _MODEL = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-_POST = re.compile(_MODEL + r":(?P<method>predict|classify|regress)")
-_GET = re.compile(_MODEL + r"(?P<metadata>/metadata)?")
+_POST = re.compile(_MODEL + r":(?P<method>predict|classify|regress)", re.IGNORECASE)
+_GET = re.compile(_MODEL + r"(?P<metadata>/metadata)?", re.IGNORECASE)
+_VERSION = re.compile(r"[0-9]+")  # ASCII digits only ("²".isdigit() is True)
+
+
+def _decode_segment(text: str) -> str:
+    """A percent-decoded path segment (the raw request URI arrives as latin-1 text, as WSGI passes it)."""
+    try:
+        return unquote_to_bytes(text.encode("latin-1")).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise invalid_argument(f"Malformed request: path segment {text[:100]!r} is not UTF-8") from None
 
 
 def _model_spec(match) -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=match["name"])
+    spec = model_pb2.ModelSpec(name=_decode_segment(match["name"]))
     if match["version"] is not None:
         version = match["version"]
-        if not version.isdigit() or int(version) >= 2 ** 63:
-            raise invalid_argument(f"Failed to convert version: {version} to numeric.")
+        if not _VERSION.fullmatch(version) or int(version) >= 2 ** 63:
+            raise invalid_argument(f"Failed to convert version: {version[:100]} to numeric.")
         spec.version.value = int(version)
     elif match["label"] is not None:
-        spec.version_label = match["label"]
+        spec.version_label = _decode_segment(match["label"])
     return spec
 
 
@@ -124,70 +141,73 @@ class RestHandlers:
         return document
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as clients expect from TF Serving
-    timeout = 60  # seconds a connection may stall mid-request before it is dropped
-    server_version = "tfmodels-serving"
-    routes: RestHandlers = None
-    metrics: ServerMetrics = None
-    prometheus_path: Optional[str] = None
+def _json_reply(start_response, status: int, document) -> list:
+    return _reply(start_response, status, json.dumps(document).encode("utf-8"), "application/json")
 
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def _answer(self, method: str) -> None:
-        body = b""
-        if method == "GET" and self.prometheus_path and self.path.split("?", 1)[0] == self.prometheus_path:
-            self._reply(200, self.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            status, document = 400, {"error": f"Invalid Content-Length: {self.headers.get('Content-Length')}"}
-        else:
-            body = self.rfile.read(length) if length else b""
-            status, document = self.routes.handle(method, self.path, body)
-        self._reply(status, json.dumps(document).encode("utf-8"), "application/json")
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests", 499: "Client Closed Request",
+            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+            504: "Gateway Timeout"}
 
-    def do_GET(self):
-        self._answer("GET")
 
-    def do_POST(self):
-        self._answer("POST")
+def _reply(start_response, status: int, body: bytes, content_type: str) -> list:
+    start_response(f"{status} {_REASONS.get(status, 'Error')}",
+                   [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]  # one body chunk: waitress sends headers and body in one write
 
-    def do_PUT(self):
-        self._answer("PUT")
 
-    def do_DELETE(self):
-        self._answer("DELETE")
+def wsgi_app(routes: RestHandlers, metrics: ServerMetrics, prometheus_path: Optional[str],
+             ready: Optional[Callable[[], bool]] = None):
+    """The WSGI application: our routes, the readiness path and Prometheus, behind any WSGI server."""
 
-    def log_message(self, format, *args):  # per-request lines go to debug, not stderr
-        log.debug("%s - %s", self.address_string(), format % args)
+    def app(environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        # REQUEST_URI is the raw target: PATH_INFO is already percent-decoded, which would let "%2F" split a name.
+        path = (environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/").split("?", 1)[0]
+        if method == "GET" and prometheus_path and path == prometheus_path:
+            return _reply(start_response, 200, metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        if method == "GET" and path.lower() == READY_PATH:
+            is_ready = ready() if ready is not None else True
+            return _json_reply(start_response, 200 if is_ready else 503, {"ready": bool(is_ready)})
+        body = environ["wsgi.input"].read()  # waitress has bounded it (max_request_body_size) and de-chunked it
+        status, document = routes.handle(method, path, body)
+        return _json_reply(start_response, status, document)
+
+    return app
 
 
 class RestServer:
-    """The REST API (and Prometheus metrics at `prometheus_path`) on host:port; port 0 picks a free one."""
+    """The REST API (and Prometheus metrics at `prometheus_path`) on host:port; port 0 picks a free one.
+
+    `threads` answer requests (`--rest_api_num_threads`); a connection idle or stalled mid-request for
+    `timeout_seconds` is closed (`--rest_api_timeout_in_ms`); bodies over `max_request_bytes` get 413 before
+    they are buffered in full.
+    """
 
     def __init__(self, api: ServingApi, host: str, port: int, metrics: ServerMetrics,
-                 prometheus_path: Optional[str] = None):
-        handler = type("Handler", (_Handler,), {"routes": RestHandlers(api), "metrics": metrics,
-                                                "prometheus_path": prometheus_path})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest", daemon=True)
+                 prometheus_path: Optional[str] = None, threads: int = 16, timeout_seconds: float = 30.0,
+                 max_request_bytes: int = 1 << 30, ready: Optional[Callable[[], bool]] = None,
+                 backlog: int = 2048, connection_limit: int = 1000):
+        from waitress.server import create_server
+
+        self._server = create_server(
+            wsgi_app(RestHandlers(api), metrics, prometheus_path, ready), host=host, port=port,
+            threads=threads, backlog=backlog, connection_limit=connection_limit,
+            channel_timeout=max(int(round(timeout_seconds)), 1), max_request_body_size=max_request_bytes,
+            ident="tfmodels-serving", clear_untrusted_proxy_headers=True, expose_tracebacks=False,
+            asyncore_loop_timeout=1)
+        self.port = self._server.effective_port
+        self._thread = threading.Thread(target=self._server.run, name="rest", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop accepting, let requests in progress finish (up to `grace` s), drop queued ones, close all."""
+        from waitress import wasyncore
+
+        wasyncore.dispatcher.close(self._server)  # close the listening socket; the loop keeps serving the rest
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=grace)
+        wasyncore.close_all(self._server._map)  # open connections and the trigger; the loop then ends
         self._thread.join(timeout=10)

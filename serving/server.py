@@ -5,24 +5,33 @@ ModelService) and REST, polls the base paths for new versions, and optionally ba
 Prometheus metrics, taking the flags of `tensorflow_model_server`.
 """
 
-import argparse
-import logging
-import signal
 import sys
-import threading
-import time
-from concurrent import futures
-from typing import Optional
 
-import grpc
+if __name__ == "__main__":  # answer --help and flag errors before TensorFlow loads (and prints its noise)
+    from serving.flags import parse_args as _parse_args
 
-from serving import model_config, protos, warmup
-from serving.api import ServingApi
-from serving.batching import BatchingOptions, BatchScheduler
-from serving.grpc_service import add_services
-from serving.manager import ServableManager
-from serving.metrics import DEFAULT_PATH, ServerMetrics
-from serving.servable import Servable
+    _parse_args()
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from concurrent import futures  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import grpc  # noqa: E402
+
+from serving import inference, model_config, protos, warmup  # noqa: E402
+from serving.api import ServingApi  # noqa: E402
+from serving.batching import BatchingOptions, BatchScheduler  # noqa: E402
+from serving.errors import deadline_exceeded  # noqa: E402
+from serving.flags import DEFAULT_MAX_REQUEST_BYTES, parse_args  # noqa: E402
+from serving.grpc_service import add_services  # noqa: E402
+from serving.manager import ServableManager  # noqa: E402
+from serving.metrics import DEFAULT_PATH, ServerMetrics  # noqa: E402
+from serving.servable import Servable  # noqa: E402
 
 log = logging.getLogger("serving.server")
 
@@ -59,7 +68,9 @@ class ModelServer:
                  monitoring_config_file: Optional[str] = None, prometheus_path: Optional[str] = None,
                  enable_model_warmup: bool = True, file_system_poll_wait_seconds: float = 1.0,
                  model_config_file_poll_wait_seconds: float = 0.0, grpc_max_workers: int = 64,
-                 grpc_socket_path: Optional[str] = None):
+                 grpc_socket_path: Optional[str] = None, rest_api_num_threads: int = 16,
+                 rest_api_timeout_in_ms: int = 30000, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                 enable_grpc_healthcheck_service: bool = False):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError("Give exactly one of model_base_path and model_config_file")
         self.model_base_path, self.model_name = model_base_path, model_name
@@ -77,10 +88,14 @@ class ModelServer:
         self.model_config_file_poll_wait_seconds = model_config_file_poll_wait_seconds
         self.grpc_max_workers = grpc_max_workers
         self.grpc_socket_path = grpc_socket_path
+        self.rest_api_num_threads, self.rest_api_timeout_in_ms = rest_api_num_threads, rest_api_timeout_in_ms
+        self.max_request_bytes = max_request_bytes
+        self.enable_grpc_healthcheck_service = enable_grpc_healthcheck_service
 
         self.metrics = ServerMetrics()
         self.manager = ServableManager(self._load_servable, self._unload_servable)
-        self.api = ServingApi(self.manager, self.metrics, self.manager.apply_config)
+        self.api = ServingApi(self.manager, self.metrics, self.manager.apply_config,
+                              max_request_bytes=max_request_bytes)
         self._scheduler: Optional[BatchScheduler] = None
         self._queues = {}  # id(servable) -> batch queues of its signatures
         self._grpc_server = None
@@ -118,7 +133,15 @@ class ModelServer:
         queues = {key: self._scheduler.add_queue(signature, on_batch)
                   for key, signature in servable.signatures.items()}
         self._queues[id(servable)] = queues
-        servable.runner = lambda signature, arrays: queues[signature.name].submit(arrays).result()
+        def run(signature, arrays):
+            deadline = inference.current_deadline()
+            future = queues[signature.name].submit(arrays, deadline=deadline)
+            try:
+                return future.result(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
+            except futures.TimeoutError:  # the batch thread drops the task when it reaches it
+                raise deadline_exceeded("Deadline exceeded while the request was queued") from None
+
+        servable.runner = run
 
     def _unload_servable(self, servable: Servable) -> None:
         for queue in self._queues.pop(id(servable), {}).values():
@@ -142,7 +165,10 @@ class ModelServer:
             if self._rest_api_port is not None:
                 from serving.rest import RestServer
                 self._rest_server = RestServer(self.api, self.host, self._rest_api_port, self.metrics,
-                                               self.prometheus_path)
+                                               self.prometheus_path, threads=self.rest_api_num_threads,
+                                               timeout_seconds=self.rest_api_timeout_in_ms / 1000,
+                                               max_request_bytes=self.max_request_bytes,
+                                               ready=self.ready)
                 self._rest_server.start()
                 self.rest_port = self._rest_server.port
             self._start_pollers()
@@ -155,19 +181,25 @@ class ModelServer:
         return self
 
     def _start_grpc(self) -> None:
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        # A message beyond --max_request_bytes is refused by gRPC itself (RESOURCE_EXHAUSTED) before parsing.
+        options = [("grpc.max_receive_message_length", min(self.max_request_bytes, MAX_MESSAGE_BYTES)),
                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.so_reuseport", 0)]
         self._grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.grpc_max_workers,
                                                                    thread_name_prefix="grpc"),
                                         options=options)
-        add_services(self._grpc_server, self.api)
+        add_services(self._grpc_server, self.api, health=self.ready if self.enable_grpc_healthcheck_service else None)
         self.grpc_port = self._grpc_server.add_insecure_port(f"{self.host}:{self._port}")
         if not self.grpc_port:
             raise OSError(f"Could not bind gRPC port {self.host}:{self._port}")
         if self.grpc_socket_path:  # local clients may skip TCP, as with --grpc_socket_path
             self._grpc_server.add_insecure_port(f"unix:{self.grpc_socket_path}")
         self._grpc_server.start()
+
+    def ready(self) -> bool:
+        """Model-independent readiness: listening, not stopping, and every configured model has a version
+        AVAILABLE (REST `GET /v1/ready`, grpc.health.v1 with `--enable_grpc_healthcheck_service`)."""
+        return not self._stop_event.is_set() and self.manager.all_models_available()
 
     def _start_pollers(self) -> None:
         if self.file_system_poll_wait_seconds > 0:
@@ -219,37 +251,6 @@ class ModelServer:
 
 
 # ---- command line -----------------------------------------------------------------------------------------------------
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes"):
-        return True
-    if text.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    """tensorflow_model_server's flags (`--flag=value`; booleans also as bare `--flag`)."""
-    p = argparse.ArgumentParser(prog="tfmodels-serve", description=__doc__.splitlines()[0])
-    p.add_argument("--port", type=int, default=8500, help="gRPC port")
-    p.add_argument("--rest_api_port", type=int, default=0, help="REST port (0: no REST API)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--model_name", default="default")
-    p.add_argument("--model_base_path", default="")
-    p.add_argument("--model_config_file", default="")
-    p.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0)
-    p.add_argument("--file_system_poll_wait_seconds", type=float, default=1)
-    p.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False)
-    p.add_argument("--batching_parameters_file", default="")
-    p.add_argument("--monitoring_config_file", default="")
-    p.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
-    p.add_argument("--grpc_max_threads", type=int, default=64)
-    p.add_argument("--grpc_socket_path", default="", help="also serve gRPC on this UNIX socket")
-    args = p.parse_args(argv)
-    if bool(args.model_base_path) == bool(args.model_config_file):
-        p.error("give exactly one of --model_base_path and --model_config_file")
-    return args
-
-
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -262,7 +263,10 @@ def main(argv=None) -> int:
         enable_model_warmup=args.enable_model_warmup,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-        grpc_max_workers=args.grpc_max_threads, grpc_socket_path=args.grpc_socket_path or None)
+        grpc_max_workers=args.grpc_max_threads, grpc_socket_path=args.grpc_socket_path or None,
+        rest_api_num_threads=args.rest_api_num_threads, rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        max_request_bytes=args.max_request_bytes,
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -273,11 +277,21 @@ def main(argv=None) -> int:
         return 1
     print(f"serving: gRPC on {server.host}:{server.grpc_port}"
           + (f", REST on {server.host}:{server.rest_port}" if server.rest_port else ""), flush=True)
+    if args.port_file:  # written whole, then renamed, so a reader never sees half a file
+        with open(args.port_file + ".tmp", "w") as f:
+            json.dump({"grpc_port": server.grpc_port, "rest_port": server.rest_port, "pid": os.getpid()}, f)
+        os.replace(args.port_file + ".tmp", args.port_file)
     stop.wait()
     log.info("Shutting down")
     server.stop()
+    log.info("Stopped")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is released by now; interpreter teardown (joining gRPC's executor and TF's threads) was seen to
+    # hang a loaded machine past the 30 s SIGKILL grace, so leave without it.
+    os._exit(code)

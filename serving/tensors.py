@@ -8,7 +8,11 @@ from serving.errors import invalid_argument
 
 # A request tensor may not claim more than this many bytes once materialised: a shape such as [2**40] with no
 # values must be refused, not allocated (TF Serving fails the allocation and answers "tensor parsing error").
+# The server's --max_request_bytes bounds the sum over a request's tensors (`request_tensor_bytes`) below this.
 MAX_TENSOR_BYTES = 1 << 30
+# What one string element costs once decoded, besides its bytes: a tf.string (tstring) is 24 bytes, a numpy
+# object slot 8 plus the bytes object's ~33-byte header; 16 is a floor, not the worst case.
+STRING_ELEMENT_BYTES = 16
 
 # TF's DataTypeString names ("float", not "float32"), used in runtime error messages.
 _TF_TYPE_NAMES = {
@@ -34,6 +38,21 @@ def dtype_enum(array: np.ndarray) -> int:
     return tf.as_dtype(array.dtype).as_datatype_enum
 
 
+def claimed_bytes(proto: tensor_pb2.TensorProto) -> float:
+    """The bytes `proto` takes once decoded, from its shape and dtype alone (before anything is allocated);
+    a shape of [2**24] with one value costs what 2**24 values cost. Strings: their bytes plus a per-element
+    overhead. Float, so that absurd shapes cannot overflow."""
+    dims = [max(d.size, 0) for d in proto.tensor_shape.dim]
+    elements = float(np.prod(dims, dtype=np.float64)) if dims else 1.0
+    if proto.dtype == types_pb2.DT_STRING:
+        return elements * STRING_ELEMENT_BYTES + sum(len(v) for v in proto.string_val)
+    try:
+        item = tf.as_dtype(proto.dtype).size
+    except TypeError:
+        item = 1
+    return elements * item
+
+
 def to_ndarray(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     """Parse a request TensorProto; any malformation is INVALID_ARGUMENT "tensor parsing error: ALIAS"."""
     error = invalid_argument(f"tensor parsing error: {alias}")
@@ -42,10 +61,9 @@ def to_ndarray(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     dims = [d.size for d in proto.tensor_shape.dim]
     if any(d < 0 for d in dims):
         raise error
-    num_elements = int(np.prod(dims, dtype=np.float64)) if dims else 1
-    item_bytes = 1 if proto.dtype == types_pb2.DT_STRING else tf.as_dtype(proto.dtype).size
-    if num_elements * item_bytes > MAX_TENSOR_BYTES:
+    if claimed_bytes(proto) > MAX_TENSOR_BYTES:
         raise error
+    num_elements = int(np.prod(dims, dtype=np.float64)) if dims else 1
     try:
         array = tf.make_ndarray(proto)
     except Exception:  # malformed content (wrong byte count, too many values, ...) is the client's fault

@@ -15,15 +15,12 @@ directory is refused) unless `--reuse`, which keeps it so that TFX's cache and t
 import argparse
 import math
 import os
-import queue
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from serving.process import ServerProcess, ServerProcessError
 from tfx_pipeline.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -69,75 +66,11 @@ def prepare_root(root: str, reuse: bool) -> None:
 
 
 # ---- serving -------------------------------------------------------------------------------------------------
-class ServerProcess:
-    """`python -m serving.server` on a model base path in a fresh process; gRPC on a free port.
-
-    Use as a context manager: entering waits until the server listens (the models are loaded and warmed up
-    by then), leaving stops it with SIGTERM (SIGKILL after `stop_timeout`). Its log goes to `log_path`.
-    """
-
-    def __init__(self, model_base_path: str, model_name: str, log_path: str,
-                 start_timeout: float = SERVER_START_TIMEOUT, stop_timeout: float = 30):
-        self.command = [sys.executable, "-m", "serving.server", "--port=0", f"--model_name={model_name}",
-                        f"--model_base_path={model_base_path}"]
-        self.log_path, self.start_timeout, self.stop_timeout = log_path, start_timeout, stop_timeout
-        self.process: Optional[subprocess.Popen] = None
-        self.port: Optional[int] = None
-        self.exit_code: Optional[int] = None
-
-    def __enter__(self) -> "ServerProcess":
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-                   PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
-        self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._log, text=True,
-                                        env=env, cwd=REPO)
-        lines: "queue.Queue[Optional[str]]" = queue.Queue()
-
-        def read():
-            for line in self.process.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=read, name="server-stdout", daemon=True).start()
-        deadline = time.monotonic() + self.start_timeout
-        try:
-            while self.port is None:
-                try:
-                    line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-                except queue.Empty:
-                    raise DemoError(f"the server did not listen within {self.start_timeout:.0f} s; "
-                                    f"log: {self.log_path}\n{self.log_tail()}") from None
-                if line is None:
-                    self.process.wait()
-                    raise DemoError(f"the server exited with status {self.process.returncode} before "
-                                    f"listening; log: {self.log_path}\n{self.log_tail()}")
-                if line.startswith("serving: gRPC on "):  # serving.server.main prints it once it listens
-                    self.port = int(line.split()[3].rstrip(",").rsplit(":", 1)[1])
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def log_tail(self, chars: int = 3000) -> str:
-        self._log.flush()
-        with open(self.log_path, errors="replace") as f:
-            return f.read()[-chars:]
-
-    def stop(self) -> None:
-        if self.process is None or self.exit_code is not None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.exit_code = self.process.returncode
-        self._log.close()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def serve(model_base_path: str, model_name: str, log_path: str):
+    """`python -m serving.server` on the pushed base path in a fresh process (`ServerProcess`:
+    entering waits until the model is AVAILABLE, leaving stops it with SIGTERM, SIGKILL after 30 s)."""
+    return ServerProcess([f"--model_name={model_name}", f"--model_base_path={model_base_path}"],
+                         model_name=model_name, log_path=log_path, start_timeout=SERVER_START_TIMEOUT)
 
 
 def query_server(port: int, model_name: str, text_feature: str, texts: Sequence[str],
@@ -256,12 +189,11 @@ def main(argv=None) -> int:
         print(f"\n== 2/2 Serving {config.model_base_path()} with `python -m serving.server` "
               f"(a fresh process)", flush=True)
         serve_start = time.monotonic()
-        with ServerProcess(config.model_base_path(), config.model_name,
-                           os.path.join(root, "server.log")) as server:
-            result["server_pid"] = server.process.pid
-            print(f"Listening on 127.0.0.1:{server.port} after {time.monotonic() - serve_start:.0f} s; "
+        with serve(config.model_base_path(), config.model_name, os.path.join(root, "server.log")) as server:
+            result["server_pid"] = server.pid
+            print(f"Listening on 127.0.0.1:{server.grpc_port} after {time.monotonic() - serve_start:.0f} s; "
                   f"sending {len(reviews)} IMDB reviews the pipeline never saw", flush=True)
-            answers = query_server(server.port, config.model_name, config.text_features[0],
+            answers = query_server(server.grpc_port, config.model_name, config.text_features[0],
                                    [text for text, _ in reviews], class_names)
         result["server_exit_code"] = server.exit_code
         result["serving_seconds"] = time.monotonic() - serve_start
@@ -278,7 +210,7 @@ def main(argv=None) -> int:
         print(f"Server stopped (exit status {server.exit_code}).")
         if server.exit_code != 0:
             raise DemoError(f"the server exited with status {server.exit_code}; log: {server.log_path}")
-    except DemoError as e:
+    except (DemoError, ServerProcessError) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return finish(result, EXIT_FAILED, args.summary_json, start)
     print(f"\nDemo OK: held-out accuracy {accuracy:.4f}, version {answers['version']} pushed to "

@@ -1,17 +1,14 @@
 """Infra-validation without Docker: serve the pushed model in a fresh process and answer real requests.
 
-`query_pushed_model` starts a new Python process that shares nothing with the training run (it imports only
-TensorFlow and `serving`, not tfmodels), runs `serving.server.ModelServer` on the pushed model base path, and sends one
-Predict request (raw text signature) and one Classify request (serialized tf.Examples) over gRPC. A model
-counts as pushed-and-good only when both answer. `python -m tfx_pipeline.infra_validation` is that process.
+`query_pushed_model` runs `python -m serving.server` on the pushed model base path in a new process that shares
+nothing with the training run (`serving` imports only TensorFlow and the TF Serving protos, not tfmodels), waits
+until the model is AVAILABLE there, and sends one Predict request (raw text signature) and one Classify request
+(serialized tf.Examples) over gRPC. A model counts as pushed-and-good only when both answer.
 """
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
+
+from serving.process import ServerProcess, ServerProcessError
 
 TIMEOUT_SECONDS = 300
 
@@ -26,53 +23,27 @@ def query_pushed_model(model_base_path: str, model_name: str, text_feature: str,
 
     Returns `{"version", "labels", "probabilities", "classify"}` (classify: per text, its (class, score) pairs).
     """
+    import grpc
+
+    from serving.client import GrpcClient, text_examples
     from tfmodels.export.signatures import CLASSIFY_SIGNATURE, TEXT_SIGNATURE
 
-    command = [sys.executable, "-m", "tfx_pipeline.infra_validation", "--model-base-path", model_base_path,
-               "--model-name", model_name, "--text-feature", text_feature, "--texts", json.dumps(list(texts)),
-               "--text-signature", TEXT_SIGNATURE, "--classify-signature", CLASSIFY_SIGNATURE]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=env)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise InfraValidationError(f"serving {model_base_path} failed (exit {result.returncode}):\n"
-                                   f"{result.stderr[-3000:]}")
-    return json.loads(lines[-1])
-
-
-def _serve_and_query(model_base_path: str, model_name: str, text_feature: str, texts: List[str],
-                     text_signature: str, classify_signature: str) -> Dict:
-    from serving.client import GrpcClient, text_examples
-    from serving.server import ModelServer
-
-    with ModelServer(model_base_path=model_base_path, model_name=model_name, port=0,
-                     rest_api_port=None) as server:
-        with GrpcClient(f"127.0.0.1:{server.grpc_port}", timeout=60) as client:
+    server = ServerProcess([f"--model_name={model_name}", f"--model_base_path={model_base_path}",
+                            "--file_system_poll_wait_seconds=0"], model_name=model_name,
+                           start_timeout=TIMEOUT_SECONDS)
+    try:
+        with server, GrpcClient(server.grpc_target, timeout=60) as client:
             version = max(s["version"] for s in client.status(model_name) if s["state"] == "AVAILABLE")
-            outputs = client.predict(model_name, {text_feature: texts}, signature_name=text_signature)
-            classified = client.classify(model_name, text_examples(texts, text_feature),
-                                         signature_name=classify_signature)
+            outputs = client.predict(model_name, {text_feature: list(texts)}, signature_name=TEXT_SIGNATURE)
+            classified = client.classify(model_name, text_examples(list(texts), text_feature),
+                                         signature_name=CLASSIFY_SIGNATURE)
+    except (ServerProcessError, grpc.RpcError) as e:
+        detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
+        raise InfraValidationError(f"serving {model_base_path} failed: {detail}\n{server.log_tail()}") from None
     return {
         "version": int(version),
         "labels": [name.decode() for name in outputs["label_name"].tolist()],
         "probabilities": outputs["probabilities"].tolist(),
-        "classify": [[[label, float(score)] for label, score in row] for row in classified],
+        "classify": [[[label.decode() if isinstance(label, bytes) else label, float(score)] for label, score in row]
+                     for row in classified],
     }
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-base-path", required=True)
-    parser.add_argument("--model-name", required=True)
-    parser.add_argument("--text-feature", required=True)
-    parser.add_argument("--texts", required=True, help="a JSON list of strings")
-    parser.add_argument("--text-signature", required=True)
-    parser.add_argument("--classify-signature", required=True)
-    args = parser.parse_args(argv)
-    answers = _serve_and_query(args.model_base_path, args.model_name, args.text_feature, json.loads(args.texts),
-                               args.text_signature, args.classify_signature)
-    print(json.dumps(answers))
-
-
-if __name__ == "__main__":
-    main()

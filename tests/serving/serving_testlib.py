@@ -120,33 +120,12 @@ def http(server, method, path, body=None, raw=None):
         connection.close()
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_cli_server(*args, timeout=180):
-    """Run `python -m serving.server --port=0 ARGS`; returns (process, gRPC port) once it listens."""
-    import re
-    import subprocess
-    import sys
-    process = subprocess.Popen([sys.executable, "-m", "serving.server", "--port=0", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.match(r"serving: gRPC on 127\.0\.0\.1:(\d+)", line)
-        if match:
-            return process, int(match.group(1))
-    process.kill()
-    raise AssertionError("server did not start:\n" + "".join(lines[-40:]))
+def start_cli_server(*args, model_name=MODEL_NAME, rest=False, timeout=180, log_path=None):
+    """A started `serving.process.ServerProcess` running `python -m serving.server ARGS` (gRPC on a free port;
+    also REST when `rest`), returned once `model_name` is AVAILABLE; stop it with `.stop()` or `with`."""
+    from serving.process import ServerProcess
+    return ServerProcess(list(args), model_name=model_name, rest=rest, start_timeout=timeout,
+                         log_path=log_path).start()
 
 
 def with_spec(request, name=MODEL_NAME, signature="", version=None, label=None):
