@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-
 from testlib import run_layer_test
+
 from tfmodels.layers import Dense
 
 X = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")

@@ -3,8 +3,8 @@ import math
 import keras
 import numpy as np
 import pytest
-
 from testlib import run_layer_test
+
 from tfmodels import layers as L
 
 

@@ -6,9 +6,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from testlib import run_model_test
 
 import tfmodels
-from testlib import run_model_test
 from tfmodels import (
     BertClassifier,
     BertConfig,

@@ -290,7 +290,8 @@ def test_export_signature_matches_python_answer(exported):
 
 
 def test_export_warmup_file_holds_an_answer_question_request(exported):
-    from tfmodels.export import read_warmup_requests, signatures as names
+    from tfmodels.export import read_warmup_requests
+    from tfmodels.export import signatures as names
 
     (log,) = read_warmup_requests(exported[0])
     request = log.predict_log.request

@@ -6,6 +6,7 @@ Shapes, causal/padding masks, config and ``.keras`` round trips are in test_seq2
 import keras
 import numpy as np
 import pytest
+from testlib import run_model_test
 
 from tfmodels.models.transformer import (
     InverseSqrtWarmup,
@@ -13,7 +14,6 @@ from tfmodels.models.transformer import (
     Seq2SeqConfig,
     Seq2SeqTransformer,
 )
-from testlib import run_model_test
 
 
 def _logits(model, source, target):

@@ -20,7 +20,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from tfmodels import BertConfig, BertEncoder, BertSpanQA  # noqa: E402
 from tfmodels.checkpoints import load_hf_bert  # noqa: E402

@@ -1,7 +1,10 @@
-"""Export a trained text classifier, tokenization included, as a TF Serving SavedModel.
+"""Export trained models, tokenization included, as TF Serving SavedModels (core TF ops only).
 
+- `signatures`: the serving contract (signature names, input/output keys, warmup file), defined once.
 - `export_text_classifier` writes the SavedModel: `serving_default` (serialized tf.Example in),
   `predict_text` (raw strings in) and `classify` (TF Serving's Classify API), plus a warmup file.
+- `export_token_classifier` (`extract_entities`) and `export_span_qa` (`answer_question`) do the same for NER
+  and span QA, with windowing and decoding inside the graph.
 - `make_examples` builds the serialized tf.Examples those signatures (and clients) take.
 - `write_warmup_requests` writes `assets.extra/tf_serving_warmup_requests` for an existing export.
 
@@ -40,6 +43,7 @@ __all__ = [
     "export_text_classifier",
     "export_token_classifier",
     "make_examples",
+    "signatures",
     "read_warmup_requests",
     "text_preprocess",
     "write_warmup_requests",

@@ -32,7 +32,6 @@ from tfmodels.export.signatures import (
 )
 from tfmodels.export.warmup import write_warmup_requests
 
-
 Preprocess = Callable[[Dict[str, tf.Tensor]], Dict[str, tf.Tensor]]
 
 

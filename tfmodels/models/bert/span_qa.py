@@ -6,7 +6,12 @@ import tensorflow as tf
 
 from tfmodels.layers.span_head import SpanHead
 from tfmodels.models.bert.encoder import bert_inputs
-from tfmodels.models.bert.span_qa_reader import SpanQAPreprocessor, _strings, answer_batch, window_features
+from tfmodels.models.bert.span_qa_reader import (
+    SpanQAPreprocessor,
+    _strings,
+    answer_batch,
+    window_features,
+)
 from tfmodels.models.bert.task import BertTask
 
 
