@@ -325,28 +325,20 @@ def test_export_loads_without_tensorflow_text(exported):
 
 
 def test_served_over_grpc_predict_and_rest(exported):
+    """`python -m serving.server` in a fresh process answers the signature like `answer` does."""
     import os
-    import signal
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "serving"))
-    from serving_testlib import free_port, start_cli_server
 
     from serving.client import GrpcClient, RestClient
+    from serving.process import ServerProcess
 
     export_dir, expected = exported
-    rest_port = free_port()
-    process, grpc_port = start_cli_server(f"--rest_api_port={rest_port}", f"--model_name={MODEL_NAME}",
-                                          f"--model_base_path={os.path.dirname(export_dir)}")
-    try:
+    args = [f"--model_name={MODEL_NAME}", f"--model_base_path={os.path.dirname(export_dir)}"]
+    with ServerProcess(args, model_name=MODEL_NAME, rest=True, start_timeout=300) as server:
         inputs = {"question": np.array([q.encode() for q in EXPORT_QUESTIONS]),
                   "context": np.array([c.encode() for c in EXPORT_CONTEXTS])}
-        with GrpcClient(f"127.0.0.1:{grpc_port}", timeout=60) as client:
+        with GrpcClient(server.grpc_target, timeout=60) as client:
             _assert_same(_as_answers(client.predict(MODEL_NAME, inputs, signature_name="answer_question")), expected)
-        rest = RestClient(f"http://127.0.0.1:{rest_port}", timeout=60).predict(
+        rest = RestClient(server.rest_url, timeout=60).predict(
             MODEL_NAME, inputs={"question": EXPORT_QUESTIONS, "context": EXPORT_CONTEXTS},
             signature_name="answer_question")
         _assert_same(_as_answers(rest), expected)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)

@@ -17,26 +17,33 @@ class TransformerBlockBase(keras.layers.Layer):
     connection: post-LN ``LN(x + drop(f(x)))`` or pre-LN ``x + drop(f(LN(x)))``.
     """
 
+    # The settings whose defaults differ between the blocks (BERT's encoder vs the 2017 decoder); a
+    # subclass names its own, and an argument left at None takes it.
+    DEFAULTS = {}
+
     def __init__(
         self,
         num_heads,
         intermediate_size,
-        activation,
-        dropout,
-        attention_dropout,
-        norm_first,
-        layer_norm_epsilon,
-        kernel_initializer,
+        activation=None,
+        dropout=0.1,
+        attention_dropout=None,
+        norm_first=False,
+        layer_norm_epsilon=None,
+        kernel_initializer="glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        given = {"activation": activation, "attention_dropout": attention_dropout,
+                 "layer_norm_epsilon": layer_norm_epsilon}
+        settings = {name: self.DEFAULTS[name] if value is None else value for name, value in given.items()}
         self.num_heads = num_heads
         self.intermediate_size = intermediate_size
-        self.activation = activation
+        self.activation = settings["activation"]
         self.dropout = dropout
-        self.attention_dropout = attention_dropout
+        self.attention_dropout = settings["attention_dropout"]
         self.norm_first = norm_first
-        self.layer_norm_epsilon = layer_norm_epsilon
+        self.layer_norm_epsilon = settings["layer_norm_epsilon"]
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def _head_dim(self, hidden):

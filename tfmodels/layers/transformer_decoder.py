@@ -51,29 +51,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
     TensorShape([2, 4, 16])
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_size,
-        activation="relu",
-        dropout=0.1,
-        attention_dropout=0.0,
-        norm_first=False,
-        layer_norm_epsilon=1e-6,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
-        super().__init__(
-            num_heads=num_heads,
-            intermediate_size=intermediate_size,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            norm_first=norm_first,
-            layer_norm_epsilon=layer_norm_epsilon,
-            kernel_initializer=kernel_initializer,
-            **kwargs,
-        )
+    DEFAULTS = {"activation": "relu", "attention_dropout": 0.0, "layer_norm_epsilon": 1e-6}
 
     def build(self, x_shape, encoder_output_shape=None):
         hidden = x_shape[-1]

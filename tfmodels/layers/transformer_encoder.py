@@ -38,29 +38,10 @@ class TransformerEncoderBlock(TransformerBlockBase):
     TensorShape([2, 5, 16])
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_size,
-        activation="gelu",
-        dropout=0.1,
-        attention_dropout=0.1,
-        norm_first=False,
-        layer_norm_epsilon=1e-12,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
-        super().__init__(
-            num_heads=num_heads,
-            intermediate_size=intermediate_size,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            norm_first=norm_first,
-            layer_norm_epsilon=layer_norm_epsilon,
-            kernel_initializer=kernel_initializer,
-            **kwargs,
-        )
+    DEFAULTS = {"activation": "gelu", "attention_dropout": 0.1, "layer_norm_epsilon": 1e-12}
+
+    def __init__(self, num_heads, intermediate_size, **kwargs):
+        super().__init__(num_heads, intermediate_size, **kwargs)
         self.supports_masking = True
 
     def build(self, x_shape):

@@ -9,8 +9,36 @@ from tfmodels.text.packing import BertPacker
 from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
 
 
+class TokenizingLayer(keras.layers.Layer):
+    """Base of the layers that turn strings into model inputs with a tokenizer (BERT packing, NER and
+    span-QA windows): holds the tokenizer and ``sequence_length`` and takes strings as they come.
+
+    Args:
+        tokenizer: a ``BertTokenizer`` (or its serialized config, as ``from_config`` passes it).
+        sequence_length: length of every packed row.
+    """
+
+    def __init__(self, tokenizer, sequence_length, **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        # Keras would otherwise convert string inputs to float tensors and refuse Python lists of strings.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
+                      sequence_length=self.sequence_length)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="tfmodels")
-class BertPreprocessor(keras.layers.Layer):
+class BertPreprocessor(TokenizingLayer):
     """Tokenizes one text (or a pair) per example and packs it for a BERT encoder.
 
     Core TensorFlow ops only: use it in ``tf.data.Dataset.map``, in a
@@ -42,20 +70,12 @@ class BertPreprocessor(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer, sequence_length=128, truncate="round_robin", **kwargs):
-        kwargs.setdefault("dtype", "int32")
-        super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
-        if isinstance(tokenizer, dict):
-            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
-        self.tokenizer = tokenizer
-        self.sequence_length = int(sequence_length)
+        super().__init__(tokenizer, sequence_length, **kwargs)
         self.truncate = truncate
         # The packer needs the special-token ids, which a tokenizer loaded from a .keras file
         # only has once its vocabulary asset is read (after this constructor runs).
         self._packer = None
-        if tokenizer._vocabulary is not None:
+        if self.tokenizer._vocabulary is not None:
             self.packer  # noqa: B018 (build it now, as before assets existed)
 
     @property
@@ -95,9 +115,5 @@ class BertPreprocessor(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
-            sequence_length=self.sequence_length,
-            truncate=self.truncate,
-        )
+        config.update(truncate=self.truncate)
         return config

@@ -30,7 +30,6 @@ class BertSpanQA(BertTask):
 
     Example:
     >>> import numpy as np
-import tensorflow as tf
     >>> from tfmodels import BertConfig, BertEncoder
     >>> encoder = BertEncoder(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
     ...                                  num_attention_heads=2, intermediate_size=64))

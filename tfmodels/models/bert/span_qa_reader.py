@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.text.preprocessing import TokenizingLayer
 from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
 
 EMPTY_ANSWER = ("", -1, -1, 0.0)
@@ -54,7 +55,7 @@ def _strings(values, name):
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class SpanQAPreprocessor(keras.layers.Layer):
+class SpanQAPreprocessor(TokenizingLayer):
     """Question + context strings -> overlapping BERT windows (``run_squad``'s doc stride).
 
     Args:
@@ -63,7 +64,7 @@ class SpanQAPreprocessor(keras.layers.Layer):
       doc_stride: context tokens between the starts of consecutive windows (128).
       max_query_length: longer questions are truncated to their first ``max_query_length`` tokens (64).
 
-    Call arguments:
+    Call args:
       inputs: ``(questions, contexts)``, two 1-D string tensors of the same length.
 
     Returns:
@@ -91,15 +92,7 @@ class SpanQAPreprocessor(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer, sequence_length=384, doc_stride=128, max_query_length=64, **kwargs):
-        kwargs.setdefault("dtype", "int32")
-        super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
-        if isinstance(tokenizer, dict):
-            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
-        self.tokenizer = tokenizer
-        self.sequence_length = int(sequence_length)
+        super().__init__(tokenizer, sequence_length, **kwargs)
         self.doc_stride = int(doc_stride)
         self.max_query_length = int(max_query_length)
         room = self.sequence_length - 3 - self.max_query_length
@@ -187,8 +180,6 @@ class SpanQAPreprocessor(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
-            sequence_length=self.sequence_length,
             doc_stride=self.doc_stride,
             max_query_length=self.max_query_length,
         )

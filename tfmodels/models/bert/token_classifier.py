@@ -7,11 +7,12 @@ import tensorflow as tf
 from tfmodels.models.bert.encoder import bert_inputs
 from tfmodels.models.bert.task import BertTask, _as_strings, logits_head
 from tfmodels.text import alignment
+from tfmodels.text.preprocessing import TokenizingLayer
 from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class TokenClassifierPreprocessor(keras.layers.Layer):
+class TokenClassifierPreprocessor(TokenizingLayer):
     """Raw text -> windows of word pieces for a ``BertTokenClassifier``, labels aligned to the pieces.
 
     Long texts become several overlapping windows of ``sequence_length - 2`` pieces whose starts are
@@ -37,18 +38,11 @@ class TokenClassifierPreprocessor(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer, tags, sequence_length=128, stride=None, **kwargs):
-        super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
-        if isinstance(tokenizer, dict):
-            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
         alignment.check_tags(tags)
         if int(sequence_length) < 3:
             raise ValueError(f"sequence_length must be >= 3 ([CLS] piece [SEP]), got {sequence_length}")
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer, sequence_length, **kwargs)
         self.tags = list(tags)
-        self.sequence_length = int(sequence_length)
         self.stride = int(stride) if stride is not None else max(1, (self.sequence_length - 2) // 2)
         alignment.num_windows(0, self.sequence_length - 2, self.stride)  # validates the stride
 
@@ -91,8 +85,7 @@ class TokenClassifierPreprocessor(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer), tags=self.tags,
-                      sequence_length=self.sequence_length, stride=self.stride)
+        config.update(tags=self.tags, stride=self.stride)
         return config
 
 
