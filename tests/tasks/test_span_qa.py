@@ -1,6 +1,7 @@
 """Span QA from raw strings: run_squad windows, decoding on hand-made logits, character offsets,
 training targets, BertSpanQA.answer / fit on raw strings / .keras round trip."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -197,9 +198,9 @@ def _zebra_data(n, seed=0):
 @pytest.fixture(scope="module")
 def trained(tokenizer):
     """A tiny model fitted on raw strings to find "zebra" (a learnable rule for windows tests)."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = _tiny_model(tokenizer)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
     questions, contexts, answers = _zebra_data(192)
     history = model.fit((questions, contexts), answers, batch_size=32, epochs=6, verbose=0)
     return model, history
@@ -239,7 +240,7 @@ def test_raw_predict_and_keras_round_trip(trained, tmp_path):
     np.testing.assert_allclose(logits["start_logits"], model.predict(x, verbose=0)["start_logits"], atol=1e-6)
     path = str(tmp_path / "qa.keras")
     model.save(path)
-    loaded = tf.keras.models.load_model(path)
+    loaded = keras.models.load_model(path)
     assert loaded.preprocessor.get_config() == model.preprocessor.get_config()
     assert loaded.answer(questions, contexts) == model.answer(questions, contexts)
 
