@@ -16,7 +16,6 @@ so they are context, not a like-for-like comparison: the best shared-task system
     python -m tfmodels.examples.ner --smoke --export-dir DIR   # a few steps, then a SavedModel in DIR
 """
 
-import argparse
 import json
 import os
 import time
@@ -35,6 +34,7 @@ from tfmodels.models.bert.token_classifier import (  # noqa: E402
     TokenClassifierPreprocessor,
 )
 from tfmodels.text import BertTokenizer  # noqa: E402
+from tfmodels.utils import cli  # noqa: E402
 
 SMOKE = {"epochs": 1, "seeds": "0", "max_train_sentences": 64, "max_test_sentences": 32,
          "sequence_length": 32, "batch_size": 16}
@@ -111,8 +111,7 @@ def run(epochs=3, seeds="0,1,2", batch_size=16, sequence_length=64, stride=None,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.parser(__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per seed")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, one fine-tuning each")
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (windows)")

@@ -9,7 +9,6 @@ al. 2013) computed in the same run. Windows, doc stride and decoding are ``run_s
     python -m tfmodels.examples.squad [--train-questions 4000] [--sequence-length 256] ...
 """
 
-import argparse
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from tfmodels.datasets.squad import load_squad, squad_window_features  # noqa: E
 from tfmodels.metrics import squad_scores  # noqa: E402
 from tfmodels.models.bert.span_qa_reader import SpanQAPreprocessor  # noqa: E402
 from tfmodels.text import BertTokenizer  # noqa: E402
+from tfmodels.utils import cli  # noqa: E402
 
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
@@ -152,8 +152,7 @@ SMOKE = dict(train_questions=64, dev_questions=16, sequence_length=128, doc_stri
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.parser(__doc__.splitlines()[0])
     parser.add_argument("--train-questions", type=int, default=4000, help="first N SQuAD v1.1 train questions")
     parser.add_argument("--dev-questions", type=int, default=2000, help="first N SQuAD v1.1 dev questions scored")
     parser.add_argument("--sequence-length", type=int, default=256, help="window length (run_squad: 384)")
