@@ -26,6 +26,7 @@ from tfmodels.models.transformer import (  # noqa: E402
     export_translator,
     masked_accuracy,
 )
+from tfmodels.optimizers import LinearWarmupDecay, fine_tuning_optimizer  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -38,11 +39,13 @@ __all__ = [
     "BertTokenClassifier",
     "InverseSqrtWarmup",
     "LabelSmoothedCrossEntropy",
+    "LinearWarmupDecay",
     "Seq2SeqTransformer",
     "Translator",
     "checkpoints",
     "datasets",
     "export_translator",
+    "fine_tuning_optimizer",
     "layers",
     "masked_accuracy",
     "ops",

@@ -31,6 +31,19 @@ def test_word_tags_label_first_piece_only(tokenizer):
     assert x["padding_mask"][0].tolist() == [1] * 9 + [0]
 
 
+def test_a_given_word_of_several_bert_words_labels_each_as_decoding_reads_them(tokenizer):
+    # "anna." is two BERT words ("anna", "."): predict_entities reads a tag at both, so both are trained.
+    pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=10)
+    _, y, w = pre.align([["anna.", "lives", "in", "Yorker."]], [["B-PER", "O", "O", "O"]])
+    assert [TAGS[t] if k else None for t, k in zip(y[0], w[0])][:8] == [
+        None, "B-PER", "I-PER", "O", "O", "O", None, "O"]  # ##er: no label; "." of Yorker.: O
+    bioes = ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    _, _, labels = alignment.align_word_tags(tokenizer, [["paris.x"]], [["S-LOC"]], bioes)
+    assert [bioes[i] for i in labels[0].numpy()] == ["B-LOC", "I-LOC", "E-LOC"]
+    _, _, labels = alignment.align_word_tags(tokenizer, [["paris."]], [["B-PER"]], ["O", "B-PER"])
+    assert labels[0].numpy().tolist() == [1, alignment.IGNORE]  # no I-PER in the tag set
+
+
 def test_char_spans_align_like_word_tags(tokenizer):
     pre = TokenClassifierPreprocessor(tokenizer, TAGS, sequence_length=10)
     from_words = pre.align([["Anna", "lives", "in", "New", "Yorker", "."]],

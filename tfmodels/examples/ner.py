@@ -12,7 +12,7 @@ Published WNUT-16 figures are on the official 3,856-tweet test set (Strauss et a
 so they are context, not a like-for-like comparison: the best shared-task system reached entity F1 52.41
 (Limsopatham & Collier 2016, CambridgeLTL, bidirectional LSTM); DeepNNNER (Dugas & Nichols 2016) 47.24.
 
-    python -m tfmodels.examples.ner [--epochs 3] [--seeds 0,1,2] ...
+    python -m tfmodels.examples.ner [--epochs 6] [--seeds 0,1,2] ...
     python -m tfmodels.examples.ner --smoke --export-dir DIR   # a few steps, then a SavedModel in DIR
 """
 
@@ -33,6 +33,7 @@ from tfmodels.models.bert.token_classifier import (  # noqa: E402
     BertTokenClassifier,
     TokenClassifierPreprocessor,
 )
+from tfmodels.optimizers import fine_tuning_optimizer  # noqa: E402
 from tfmodels.text import BertTokenizer  # noqa: E402
 from tfmodels.utils import cli  # noqa: E402
 
@@ -62,7 +63,8 @@ def build_model(tokenizer, tags, sequence_length, stride, dropout=0.1):
     return BertTokenClassifier(encoder, len(tags), dropout=dropout, preprocessor=preprocessor)
 
 
-def run(epochs=3, seeds="0,1,2", batch_size=16, sequence_length=64, stride=None, learning_rate=5e-5,
+def run(epochs=6, seeds="0,1,2", batch_size=16, sequence_length=64, stride=None, learning_rate=3e-4,
+        warmup_fraction=0.1,
         test_fraction=0.2, split_seed=0, max_train_sentences=None, max_test_sentences=None,
         export_dir=None, output_json=None, verbose=0):
     started = time.time()
@@ -78,8 +80,7 @@ def run(epochs=3, seeds="0,1,2", batch_size=16, sequence_length=64, stride=None,
         seed_started = time.time()
         model = build_model(tokenizer, tags, sequence_length, stride)
         steps = epochs * -(-len(train) // batch_size)
-        schedule = keras.optimizers.schedules.PolynomialDecay(learning_rate, max(steps, 1), 0.0)
-        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01))
+        model.compile(optimizer=fine_tuning_optimizer(learning_rate, steps, warmup_fraction))
         model.fit([w for w, _ in train], [t for _, t in train], epochs=epochs, batch_size=batch_size,
                   verbose=verbose)
         found = model.predict_entities([" ".join(w) for w, _ in test])
@@ -112,14 +113,16 @@ def run(epochs=3, seeds="0,1,2", batch_size=16, sequence_length=64, stride=None,
 
 def main(argv=None):
     parser = cli.parser(__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per seed")
+    parser.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per seed")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, one fine-tuning each")
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (windows)")
     parser.add_argument("--sequence-length", type=int, default=64,
                         help="window length in word pieces, [CLS]/[SEP] included")
     parser.add_argument("--stride", type=int, default=None,
                         help="step between window starts in pieces (default: half a window)")
-    parser.add_argument("--learning-rate", type=float, default=5e-5, help="peak AdamW learning rate")
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="peak AdamW learning rate")
+    parser.add_argument("--warmup-fraction", type=float, default=0.1,
+                        help="share of the steps with a linearly rising learning rate")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="share of sentences held out")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/test shuffle")
     parser.add_argument("--max-train-sentences", type=int, default=None, help="cap on training sentences")

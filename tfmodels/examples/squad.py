@@ -26,6 +26,7 @@ from tfmodels.datasets import minilm_path  # noqa: E402
 from tfmodels.datasets.squad import load_squad, squad_window_features  # noqa: E402
 from tfmodels.metrics import squad_scores  # noqa: E402
 from tfmodels.models.bert.span_qa_reader import SpanQAPreprocessor  # noqa: E402
+from tfmodels.optimizers import fine_tuning_optimizer  # noqa: E402
 from tfmodels.text import BertTokenizer  # noqa: E402
 from tfmodels.utils import cli  # noqa: E402
 
@@ -103,9 +104,7 @@ def run(train_questions=4000, dev_questions=2000, sequence_length=256, doc_strid
         encoder = load_hf_bert(directory)
     model = BertSpanQA(encoder, preprocessor=preprocessor)
     steps = epochs * math.ceil(len(y["start_logits"]) / batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(steps, 1), warmup_target=learning_rate, warmup_steps=max(steps // 10, 1))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01), jit_compile=True)
+    model.compile(optimizer=fine_tuning_optimizer(learning_rate, steps), jit_compile=True)
     print(f"{'tiny random model' if smoke else 'all-MiniLM-L6-v2'}: {len(train)} train questions -> "
           f"{len(y['start_logits'])} windows (seq {sequence_length}, stride {doc_stride}), "
           f"batch {batch_size}, {steps} steps", flush=True)
@@ -160,7 +159,7 @@ def main(argv=None):
     parser.add_argument("--max-query-length", type=int, default=64, help="questions truncated to N tokens")
     parser.add_argument("--batch-size", type=int, default=32, help="training windows per step")
     parser.add_argument("--epochs", type=int, default=1, help="passes over the training windows")
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak AdamW rate (warmup + cosine)")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak AdamW rate (10%% linear warmup, then linear decay)")
     parser.add_argument("--max-answer-length", type=int, default=30, help="most tokens in an answer")
     parser.add_argument("--n-best", type=int, default=20, help="start/end logits searched per window")
     parser.add_argument("--seed", type=int, default=0, help="random seed")

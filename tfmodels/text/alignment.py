@@ -9,7 +9,8 @@ Two training forms are aligned (``align_word_tags``, ``align_char_spans``):
   (or ``S-``/``B-``/``I-``/``E-`` when the tag set is BIOES).
 
 Either way the label sits on a word's first piece; its other pieces, ``[CLS]``, ``[SEP]`` and padding
-carry ``IGNORE`` (no loss, no metric). Texts longer than one window are split into overlapping windows
+carry ``IGNORE`` (no loss, no metric). A word is a BERT word (split at whitespace and punctuation), the
+unit decoding reads: a given word such as ``"don't"`` holds three, the later ones continuing its tag. Texts longer than one window are split into overlapping windows
 (``tfmodels.text.windows``); every window is a training row, so no entity is lost to truncation.
 
 Inference (``text_pieces``, ``pack_windows``, ``decode_entities``) is core TensorFlow only, so the Python
@@ -187,6 +188,23 @@ def _tag_index(tags):
     return {t: i for i, t in enumerate(tags)}
 
 
+def _sub_word_tags(tag, count, index):
+    """Tag ids for the ``count`` BERT words of one whitespace word tagged ``tag`` ("don't" is "don",
+    "'", "t"): they form one entity (``B-X I-X ...``, BIOES ``S-X`` -> ``B-X ... E-X``) or stay ``O``,
+    as decoding reads them. If the tag set lacks a tag that needs, only the first is labelled."""
+    if count == 1:
+        return [index[tag]]
+    prefix, _, kind = tag.partition("-")
+    parts = {"O": ["O"] * count,
+             "B": [f"B-{kind}"] + [f"I-{kind}"] * (count - 1),
+             "I": [f"I-{kind}"] * count,
+             "S": [f"B-{kind}"] + [f"I-{kind}"] * (count - 2) + [f"E-{kind}"],
+             "E": [f"I-{kind}"] * (count - 1) + [f"E-{kind}"]}[prefix]
+    if all(part in index for part in parts):
+        return [index[part] for part in parts]
+    return [index[tag]] + [IGNORE] * (count - 1)
+
+
 def align_word_tags(tokenizer, sentences, tag_sequences, tags):
     """Words with one tag each -> ``(texts, piece_ids, piece_labels)``.
 
@@ -196,7 +214,10 @@ def align_word_tags(tokenizer, sentences, tag_sequences, tags):
     Returns:
         ``texts`` (the words joined by spaces) and two ragged ``[batch, (pieces)]`` int32 tensors: the
         piece ids and their labels (the tag id on each word's first piece, ``IGNORE`` elsewhere).
-        A word that yields no piece (e.g. only control characters) becomes one ``[UNK]``.
+        A word that yields no piece (e.g. only control characters) becomes one ``[UNK]``. A word that
+        holds several BERT words (``"don't"``, ``"@anna"``: punctuation splits them) labels the first
+        piece of each, continuing its tag (``B-X`` -> ``B-X I-X``; ``O`` -> ``O O``), because decoding
+        reads a tag at every BERT word's first piece.
     """
     index = _tag_index(tags)
     if len(sentences) != len(tag_sequences):
@@ -216,13 +237,18 @@ def align_word_tags(tokenizer, sentences, tag_sequences, tags):
                                  f"in the tag set {list(tags)}")
         flat_words += words
     pieces = tokenizer.tokenize(tf.constant(flat_words, tf.string)).to_list() if flat_words else []
+    continuation = {i for i, token in enumerate(tokenizer.get_vocabulary()) if token.startswith("##")}
     ids, labels, cursor = [], [], 0
     for words, word_tags in zip(sentences, tag_sequences):
         row_ids, row_labels = [], []
         for word_pieces, tag in zip(pieces[cursor: cursor + len(words)], word_tags):
             word_pieces = word_pieces or [tokenizer.unk_token_id]
+            starts = [k for k, piece in enumerate(word_pieces) if k == 0 or piece not in continuation]
+            word_labels = [IGNORE] * len(word_pieces)
+            for k, label in zip(starts, _sub_word_tags(tag, len(starts), index)):
+                word_labels[k] = label
             row_ids += word_pieces
-            row_labels += [index[tag]] + [IGNORE] * (len(word_pieces) - 1)
+            row_labels += word_labels
         cursor += len(words)
         ids.append(row_ids)
         labels.append(row_labels)
