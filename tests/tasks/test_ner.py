@@ -176,3 +176,34 @@ def test_fit_from_a_dataset_of_words_and_tags_equals_fit_from_lists(tokenizer):
     model.compile()
     expected = model.evaluate(sentences, tags, verbose=0)
     np.testing.assert_allclose(model.evaluate(dataset, verbose=0), expected, rtol=1e-5)
+    aligned = model.preprocess_dataset(dataset)  # lazily, in the graph: no Python per batch
+    assert isinstance(aligned.element_spec[0]["token_ids"], tf.TensorSpec)
+    bad = tf.data.Dataset.from_tensor_slices(
+        (tf.ragged.constant(sentences), tf.ragged.constant([["B-PER", "O", "O", "B-ALIEN"], tags[1]]))).batch(2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="B-ALIEN"):
+        model.evaluate(bad, verbose=0)
+
+
+def test_graph_alignment_equals_the_python_alignment_on_wnut():
+    import os
+
+    from tfmodels.datasets import minilm_path
+    from tfmodels.datasets.wnut import load_wnut16, wnut16_tags
+
+    real = BertTokenizer.from_vocab_file(os.path.join(minilm_path(), "vocab.txt"), lowercase=True)
+    sentences = load_wnut16()[:300] + [(["anna.", "\x00", "paris"], ["B-person", "O", "B-geo-loc"])]
+    tags = wnut16_tags()
+    words = [w for w, _ in sentences]
+    _, ids, labels = alignment.align_word_tags(real, words, [t for _, t in sentences], tags)
+    index = {t: i for i, t in enumerate(tags)}
+    graph = tf.function(lambda w, t: alignment.align_word_tag_ids(real, w, t, tags))
+    got_ids, got_labels = graph(tf.ragged.constant(words),
+                                tf.ragged.constant([[index[t] for t in s] for _, s in sentences]))
+    assert got_ids.to_list() == ids.to_list()
+    assert got_labels.to_list() == labels.to_list()
+    assert alignment.IGNORE in got_labels.flat_values.numpy()  # some words have several pieces
+    bioes, small = ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"], BertTokenizer(VOCAB)
+    _, _, expected = alignment.align_word_tags(small, [["paris.x", "paris."]], [["S-LOC", "E-LOC"]], bioes)
+    _, got = alignment.align_word_tag_ids(small, tf.ragged.constant([["paris.x", "paris."]]),
+                                          tf.ragged.constant([[4, 3]]), bioes)
+    assert got.to_list() == expected.to_list()

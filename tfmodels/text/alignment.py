@@ -256,6 +256,60 @@ def align_word_tags(tokenizer, sentences, tag_sequences, tags):
     return texts, _ragged(ids), _ragged(labels)
 
 
+def sub_word_tag_tables(tags):
+    """``(first, middle, last)`` int32 arrays over tag ids: the tag of a given word's first, middle and last
+    BERT word when it holds several (``_sub_word_tags``' rule; ``IGNORE`` past the first where the tag set
+    lacks the tag the rule needs)."""
+    index = _tag_index(tags)
+    first, middle, last = [], [], []
+    for tag in tags:
+        parts = _sub_word_tags(tag, 3, index)
+        first.append(parts[0])
+        middle.append(parts[1])
+        last.append(parts[2])
+    return (np.array(first, np.int32), np.array(middle, np.int32), np.array(last, np.int32))
+
+
+def align_word_tag_ids(tokenizer, words, tag_ids, tags):
+    """``align_word_tags`` in core TF ops, for ``tf.data`` and tf.Transform: ragged words and tag ids in,
+    ragged piece ids and labels out, the same values as the Python version.
+
+    Args:
+        words: string ``RaggedTensor`` ``[batch, (words)]``.
+        tag_ids: int ``RaggedTensor`` ``[batch, (words)]`` with the same row lengths (ids into ``tags``).
+        tags: the tag set.
+
+    Returns:
+        ``(piece_ids, piece_labels)``: int32 ``RaggedTensor`` ``[batch, (pieces)]``.
+    """
+    first_table, middle_table, last_table = (tf.constant(t) for t in sub_word_tag_tables(tags))
+    pieces = tokenizer.tokenize(words.flat_values)  # [words, (pieces)]
+    pieces = tf.cast(pieces, tf.int32)
+    # A word without pieces becomes one [UNK]: append [UNK] to every word, keep max(length, 1) pieces.
+    lengths = pieces.row_lengths()
+    unk = tf.fill([tf.size(lengths), 1], tf.constant(tokenizer.unk_token_id, tf.int32))
+    pieces = tf.concat([pieces, tf.RaggedTensor.from_tensor(unk)], axis=1)
+    kept = tf.maximum(lengths, 1)
+    pieces = tf.ragged.boolean_mask(pieces, tf.ragged.range(lengths + 1) < kept[:, None])
+    continuation = tf.constant([t.startswith("##") for t in tokenizer.get_vocabulary()], tf.bool)
+    flat, word_of_piece = pieces.flat_values, pieces.value_rowids()
+    position = tf.ragged.range(kept).flat_values  # piece index inside its word
+    starts = tf.cast((position == 0) | tf.logical_not(tf.gather(continuation, flat)), tf.int32)
+    # Which BERT word of its given word each piece starts (0, 1, ...), and how many the word holds.
+    running = tf.cumsum(starts)
+    before_word = tf.gather(tf.concat([[0], running], 0), pieces.row_splits[:-1])
+    order = running - tf.gather(before_word, word_of_piece) - 1
+    count = tf.gather(tf.math.segment_sum(starts, word_of_piece), word_of_piece)
+    word_tag = tf.gather(tf.cast(tag_ids.flat_values, tf.int32), word_of_piece)
+    label = tf.where(order == 0, tf.where(count == 1, word_tag, tf.gather(first_table, word_tag)),
+                     tf.where(order == count - 1, tf.gather(last_table, word_tag),
+                              tf.gather(middle_table, word_tag)))
+    label = tf.where(starts == 1, label, IGNORE)
+    per_sentence = tf.reduce_sum(tf.RaggedTensor.from_row_splits(kept, words.row_splits), axis=1)
+    return (tf.RaggedTensor.from_row_lengths(flat, per_sentence),
+            tf.RaggedTensor.from_row_lengths(label, per_sentence))
+
+
 def _ragged(rows):
     return tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1) if rows else \
         tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))

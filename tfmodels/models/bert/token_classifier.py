@@ -83,6 +83,24 @@ class TokenClassifierPreprocessor(TokenizingLayer):
         return ({k: v.numpy() for k, v in inputs.items()}, np.maximum(rows, 0).astype("int32"),
                 weights)
 
+    def align_tensors(self, words, tags):
+        """``align`` for words with tags in core TF ops (``tf.data``, tf.Transform): string
+        ``RaggedTensor``s ``[batch, (words)]`` -> ``(x, labels, weights)`` tensors over windows. A tag
+        outside the tag set fails with ``InvalidArgumentError`` naming it."""
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(self.tags), tf.range(len(self.tags))), -1)
+        tag_ids = tf.ragged.map_flat_values(table.lookup, tags)
+        unknown = tf.boolean_mask(tags.flat_values, tag_ids.flat_values < 0)
+        tf.debugging.assert_equal(tf.size(unknown), 0, message=tf.strings.format(
+            "tags outside the tag set {}: {}", (tf.constant(self.tags), unknown)))
+        tf.debugging.assert_equal(words.row_lengths(), tags.row_lengths(),
+                                  message="each sentence needs one tag per word")
+        ids, labels = alignment.align_word_tag_ids(self.tokenizer, words, tag_ids, self.tags)
+        x, _ = self._pack(ids)
+        rows, _, _ = alignment.pack_windows(labels, self.sequence_length, self.stride,
+                                            alignment.IGNORE, alignment.IGNORE, alignment.IGNORE)
+        return x, tf.maximum(rows, 0), tf.cast(rows != alignment.IGNORE, tf.float32)
+
     def get_config(self):
         config = super().get_config()
         config.update(tags=self.tags, stride=self.stride)
@@ -151,11 +169,14 @@ class BertTokenClassifier(BertTask):
         return self.preprocessor.align(x, y, sample_weight)
 
     def preprocess_dataset(self, dataset):
-        """Batches of ``(texts, spans)`` / ``(words, tags)`` are aligned eagerly (labels need Python);
-        batches of texts alone are windowed in the graph."""
+        """Batches of texts alone, and of ``(words, tags)`` as string ``RaggedTensor``s, are windowed
+        in the graph, lazily; batches of ``(texts, spans)`` are aligned eagerly (spans need Python)."""
         spec = dataset.element_spec
         if not isinstance(spec, tuple) or len(spec) == 1:
             return super().preprocess_dataset(dataset)
+        if len(spec) == 2 and all(isinstance(s, tf.RaggedTensorSpec) and s.dtype == tf.string
+                                  and s.shape.rank == 2 for s in spec):
+            return dataset.map(self.preprocessor.align_tensors, num_parallel_calls=tf.data.AUTOTUNE)
         rows = [self.preprocessor.align(*_to_python(element)) for element in dataset]
         if not rows:
             raise ValueError("the dataset is empty")

@@ -1,0 +1,121 @@
+"""Row-level checks a schema cannot state, one set per task: tags inside the tag set, answers inside their
+contexts, no empty source or target.
+
+TFDV validates statistics against the schema, which covers presence, types and value domains of whole
+features; it cannot see that the third tag of a row is not in the tag set or that an answer's character
+offset points outside its context. These checks read each row and say which row and what is wrong, in
+the words ExampleValidator's report uses, so that a bad row stops the run before Transform instead of
+vanishing into the training data.
+
+Each check takes one row (feature name -> Python value: str, int, or a list of them) and returns a list
+of problems (empty when the row is good).
+"""
+
+import json
+from typing import Callable, Dict, List, Sequence
+
+Row = Dict[str, object]
+RowCheck = Callable[[Row], List[str]]
+
+
+def _one(row: Row, name: str):
+    value = row.get(name)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else (None if not value else value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value
+
+
+def _text(row: Row, name: str) -> str:
+    value = _one(row, name)
+    return value if isinstance(value, str) else ""
+
+
+def token_classification_check(words_feature: str, tags_feature: str, tag_set: Sequence[str]) -> RowCheck:
+    """Whitespace-separated words and as many whitespace-separated tags, every tag in `tag_set`."""
+    known = set(tag_set)
+
+    def check(row: Row) -> List[str]:
+        words, tags = _text(row, words_feature).split(), _text(row, tags_feature).split()
+        if not words:
+            return [f"{words_feature} is empty"]
+        problems = []
+        if len(words) != len(tags):
+            problems.append(f"{len(words)} words but {len(tags)} tags")
+        unknown = sorted({t for t in tags if t not in known})
+        if unknown:
+            problems.append(f"tags {unknown} are not in the tag set {sorted(known)}")
+        return problems
+
+    return check
+
+
+def gold_answers(value) -> List[str]:
+    """A SQuAD answer-text cell: a JSON list of answers, or one answer as plain text."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            answers = json.loads(value)
+        except ValueError:
+            return [value]
+        if isinstance(answers, list) and all(isinstance(a, str) for a in answers):
+            return answers
+    return [value] if isinstance(value, str) else []
+
+
+def span_qa_check(question_feature: str, context_feature: str, answer_feature: str,
+                  answer_start_feature: str) -> RowCheck:
+    """A question and a context; each gold answer found at its character start inside the context.
+
+    Starts are one int, or a JSON list with one start per answer (as the answer texts).
+    """
+
+    def check(row: Row) -> List[str]:
+        question, context = _text(row, question_feature), _text(row, context_feature)
+        problems = [f"{name} is empty" for name, value in ((question_feature, question),
+                                                           (context_feature, context)) if not value.strip()]
+        answers = gold_answers(_one(row, answer_feature))
+        starts = _one(row, answer_start_feature)
+        if isinstance(starts, str):
+            try:
+                starts = json.loads(starts)
+            except ValueError:
+                return problems + [f"{answer_start_feature} {starts!r} is not a number or a JSON list"]
+        starts = starts if isinstance(starts, list) else [starts]
+        if not answers:
+            return problems + [f"{answer_feature} holds no answer"]
+        if len(starts) != len(answers):
+            return problems + [f"{len(answers)} answers but {len(starts)} answer starts"]
+        for answer, start in zip(answers, starts):
+            if not isinstance(start, int) or isinstance(start, bool):
+                problems.append(f"answer start {start!r} is not an integer")
+            elif not answer.strip():
+                problems.append("an answer is empty")
+            elif context[start:start + len(answer)] != answer:
+                problems.append(f"answer {answer!r} is not at character {start} of the context "
+                                f"({len(context)} characters)")
+        return problems
+
+    return check
+
+
+def translation_check(source_feature: str, target_feature: str) -> RowCheck:
+    """A non-empty source and a non-empty target."""
+
+    def check(row: Row) -> List[str]:
+        return [f"{name} is empty" for name in (source_feature, target_feature) if not _text(row, name).strip()]
+
+    return check
+
+
+def bad_rows(rows, check: RowCheck, limit: int = 10):
+    """`(count of bad rows, up to `limit` "row N: problem; problem" lines)` over an iterable of rows
+    (numbered from 1, in the order given)."""
+    count, lines = 0, []
+    for number, row in enumerate(rows, start=1):
+        problems = check(row)
+        if problems:
+            count += 1
+            if len(lines) < limit:
+                lines.append(f"row {number}: " + "; ".join(problems))
+    return count, lines
