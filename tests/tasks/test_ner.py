@@ -207,3 +207,46 @@ def test_graph_alignment_equals_the_python_alignment_on_wnut():
     _, got = alignment.align_word_tag_ids(small, tf.ragged.constant([["paris.x", "paris."]]),
                                           tf.ragged.constant([[4, 3]]), bioes)
     assert got.to_list() == expected.to_list()
+
+
+def _word_tags_reference(words, entities):
+    """The rule written out plainly: a word overlapping an entity takes its type, B- on its first word."""
+    starts, position = [], 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    tags = ["O"] * len(words)
+    for entity in entities:
+        inside = [i for i, (s, w) in enumerate(zip(starts, words)) if s < entity["end"] and s + len(w) > entity["start"]]
+        for k, i in enumerate(inside):
+            if tags[i] == "O":
+                tags[i] = f"{'B' if k == 0 else 'I'}-{entity['type']}"
+    return tags
+
+
+def test_word_tags_from_entities_follow_the_overlap_rule():
+    import random
+
+    from tfmodels.examples.ner import entities_to_word_tags
+
+    rng = random.Random(0)
+    batch, expected = [], []
+    for _ in range(40):
+        words = [rng.choice(["anna", "née", "北京", "😀", "x", "new", "york."]) for _ in range(rng.randint(0, 7))]
+        text = " ".join(words)
+        entities, cursor = [], 0
+        while cursor < len(text) and rng.random() < 0.7:
+            start = rng.randint(cursor, len(text) - 1)
+            end = rng.randint(start + 1, min(len(text), start + 9))
+            entities.append({"start": start, "end": end, "type": rng.choice(["PER", "LOC"])})
+            cursor = end + rng.randint(-2, 3)  # some overlap, some gaps
+        batch.append((words, entities))
+        expected.append(_word_tags_reference(words, entities))
+    ragged = lambda key, dtype: tf.ragged.constant([[e[key] for e in ents] for _, ents in batch], dtype,  # noqa: E731
+                                                   ragged_rank=1)
+    got = alignment.word_tags_from_entities(tf.ragged.constant([w for w, _ in batch], tf.string, ragged_rank=1),
+                                            ragged("start", tf.int64), ragged("end", tf.int64),
+                                            ragged("type", tf.string))
+    assert [[t.decode() for t in row] for row in got.to_list()] == expected
+    assert entities_to_word_tags(*batch[3]) == expected[3]
+    assert any("I-" in t for row in expected for t in row) and any(not ents for _, ents in batch)

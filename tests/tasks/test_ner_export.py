@@ -60,16 +60,35 @@ def exported(tmp_path_factory):
     model.fit([["Anna", "lives", "in", "Paris"], ["New", "York", "and", "Anna"]],
               [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-LOC", "O", "B-PER"]], epochs=30, verbose=0)
     export_dir = str(tmp_path_factory.mktemp("ner") / MODEL_NAME / "1")
-    export_token_classifier(export_dir, model, warmup_texts=TEXTS[:2], model_name=MODEL_NAME)
+    export_token_classifier(export_dir, model, warmup_texts=TEXTS[:2], model_name=MODEL_NAME,
+                            words_feature="tokens")
     expected = _expected_rows(model)
     assert max(expected[signatures.NUM_ENTITIES_OUTPUT]) >= 3  # the model found entities to compare
-    return export_dir, expected
+    return export_dir, expected, model
+
+
+def test_word_level_evaluation_signature(exported):
+    import tensorflow as tf
+
+    from tfmodels.examples.ner import entities_to_word_tags
+
+    export_dir, _, model = exported
+    sentences = [text.split() for text in TEXTS]
+    examples = [tf.train.Example(features=tf.train.Features(feature={"tokens": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[" ".join(words).encode()]))})).SerializeToString()
+        for words in sentences]
+    served = tf.saved_model.load(export_dir).signatures[signatures.DEFAULT_SIGNATURE]
+    got = served(examples=tf.constant(examples))[signatures.PREDICTED_TAGS_OUTPUT].numpy()
+    found = model.predict_entities([" ".join(words) for words in sentences])
+    expected = [" ".join(entities_to_word_tags(words, f)) for words, f in zip(sentences, found)]
+    assert [g.decode() for g in got] == expected
+    assert any(t != "O" for row in expected for t in row.split())
 
 
 def test_signature_matches_predict_entities(exported):
     import tensorflow as tf
 
-    export_dir, expected = exported
+    export_dir, expected, _ = exported
     loaded = tf.saved_model.load(export_dir)
     outputs = loaded.signatures[signatures.ENTITIES_SIGNATURE](text=tf.constant(TEXTS))
     assert outputs[signatures.ENTITY_START_OUTPUT].dtype == tf.int64
@@ -82,7 +101,7 @@ def test_signature_matches_predict_entities(exported):
 
 
 def test_loads_without_tensorflow_text(exported):
-    export_dir, expected = exported
+    export_dir, expected, _ = exported
     script = textwrap.dedent(f"""
         import json, sys
         sys.modules["tensorflow_text"] = None  # any import of it now fails
@@ -101,7 +120,7 @@ def test_served_over_grpc_and_rest(exported):
     from serving.client import GrpcClient, RestClient
     from serving.server import ModelServer
 
-    export_dir, expected = exported
+    export_dir, expected, _ = exported
     server = ModelServer(model_base_path=os.path.dirname(export_dir), model_name=MODEL_NAME, port=0,
                          rest_api_port=0, file_system_poll_wait_seconds=0)
     with server, GrpcClient(f"127.0.0.1:{server.grpc_port}", timeout=60) as client:

@@ -24,6 +24,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from tfmodels.checkpoints import load_hf_bert  # noqa: E402
 from tfmodels.datasets import minilm_path  # noqa: E402
@@ -34,7 +35,7 @@ from tfmodels.models.bert.token_classifier import (  # noqa: E402
     TokenClassifierPreprocessor,
 )
 from tfmodels.optimizers import fine_tuning_optimizer  # noqa: E402
-from tfmodels.text import BertTokenizer  # noqa: E402
+from tfmodels.text import BertTokenizer, alignment  # noqa: E402
 from tfmodels.utils import cli  # noqa: E402
 
 SMOKE = {"epochs": 1, "seeds": "0", "max_train_sentences": 64, "max_test_sentences": 32,
@@ -42,19 +43,13 @@ SMOKE = {"epochs": 1, "seeds": "0", "max_train_sentences": 64, "max_test_sentenc
 
 
 def entities_to_word_tags(words, entities):
-    """Predicted entities on ``" ".join(words)`` -> one BIO tag per word (words overlapping an entity)."""
-    starts, position = [], 0
-    for word in words:
-        starts.append(position)
-        position += len(word) + 1
-    tags = ["O"] * len(words)
-    for entity in entities:
-        inside = [i for i, (s, w) in enumerate(zip(starts, words))
-                  if s < entity["end"] and s + len(w) > entity["start"]]
-        for k, i in enumerate(inside):
-            if tags[i] == "O":
-                tags[i] = f"{'B' if k == 0 else 'I'}-{entity['type']}"
-    return tags
+    """Predicted entities on ``" ".join(words)`` -> one BIO tag per word (``alignment.word_tags_from_entities``,
+    the graph the pipeline's Evaluator signature runs)."""
+    ragged = lambda key, dtype: tf.ragged.constant([[e[key] for e in entities]], dtype, ragged_rank=1)  # noqa: E731
+    tags = alignment.word_tags_from_entities(tf.ragged.constant([list(words)], tf.string, ragged_rank=1),
+                                             ragged("start", tf.int64), ragged("end", tf.int64),
+                                             ragged("type", tf.string))
+    return [t.decode() for t in tags[0].numpy()]
 
 
 def build_model(tokenizer, tags, sequence_length, stride, dropout=0.1):

@@ -41,6 +41,9 @@ ENTITY_START_OUTPUT = "entity_start"
 ENTITY_END_OUTPUT = "entity_end"
 ENTITY_SCORE_OUTPUT = "entity_score"
 NUM_ENTITIES_OUTPUT = "num_entities"
+# With a words feature (the pipeline's Evaluator): `serving_default` takes serialized tf.Examples holding the
+# whitespace-separated words and returns one predicted tag per word, joined by spaces.
+PREDICTED_TAGS_OUTPUT = "predicted_tags"
 
 # ---- Span question answering ----
 # `answer_question`: `question`, `context` DT_STRING [batch] -> one answer per row.

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from tfmodels.export.signatures import (
+    DEFAULT_SIGNATURE,
     ENTITIES_SIGNATURE,
     ENTITIES_TEXT_INPUT,
     ENTITY_END_OUTPUT,
@@ -22,9 +23,12 @@ from tfmodels.export.signatures import (
     ENTITY_START_OUTPUT,
     ENTITY_TEXT_OUTPUT,
     ENTITY_TYPE_OUTPUT,
+    EXAMPLES_INPUT,
     NUM_ENTITIES_OUTPUT,
+    PREDICTED_TAGS_OUTPUT,
 )
 from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
+from tfmodels.text import alignment
 
 # Output key -> (decode_entities key, padding value).
 _OUTPUTS = {
@@ -42,6 +46,7 @@ def export_token_classifier(
     *,
     warmup_texts: Optional[Sequence[str]] = None,
     model_name: str = "",
+    words_feature: Optional[str] = None,
 ) -> str:
     """Write `model` (a `BertTokenClassifier` with a `TokenClassifierPreprocessor`) as a SavedModel.
 
@@ -50,6 +55,10 @@ def export_token_classifier(
         model: the trained `BertTokenClassifier`; its preprocessor sets the tag set, window length and stride.
         warmup_texts: when given, texts written as the warmup Predict request of `extract_entities`.
         model_name: the model name put in the warmup request's ModelSpec.
+        words_feature: when given, also a `serving_default` signature for word-level evaluation (TFMA):
+            serialized tf.Examples (`examples`) whose `words_feature` holds whitespace-separated words ->
+            `predicted_tags` (DT_STRING [batch], one BIO tag per word joined by spaces), from the entities
+            `extract_entities` finds on the words joined by single spaces.
 
     Returns:
         `export_dir`.
@@ -69,6 +78,17 @@ def export_token_classifier(
     archive.track(model.preprocessor)
     archive.add_endpoint(ENTITIES_SIGNATURE, extract_entities,
                          input_signature=[tf.TensorSpec([None], tf.string, name=ENTITIES_TEXT_INPUT)])
+    if words_feature:
+        spec = {words_feature: tf.io.FixedLenFeature([], tf.string, default_value="")}
+
+        def predicted_tags(examples):
+            words = tf.strings.split(tf.io.parse_example(examples, spec)[words_feature])
+            found = model.entity_tensors(tf.strings.reduce_join(words, axis=1, separator=" "))
+            tags = alignment.word_tags_from_entities(words, found["start"], found["end"], found["type"])
+            return {PREDICTED_TAGS_OUTPUT: tf.strings.reduce_join(tags, axis=1, separator=" ")}
+
+        archive.add_endpoint(DEFAULT_SIGNATURE, predicted_tags,
+                             input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     archive.write_out(export_dir, verbose=False)
     if warmup_texts:
         write_prediction_logs(export_dir, [predict_warmup_log(

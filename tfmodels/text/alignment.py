@@ -180,6 +180,41 @@ def decode_entities(texts, pieces, logits, window_text, sequence_length, stride,
             "end": ragged(end), "score": ragged(entity_score)}
 
 
+def word_tags_from_entities(words, entity_start, entity_end, entity_type):
+    """Entities found on ``" ".join(words)`` -> one BIO tag per given word, in core TF ops.
+
+    A word overlapping an entity takes its type: ``B-`` on the entity's first word, ``I-`` after; a word
+    overlapping several takes the first. This is how entities are scored against word-level gold tags.
+
+    Args:
+        words: string ``RaggedTensor`` ``[batch, (words)]``.
+        entity_start, entity_end: int ``RaggedTensor`` ``[batch, (entities)]``, character offsets into
+            the joined words (``decode_entities``' ``start`` / ``end``).
+        entity_type: string ``RaggedTensor`` ``[batch, (entities)]``.
+
+    Returns:
+        string ``RaggedTensor`` ``[batch, (words)]`` of tags.
+    """
+    lengths = tf.strings.length(words, unit="UTF8_CHAR").to_tensor(-1)  # -1: no word
+    real = lengths >= 0
+    ends = tf.cumsum(tf.where(real, lengths + 1, 0), axis=1) - 1  # a space after each word
+    starts = ends - tf.maximum(lengths, 0)
+    # One extra column that overlaps nothing keeps the entity axis non-empty for argmax.
+    pad = lambda t, value: tf.concat([t.to_tensor(value), tf.fill([tf.shape(lengths)[0], 1], value)], 1)  # noqa: E731
+    e_start = tf.cast(pad(entity_start, tf.cast(-1, entity_start.dtype)), tf.int32)[:, None, :]
+    e_end = tf.cast(pad(entity_end, tf.cast(-1, entity_end.dtype)), tf.int32)[:, None, :]
+    overlaps = (starts[:, :, None] < e_end) & (ends[:, :, None] > e_start) & real[:, :, None]
+    has_entity = tf.reduce_any(overlaps, axis=2)
+    entity = tf.argmax(tf.cast(overlaps, tf.int32), axis=2, output_type=tf.int32)  # the first one
+    # An entity's first word: the smallest word index overlapping it.
+    word_index = tf.range(tf.shape(overlaps)[1])[None, :, None]
+    first_word = tf.reduce_min(tf.where(overlaps, word_index, tf.int32.max), axis=1)  # [batch, entities]
+    is_first = tf.equal(tf.gather(first_word, entity, batch_dims=1), tf.range(tf.shape(overlaps)[1])[None])
+    types = tf.gather(pad(entity_type, ""), entity, batch_dims=1)
+    tags = tf.where(has_entity, tf.strings.join([tf.where(is_first, "B-", "I-"), types]), "O")
+    return tf.RaggedTensor.from_tensor(tags, lengths=words.row_lengths())
+
+
 # -- training-data alignment (Python; labels are not needed in a graph) ---------------------------
 
 
