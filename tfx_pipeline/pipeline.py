@@ -12,6 +12,7 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
 
 from tfx_pipeline import example_validator as validator  # noqa: E402
+from tfx_pipeline import token_classification  # noqa: E402
 from tfx_pipeline.data_checks import check_csv_folder  # noqa: E402
 from tfx_pipeline.hparams import PRECISIONS, ModelHParams  # noqa: E402
 from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # noqa: E402
@@ -56,6 +57,10 @@ class PipelineConfig:
     class_names: Optional[Sequence[str]] = None
     # Trainer's Keras dtype policy for the encoder: "float32", or "mixed_bfloat16" (bfloat16 compute).
     precision: str = "float32"
+    # "classify", or "token_classification": text_features[0] is the words column, label_feature the tags
+    # column and class_names the tag set (tfx_pipeline.token_classification).
+    task: str = "classify"
+    min_f1: float = 0.5  # token_classification's blessing threshold on entity F1
 
     def __post_init__(self):
         self.text_features = tuple(self.text_features)
@@ -84,7 +89,7 @@ class PipelineConfig:
             text_features=self.text_features, label_feature=self.label_feature, vocab_file=self.vocab_file(),
             max_seq_length=self.max_seq_length, encoder=self.encoder, num_classes=self.num_classes,
             batch_size=self.batch_size, learning_rate=float(self.learning_rate), model_name=self.model_name,
-            class_names=self.class_names, precision=self.precision)
+            class_names=self.class_names, precision=self.precision, task=self.task)
 
     def custom_config(self) -> dict:
         return self.hparams().to_custom_config()
@@ -135,14 +140,22 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         declared = set(config.text_features) | {config.label_feature}
         other_columns = {name: feature_type for name, feature_type in csv_columns(config.data_root).items()
                          if name not in declared}
-    schema_file = write_schema(
-        expected_schema(config.text_features, config.label_feature, config.num_classes, other_columns),
-        os.path.join(config.pipeline_root, "expected_schema"))
+    if config.task == token_classification.TASK:
+        schema = expected_schema((*config.text_features, config.label_feature), None, 0, other_columns)
+        row_check = token_classification.row_check(config.text_features[0], config.label_feature,
+                                                   config.class_names)
+        evaluation = token_classification.eval_config(config.label_feature, config.min_f1)
+    else:
+        schema = expected_schema(config.text_features, config.label_feature, config.num_classes, other_columns)
+        row_check = None
+        evaluation = eval_config(config.label_feature, config.num_classes, config.min_accuracy)
+    schema_file = write_schema(schema, os.path.join(config.pipeline_root, "expected_schema"))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("SchemaGen")
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                        schema=schema_gen.outputs["schema"])
-    example_validator.executor_spec = validator.EXECUTOR_SPEC  # also fails a split with no examples
+    # Also fails a split with no examples, and runs the task's row check (tfx_pipeline.row_checks).
+    example_validator = validator.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+        examples=example_gen.outputs["examples"] if row_check else None, row_check=row_check)
     custom_config = config.custom_config()
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -161,7 +174,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         evaluator = tfx.components.Evaluator(
             examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
             baseline_model=model_resolver.outputs["model"],
-            eval_config=eval_config(config.label_feature, config.num_classes, config.min_accuracy))
+            eval_config=evaluation)
         pusher = tfx.components.Pusher(
             model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(

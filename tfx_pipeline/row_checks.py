@@ -119,3 +119,16 @@ def bad_rows(rows, check: RowCheck, limit: int = 10):
             if len(lines) < limit:
                 lines.append(f"row {number}: " + "; ".join(problems))
     return count, lines
+
+
+def check_from_config(config: Dict[str, object]) -> RowCheck:
+    """The check a JSON-able config names (what the pipeline hands ExampleValidator): `{"task": ...,
+    "feature": <the feature anomalies are reported on>, ...the check's arguments}`."""
+    config = dict(config)
+    task = config.pop("task")
+    config.pop("feature", None)
+    makers = {"token_classification": token_classification_check, "span_qa": span_qa_check,
+              "translate": translation_check}
+    if task not in makers:
+        raise ValueError(f"no row check for task {task!r}; known: {sorted(makers)}")
+    return makers[task](**config)

@@ -9,7 +9,7 @@ with a missing label or a label of the wrong type, and the pipeline stops before
 
 import hashlib
 import os
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -18,7 +18,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 SCHEMA_FILE = "schema.pbtxt"
 
 
-def expected_schema(text_features: Sequence[str], label_feature: str, num_classes: int,
+def expected_schema(text_features: Sequence[str], label_feature: Optional[str], num_classes: int,
                     other_columns: Dict[str, int] = None) -> schema_pb2.Schema:
     """Texts: one string per row; label: one int in [0, num_classes) per row; other columns: optional.
 
@@ -28,9 +28,10 @@ def expected_schema(text_features: Sequence[str], label_feature: str, num_classe
     schema = schema_pb2.Schema()
     for name in text_features:
         _required(schema.feature.add(name=name, type=schema_pb2.BYTES))
-    label = schema.feature.add(name=label_feature, type=schema_pb2.INT)
-    _required(label)
-    label.int_domain.min, label.int_domain.max = 0, num_classes - 1
+    if label_feature is not None:  # None: every declared column is text (words and tags, for NER)
+        label = schema.feature.add(name=label_feature, type=schema_pb2.INT)
+        _required(label)
+        label.int_domain.min, label.int_domain.max = 0, num_classes - 1
     for name, feature_type in sorted((other_columns or {}).items()):
         schema.feature.add(name=name, type=feature_type)
     return schema

@@ -15,6 +15,7 @@ from tfx_bsl.public import tfxio
 import tfmodels
 from tfmodels import export
 from tfmodels.callbacks import ProgressLogger
+from tfx_pipeline import token_classification
 from tfx_pipeline.hparams import ModelHParams
 from tfx_pipeline.transform_module import MODEL_INPUTS
 
@@ -67,6 +68,12 @@ def run_fn(fn_args):
     hparams = ModelHParams.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(hparams.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
+                 ProgressLogger(every_seconds=30, every_steps=max(int(fn_args.train_steps) // 10, 1),
+                                prefix="Trainer: ")]
+    if hparams.task == token_classification.TASK:
+        return token_classification.train_and_export(fn_args, hparams, tf_transform_output, build_encoder,
+                                                     callbacks)
     vocab_size = sum(1 for _ in open(hparams.vocab_file, encoding="utf-8"))
 
     # "mixed_bfloat16": bfloat16 matmuls with float32 weights (about 2x faster on CPUs with AMX/AVX512-BF16);
@@ -87,10 +94,7 @@ def run_fn(fn_args):
         validation_data=_dataset(fn_args, fn_args.eval_files, tf_transform_output, hparams.label_feature,
                                  hparams.batch_size, shuffle=False),
         validation_steps=fn_args.eval_steps,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
-                   ProgressLogger(every_seconds=30, every_steps=max(int(fn_args.train_steps) // 10, 1),
-                                  prefix="Trainer: ")],
-        verbose=0)
+        callbacks=callbacks, verbose=0)
 
     tft_layer = tf_transform_output.transform_features_layer()
     text_features = list(hparams.text_features)

@@ -7,6 +7,7 @@ are read here). The same graph is applied in the exported serving signatures (vi
 import tensorflow as tf
 
 from tfmodels.text import BertPreprocessor, BertTokenizer
+from tfx_pipeline import token_classification
 from tfx_pipeline.hparams import ModelHParams
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
@@ -23,6 +24,8 @@ def _dense_1d(tensor: tf.Tensor, default) -> tf.Tensor:
 def preprocessing_fn(inputs, custom_config):
     """Raw `{text..., label}` -> `{token_ids, segment_ids, padding_mask}` (int64 [batch, T]) and `label`."""
     hparams = ModelHParams.from_custom_config(custom_config)
+    if hparams.task == token_classification.TASK:
+        return token_classification.preprocessing_fn(inputs, hparams, _dense_1d)
     tokenizer = BertTokenizer.from_vocab_file(hparams.vocab_file, lowercase=True)
     preprocessor = BertPreprocessor(tokenizer, sequence_length=hparams.max_seq_length)
     texts = tuple(_dense_1d(inputs[name], b"") for name in hparams.text_features)

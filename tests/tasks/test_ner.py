@@ -178,6 +178,8 @@ def test_fit_from_a_dataset_of_words_and_tags_equals_fit_from_lists(tokenizer):
     np.testing.assert_allclose(model.evaluate(dataset, verbose=0), expected, rtol=1e-5)
     aligned = model.preprocess_dataset(dataset)  # lazily, in the graph: no Python per batch
     assert isinstance(aligned.element_spec[0]["token_ids"], tf.TensorSpec)
+    # A dataset that already holds token ids goes to the network as it is, preprocessor or not.
+    np.testing.assert_allclose(model.evaluate(aligned, verbose=0), expected, rtol=1e-5)
     bad = tf.data.Dataset.from_tensor_slices(
         (tf.ragged.constant(sentences), tf.ragged.constant([["B-PER", "O", "O", "B-ALIEN"], tags[1]]))).batch(2)
     with pytest.raises(tf.errors.InvalidArgumentError, match="B-ALIEN"):

@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from testlib.pipeline import latest_summary, run_cli
 
 pytestmark = pytest.mark.e2e
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROWS = 200
 SMALL_RUN = ["--train-steps", "5", "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8",
              "--model-name", "reviews"]
@@ -22,19 +22,12 @@ COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
 
-def _cli(work_dir, *flags, timeout=600):
-    """Run `python -m tfx_pipeline run` in a fresh process; returns (exit code, stdout + stderr)."""
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "tfx_pipeline", "run", "--root", str(work_dir), *flags],
-                            capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-    return result.returncode, result.stdout + result.stderr
+def _cli(work_dir, *flags):
+    return run_cli(work_dir, *flags)
 
 
 def _summary(work_dir):
-    from tfx_pipeline.run_summary import latest_run_summary
-
-    return latest_run_summary(os.path.join(work_dir, "metadata.sqlite"), "tfmodels_text_classifier")
+    return latest_summary(work_dir, "tfmodels_text_classifier")
 
 
 @pytest.fixture(scope="module")

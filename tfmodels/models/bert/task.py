@@ -91,6 +91,9 @@ class BertTask(keras.Model):
                                  "it with preprocessor=... or pass token-id dicts")
             return x, y, sample_weight
         if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if is_token_ids(spec[0] if isinstance(spec, tuple) else spec):
+                return x, y, sample_weight  # already token ids: the network takes it as it is
             if y is not None or sample_weight is not None:
                 raise ValueError("with a tf.data.Dataset, y and sample_weight come from the dataset")
             return self.preprocess_dataset(x), None, None

@@ -1,0 +1,110 @@
+"""End to end: `python -m tfx_pipeline run --task token_classification` on 150 real WNUT-16 tweets, tiny encoder.
+
+Anomalous rows (a tag outside the tag set, fewer tags than words) stop the run at ExampleValidator; a clean
+run is blessed, pushed and answers `extract_entities` from a fresh server process; the Evaluator's entity
+scores equal `tfmodels.metrics.entity_scores` on the pushed model's predictions for the same eval split; a
+re-run with the same inputs is served from the cache.
+"""
+
+import glob
+import os
+
+import pytest
+from testlib.pipeline import latest_summary, run_cli
+
+pytestmark = pytest.mark.e2e
+
+PIPELINE = "ner_pipeline"
+# Two optimizer steps at a small rate: the tagger still predicts entities all over (an untrained tagger), so
+# the metric comparison below is between non-trivial numbers rather than 0 == 0.
+SMALL_RUN = ["--task", "token_classification", "--pipeline-name", PIPELINE, "--model-name", "ner",
+             "--train-steps", "2", "--eval-steps", "1", "--learning-rate", "1e-5", "--max-seq-length", "48",
+             "--batch-size", "8", "--min-f1", "0.0"]
+
+
+@pytest.fixture(scope="module")
+def tweets(tmp_path_factory):
+    from tfx_pipeline.data import prepare_wnut_csv
+
+    return prepare_wnut_csv(str(tmp_path_factory.mktemp("wnut")), max_rows=150)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, tweets):
+    work = tmp_path_factory.mktemp("work")
+    code, output = run_cli(work, "--data-root", tweets, *SMALL_RUN)
+    return str(work), code, output
+
+
+def _eval_split(work):
+    """(serialized tf.Examples, their words, their gold tags) of the ExampleGen eval split."""
+    import tensorflow as tf
+
+    files = glob.glob(os.path.join(work, "root", "CsvExampleGen", "examples", "*", "Split-eval", "*"))
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+    examples = [tf.train.Example.FromString(r) for r in records]
+    words = [e.features.feature["tokens"].bytes_list.value[0].decode().split() for e in examples]
+    tags = [e.features.feature["tags"].bytes_list.value[0].decode().split() for e in examples]
+    return records, words, tags
+
+
+def test_clean_run_is_blessed_pushed_and_served(first_run):
+    work, code, output = first_run
+    assert code == 0, output[-5000:]
+    summary = latest_summary(work, PIPELINE)
+    for node in ("CsvExampleGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"):
+        assert summary.components[node] == "executed", summary.components
+    assert summary.blessed is True and summary.pushed_destination
+    assert os.path.exists(os.path.join(summary.pushed_destination, "assets.extra", "tf_serving_warmup_requests"))
+    assert "gRPC Predict on extract_entities (4 texts) answered" in output  # a fresh server process
+
+
+def test_evaluator_entity_scores_equal_the_library_metric(first_run):
+    import tensorflow as tf
+
+    from tfmodels.export import signatures
+    from tfmodels.metrics import entity_scores
+
+    work, code, _ = first_run
+    assert code == 0
+    summary = latest_summary(work, PIPELINE)
+    records, words, gold = _eval_split(work)
+    served = tf.saved_model.load(summary.pushed_destination).signatures[signatures.DEFAULT_SIGNATURE]
+    predicted = [t.decode().split() for t in
+                 served(examples=tf.constant(records))[signatures.PREDICTED_TAGS_OUTPUT].numpy()]
+    assert [len(p) for p in predicted] == [len(w) for w in words]
+    expected = entity_scores(gold, predicted)
+    assert summary.metrics["example_count"] == len(records)
+    assert expected["recall"] > 0  # an untrained tagger, but not an empty comparison
+    for name in ("precision", "recall", "f1"):
+        assert summary.metrics[f"entity_{name}"] == pytest.approx(expected[name], abs=1e-6)
+
+
+def test_rerun_is_cached(first_run, tweets):
+    work, code, _ = first_run
+    assert code == 0
+    code, output = run_cli(work, "--data-root", tweets, *SMALL_RUN, "--skip-infra-validation")
+    assert code == 0, output[-5000:]
+    summary = latest_summary(work, PIPELINE)
+    for node in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer"):
+        assert summary.components[node] == "cached", (node, summary.components)
+
+
+def test_bad_tags_stop_the_run_before_transform(tmp_path, tweets):
+    import pandas as pd
+
+    frame = pd.read_csv(os.path.join(tweets, "wnut16.csv")).head(40)
+    frame.loc[5, "tags"] = " ".join(["B-alien"] + frame.loc[5, "tags"].split()[1:])
+    frame.loc[9, "tags"] = " ".join(frame.loc[9, "tags"].split()[:-1])  # one tag short
+    data = tmp_path / "bad"
+    data.mkdir()
+    frame.to_csv(data / "bad.csv", index=False)
+    tags = sorted({t for cell in frame["tags"] for t in cell.split()} - {"B-alien"})
+    code, output = run_cli(tmp_path / "work", "--data-root", str(data), *SMALL_RUN,
+                           *[f"--tag={t}" for t in tags])
+    assert code == 2, output[-5000:]
+    report = output[output.index("DATA ANOMALIES"):]
+    assert "'B-alien'] are not in the tag set" in report and "words but" in report and "row " in report
+    summary = latest_summary(str(tmp_path / "work"), PIPELINE)
+    for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
+        assert summary.components.get(node) != "executed", summary.components

@@ -1,0 +1,136 @@
+"""The token-classification (NER) task of the pipeline: its columns, schema, row check, Transform, Trainer,
+Evaluator config and infra-validation request.
+
+Input: a column of whitespace-separated words (`--words-feature`, default `tokens`) and one of as many
+whitespace-separated tags (`--tags-feature`, default `tags`), CoNLL-style; the tag set is read from the data
+unless given (`--tag`, repeatable). Transform aligns the tags to word pieces with tfmodels' core-op tokenizer
+(`TokenClassifierPreprocessor.align_tensors`' alignment, one window per row: pieces past `max_seq_length - 2`
+are cut for training; the export windows long texts with a stride). Trainer fine-tunes a
+`BertTokenClassifier`; the export serves `extract_entities` (raw text in) and, for the Evaluator,
+`serving_default` (tf.Example in, `predicted_tags` out). The Evaluator scores entity precision/recall/F1
+(`tfx_pipeline.metrics.EntityScores`) and blesses on `entity_f1 >= --min-f1` and not below the baseline.
+"""
+
+import os
+from typing import Dict, Sequence, Tuple
+
+TASK = "token_classification"
+LABEL_IDS = "label_ids"  # Transform's outputs besides the encoder inputs
+LABEL_WEIGHTS = "label_weights"
+GATE_METRIC = "entity_f1"
+_PREFIX_ORDER = {"B": 0, "I": 1, "E": 2, "S": 3}
+
+
+def sort_tags(tags) -> Tuple[str, ...]:
+    """`O` first, then by entity type and B, I, E, S (the order of `tfmodels.datasets.wnut16_tags`)."""
+    tags = set(tags) | {"O"}
+    others = sorted((t for t in tags if t != "O"),
+                    key=lambda t: (t[2:], _PREFIX_ORDER.get(t[:1], 9), t))
+    return ("O", *others)
+
+
+def tags_in_csv(data_root: str, tags_feature: str) -> Tuple[str, ...]:
+    """The tag set of the CSVs in `data_root` (every tag of `tags_feature`), in `sort_tags` order."""
+    import pandas as pd
+    import tensorflow as tf
+
+    found = set()
+    for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
+        with tf.io.gfile.GFile(path) as f:
+            column = pd.read_csv(f, usecols=[tags_feature], dtype=str)[tags_feature]
+        for cell in column.dropna():
+            found.update(cell.split())
+    return sort_tags(found)
+
+
+def row_check(words_feature: str, tags_feature: str, tags: Sequence[str]) -> Dict:
+    """ExampleValidator's row check (`tfx_pipeline.row_checks.token_classification_check`)."""
+    return {"task": TASK, "feature": tags_feature, "words_feature": words_feature,
+            "tags_feature": tags_feature, "tag_set": list(tags)}
+
+
+def _preprocessor(hparams):
+    from tfmodels.models.bert.token_classifier import TokenClassifierPreprocessor
+    from tfmodels.text import BertTokenizer
+
+    tokenizer = BertTokenizer.from_vocab_file(hparams.vocab_file, lowercase=True)
+    return TokenClassifierPreprocessor(tokenizer, list(hparams.class_names), hparams.max_seq_length)
+
+
+def preprocessing_fn(inputs, hparams, dense_1d):
+    """Raw `{words, tags}` -> encoder inputs and per-piece `label_ids` / `label_weights` (int64 / float32
+    [batch, T]); the first window of each row. Only training reads this graph: the export tokenizes with
+    the same tokenizer and vocabulary inside the model (`TokenClassifierPreprocessor`), windows included."""
+    import tensorflow as tf
+
+    from tfmodels.text import alignment
+
+    preprocessor = _preprocessor(hparams)
+    words_feature, tags_feature = hparams.text_features[0], hparams.label_feature
+    words = tf.strings.split(dense_1d(inputs[words_feature], b""))
+    size = hparams.max_seq_length - 2
+    tags = tf.strings.split(dense_1d(inputs[tags_feature], b""))
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(hparams.class_names)), tf.range(len(hparams.class_names))), 0)
+    tag_ids = tf.ragged.map_flat_values(table.lookup, tags)  # unknown tags: ExampleValidator stopped them
+    ids, labels = alignment.align_word_tag_ids(preprocessor.tokenizer, words, tag_ids, preprocessor.tags)
+    rows, _, _ = alignment.pack_windows(labels[:, :size], hparams.max_seq_length, preprocessor.stride,
+                                        alignment.IGNORE, alignment.IGNORE, alignment.IGNORE)
+    outputs = {LABEL_IDS: tf.cast(tf.maximum(rows, 0), tf.int64),
+               LABEL_WEIGHTS: tf.cast(rows != alignment.IGNORE, tf.float32)}
+    x, _ = preprocessor._pack(ids[:, :size])
+    outputs.update({name: tf.cast(value, tf.int64) for name, value in x.items()})
+    return outputs
+
+
+def train_and_export(fn_args, hparams, tf_transform_output, build_encoder, callbacks):
+    """Fine-tunes a `BertTokenClassifier` on Transform's output and exports `extract_entities` + the
+    Evaluator's `serving_default` to `fn_args.serving_model_dir`."""
+    import tensorflow as tf
+    from tfx_bsl.public import tfxio
+
+    from tfmodels.export import export_token_classifier
+    from tfmodels.models.bert.token_classifier import BertTokenClassifier
+    from tfmodels.optimizers import fine_tuning_optimizer
+    from tfx_pipeline.transform_module import MODEL_INPUTS
+
+    def dataset(files, shuffle):
+        ds = fn_args.data_accessor.tf_dataset_factory(
+            files, tfxio.TensorFlowDatasetOptions(batch_size=hparams.batch_size, shuffle=shuffle, shuffle_seed=0,
+                                                  num_epochs=None, drop_final_batch=True),
+            tf_transform_output.transformed_metadata.schema)
+        return ds.map(lambda f: ({name: tf.cast(f[name], tf.int32) for name in MODEL_INPUTS},
+                                 tf.cast(f[LABEL_IDS], tf.int32), f[LABEL_WEIGHTS]),
+                      num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+    vocab_size = sum(1 for _ in open(hparams.vocab_file, encoding="utf-8"))
+    encoder = build_encoder(hparams.encoder, vocab_size, hparams.max_seq_length,
+                            dtype=None if hparams.precision == "float32" else hparams.precision)
+    model = BertTokenClassifier(encoder, len(hparams.class_names), preprocessor=_preprocessor(hparams))
+    model.compile(optimizer=fine_tuning_optimizer(hparams.learning_rate, fn_args.train_steps), jit_compile=True)
+    model.fit(dataset(fn_args.train_files, True), steps_per_epoch=fn_args.train_steps, epochs=1,
+              validation_data=dataset(fn_args.eval_files, False), validation_steps=fn_args.eval_steps,
+              callbacks=callbacks, verbose=0)
+    export_token_classifier(fn_args.serving_model_dir, model, warmup_texts=["a warmup request"],
+                            model_name=hparams.model_name, words_feature=hparams.text_features[0])
+
+
+def eval_config(tags_feature: str, min_f1: float):
+    """Entity precision/recall/F1 of `predicted_tags` against the tags column; gated on `entity_f1`."""
+    import tensorflow_model_analysis as tfma
+
+    from tfmodels.export.signatures import DEFAULT_SIGNATURE, PREDICTED_TAGS_OUTPUT
+
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_f1}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -1e-10}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name=DEFAULT_SIGNATURE, label_key=tags_feature,
+                                    prediction_key=PREDICTED_TAGS_OUTPUT, preprocessing_function_names=[])],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="EntityScores", module="tfx_pipeline.metrics",
+                              threshold=threshold)])],
+    )
