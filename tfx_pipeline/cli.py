@@ -145,6 +145,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
                      f"--num-classes {args.num_classes}")
     if args.input_format == "tfrecord" and args.data_root is None:
         parser.error("argument --input-format: tfrecord needs --data-root (the default data is a CSV)")
+    if args.task == "token_classification" and args.input_format == "tfrecord" and not args.tag:
+        parser.error("argument --tag: token_classification on tfrecord input needs its tag set as --tag "
+                     "(it is read from the data only for CSVs)")
     return args
 
 

@@ -61,6 +61,8 @@ def test_help_does_not_import_tensorflow():
     (["--precision", "fp8"], "--precision"),
     (["--class-name", "only-one"], "--class-name"),
     (["--text-feature", "a", "--text-feature", "b", "--text-feature", "c"], "--text-feature"),
+    (["--task", "ner"], "--task"),
+    (["--task", "token_classification", "--input-format", "tfrecord", "--data-root", "."], "--tag"),
 ])
 def test_a_wrong_flag_value_fails_at_once_naming_the_flag(flags, named, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
