@@ -9,6 +9,8 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+# The encoder inputs Transform writes (int64 [batch, T]) and the Trainer feeds the model (as int32).
+MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 TASKS = ("classify", "token_classification")
 
 

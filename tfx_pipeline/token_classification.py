@@ -92,7 +92,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, build_encoder, callb
     from tfmodels.export import export_token_classifier
     from tfmodels.models.bert.token_classifier import BertTokenClassifier
     from tfmodels.optimizers import fine_tuning_optimizer
-    from tfx_pipeline.transform_module import MODEL_INPUTS
+    from tfx_pipeline.hparams import MODEL_INPUTS
 
     def dataset(files, shuffle):
         ds = fn_args.data_accessor.tf_dataset_factory(

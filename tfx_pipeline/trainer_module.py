@@ -16,8 +16,7 @@ import tfmodels
 from tfmodels import export
 from tfmodels.callbacks import ProgressLogger
 from tfx_pipeline import token_classification
-from tfx_pipeline.hparams import ModelHParams
-from tfx_pipeline.transform_module import MODEL_INPUTS
+from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
 
 TINY_ENCODER = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 

@@ -8,9 +8,7 @@ import tensorflow as tf
 
 from tfmodels.text import BertPreprocessor, BertTokenizer
 from tfx_pipeline import token_classification
-from tfx_pipeline.hparams import ModelHParams
-
-MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
 
 
 def _dense_1d(tensor: tf.Tensor, default) -> tf.Tensor:
