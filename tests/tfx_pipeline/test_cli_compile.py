@@ -8,14 +8,19 @@ from tfx_pipeline.__main__ import main
 from tfx_pipeline.runners import kubeflow_pipeline_name
 
 
-def test_compile_kubeflow_v2_writes_a_pipeline_spec(tmp_path):
+def _compile(tmp_path, csv_name, csv_text, *flags):
+    """Compile the pipeline for one CSV; returns the Kubeflow V2 spec as a dict."""
     data = tmp_path / "data"
     data.mkdir()
-    (data / "reviews.csv").write_text("text,label\ngood,1\nbad,0\n")
+    (data / csv_name).write_text(csv_text)
     output = tmp_path / "pipeline.json"
     assert main(["compile", "--engine", "kubeflow-v2", "--output", str(output), "--root", str(tmp_path),
-                 "--data-root", str(data)]) == 0
-    spec = json.loads(output.read_text())
+                 "--data-root", str(data), *flags]) == 0
+    return json.loads(output.read_text())
+
+
+def test_compile_kubeflow_v2_writes_a_pipeline_spec(tmp_path):
+    spec = _compile(tmp_path, "reviews.csv", "text,label\ngood,1\nbad,0\n")
     assert spec["pipelineSpec"]["pipelineInfo"]["name"] == "tfmodels-text-classifier"
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     for node in ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
@@ -25,13 +30,8 @@ def test_compile_kubeflow_v2_writes_a_pipeline_spec(tmp_path):
 
 
 def test_compile_kubeflow_v2_for_token_classification(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "tweets.csv").write_text("tokens,tags\nAnna lives in Paris,B-person O O B-geo-loc\n")
-    output = tmp_path / "pipeline.json"
-    assert main(["compile", "--engine", "kubeflow-v2", "--output", str(output), "--root", str(tmp_path),
-                 "--data-root", str(data), "--task", "token_classification", "--pipeline-name", "ner"]) == 0
-    spec = json.loads(output.read_text())
+    spec = _compile(tmp_path, "tweets.csv", "tokens,tags\nAnna lives in Paris,B-person O O B-geo-loc\n",
+                    "--task", "token_classification", "--pipeline-name", "ner")
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     assert {"ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(tasks)
     # The row check and the tag set read from the data travel in the compiled spec.
