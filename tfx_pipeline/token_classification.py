@@ -63,23 +63,12 @@ def preprocessing_fn(inputs, hparams, dense_1d):
     the same tokenizer and vocabulary inside the model (`TokenClassifierPreprocessor`), windows included."""
     import tensorflow as tf
 
-    from tfmodels.text import alignment
-
-    preprocessor = _preprocessor(hparams)
     words_feature, tags_feature = hparams.text_features[0], hparams.label_feature
     words = tf.strings.split(dense_1d(inputs[words_feature], b""))
-    size = hparams.max_seq_length - 2
     tags = tf.strings.split(dense_1d(inputs[tags_feature], b""))
-    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-        tf.constant(list(hparams.class_names)), tf.range(len(hparams.class_names))), 0)
-    tag_ids = tf.ragged.map_flat_values(table.lookup, tags)  # unknown tags: ExampleValidator stopped them
-    ids, labels = alignment.align_word_tag_ids(preprocessor.tokenizer, words, tag_ids, preprocessor.tags)
-    rows, _, _ = alignment.pack_windows(labels[:, :size], hparams.max_seq_length, preprocessor.stride,
-                                        alignment.IGNORE, alignment.IGNORE, alignment.IGNORE)
-    outputs = {LABEL_IDS: tf.cast(tf.maximum(rows, 0), tf.int64),
-               LABEL_WEIGHTS: tf.cast(rows != alignment.IGNORE, tf.float32)}
-    x, _ = preprocessor._pack(ids[:, :size])
-    outputs.update({name: tf.cast(value, tf.int64) for name, value in x.items()})
+    x, labels, weights = _preprocessor(hparams).align_tensors(words, tags, first_window_only=True)
+    outputs = {name: tf.cast(value, tf.int64) for name, value in x.items()}
+    outputs.update({LABEL_IDS: tf.cast(labels, tf.int64), LABEL_WEIGHTS: weights})
     return outputs
 
 

@@ -83,10 +83,11 @@ class TokenClassifierPreprocessor(TokenizingLayer):
         return ({k: v.numpy() for k, v in inputs.items()}, np.maximum(rows, 0).astype("int32"),
                 weights)
 
-    def align_tensors(self, words, tags):
+    def align_tensors(self, words, tags, first_window_only=False):
         """``align`` for words with tags in core TF ops (``tf.data``, tf.Transform): string
         ``RaggedTensor``s ``[batch, (words)]`` -> ``(x, labels, weights)`` tensors over windows. A tag
-        outside the tag set fails with ``InvalidArgumentError`` naming it."""
+        outside the tag set fails with ``InvalidArgumentError`` naming it. ``first_window_only``: one row
+        per sentence, pieces past the first window cut (tf.Transform keeps the batch size)."""
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(self.tags), tf.range(len(self.tags))), -1)
         tag_ids = tf.ragged.map_flat_values(table.lookup, tags)
@@ -96,6 +97,8 @@ class TokenClassifierPreprocessor(TokenizingLayer):
         tf.debugging.assert_equal(words.row_lengths(), tags.row_lengths(),
                                   message="each sentence needs one tag per word")
         ids, labels = alignment.align_word_tag_ids(self.tokenizer, words, tag_ids, self.tags)
+        if first_window_only:
+            ids, labels = ids[:, : self.sequence_length - 2], labels[:, : self.sequence_length - 2]
         x, _ = self._pack(ids)
         rows, _, _ = alignment.pack_windows(labels, self.sequence_length, self.stride,
                                             alignment.IGNORE, alignment.IGNORE, alignment.IGNORE)
