@@ -24,6 +24,7 @@ SAMPLE_COUNT = 4
 
 
 def cmd_run(args) -> int:
+    from tfx_pipeline import token_classification
     from tfx_pipeline.infra_validation import (
         InfraValidationError,
         query_pushed_model,
@@ -40,7 +41,7 @@ def cmd_run(args) -> int:
         return finish(result, outcome.exit_code, args.summary_json, start)
     texts = args.sample_text or _sample_texts(args, config)
     try:
-        if config.task == "token_classification":
+        if config.task == token_classification.TASK:
             answers = query_pushed_tagger(config.model_base_path(), config.model_name, texts)
         else:
             answers = query_pushed_model(config.model_base_path(), config.model_name, config.text_features[0],
@@ -48,7 +49,7 @@ def cmd_run(args) -> int:
     except InfraValidationError as e:
         print(f"INFRA-VALIDATION FAILED: {e}", file=sys.stderr)
         return finish(result, EXIT_FAILED, args.summary_json, start)
-    if config.task == "token_classification":
+    if config.task == token_classification.TASK:
         print(f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; "
               f"gRPC Predict on extract_entities ({len(texts)} texts) answered:")
         for text, entities in zip(texts, answers["entities"]):

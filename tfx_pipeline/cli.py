@@ -243,7 +243,10 @@ def run_and_summarise(config, runner: str) -> Outcome:
     elif summary.anomalies:
         code, message = EXIT_ANOMALIES, "ExampleValidator found data anomalies; nothing was trained."
     elif not summary.blessed or not summary.pushed_destination:
-        name, threshold = (("entity_f1", config.min_f1) if config.task == "token_classification" else
+        from tfx_pipeline import token_classification
+        from tfx_pipeline.metrics import ENTITY_F1
+
+        name, threshold = ((ENTITY_F1, config.min_f1) if config.task == token_classification.TASK else
                            ("sparse_categorical_accuracy", config.min_accuracy))
         value = summary.metrics.get(name, float("nan"))
         code, message = EXIT_NOT_BLESSED, (f"the model was not blessed ({name} {value:.4f} < {threshold} or "

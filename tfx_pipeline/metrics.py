@@ -27,6 +27,17 @@ ENTITY_PRECISION, ENTITY_RECALL, ENTITY_F1 = "entity_precision", "entity_recall"
 SQUAD_EXACT_MATCH, SQUAD_F1 = "squad_exact_match", "squad_f1"
 
 
+def blessing_threshold(lower_bound: float):
+    """The pipeline's gate on a metric: at least `lower_bound`, and not worse than the latest blessed model (a
+    tiny epsilon so that an equal model still passes)."""
+    import tensorflow_model_analysis as tfma
+
+    return tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -1e-10}))
+
+
 def _text(value) -> str:
     """One label or prediction (numpy bytes / str, possibly in a 1-element array) as str."""
     value = np.asarray(value).reshape(-1)

@@ -13,6 +13,7 @@ from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
 
 from tfx_pipeline import example_validator as validator  # noqa: E402
 from tfx_pipeline import token_classification  # noqa: E402
+from tfx_pipeline.metrics import blessing_threshold  # noqa: E402
 from tfx_pipeline.data_checks import check_csv_folder  # noqa: E402
 from tfx_pipeline.hparams import PRECISIONS, ModelHParams  # noqa: E402
 from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # noqa: E402
@@ -100,11 +101,7 @@ def eval_config(label_feature: str, num_classes: int, min_accuracy: float) -> tf
 
     AUC is one-vs-rest per class (for two classes, class 1's AUC is the usual binary AUC); accuracy gates.
     """
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
-        # Not worse than the latest blessed model (a tiny epsilon so that an equal model still passes).
-        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                     absolute={"value": -1e-10}))
+    accuracy_threshold = blessing_threshold(min_accuracy)
     auc_classes = [1] if num_classes == 2 else list(range(num_classes))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_feature,

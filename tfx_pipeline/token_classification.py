@@ -17,7 +17,6 @@ from typing import Dict, Sequence, Tuple
 TASK = "token_classification"
 LABEL_IDS = "label_ids"  # Transform's outputs besides the encoder inputs
 LABEL_WEIGHTS = "label_weights"
-GATE_METRIC = "entity_f1"
 _PREFIX_ORDER = {"B": 0, "I": 1, "E": 2, "S": 3}
 
 
@@ -72,7 +71,7 @@ def preprocessing_fn(inputs, hparams, dense_1d):
     return outputs
 
 
-def train_and_export(fn_args, hparams, tf_transform_output, build_encoder, callbacks):
+def train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks):
     """Fine-tunes a `BertTokenClassifier` on Transform's output and exports `extract_entities` + the
     Evaluator's `serving_default` to `fn_args.serving_model_dir`."""
     import tensorflow as tf
@@ -92,9 +91,6 @@ def train_and_export(fn_args, hparams, tf_transform_output, build_encoder, callb
                                  tf.cast(f[LABEL_IDS], tf.int32), f[LABEL_WEIGHTS]),
                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
-    vocab_size = sum(1 for _ in open(hparams.vocab_file, encoding="utf-8"))
-    encoder = build_encoder(hparams.encoder, vocab_size, hparams.max_seq_length,
-                            dtype=None if hparams.precision == "float32" else hparams.precision)
     model = BertTokenClassifier(encoder, len(hparams.class_names), preprocessor=_preprocessor(hparams))
     model.compile(optimizer=fine_tuning_optimizer(hparams.learning_rate, fn_args.train_steps), jit_compile=True)
     model.fit(dataset(fn_args.train_files, True), steps_per_epoch=fn_args.train_steps, epochs=1,
@@ -109,11 +105,8 @@ def eval_config(tags_feature: str, min_f1: float):
     import tensorflow_model_analysis as tfma
 
     from tfmodels.export.signatures import DEFAULT_SIGNATURE, PREDICTED_TAGS_OUTPUT
+    from tfx_pipeline.metrics import blessing_threshold
 
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_f1}),
-        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                     absolute={"value": -1e-10}))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=DEFAULT_SIGNATURE, label_key=tags_feature,
                                     prediction_key=PREDICTED_TAGS_OUTPUT, preprocessing_function_names=[])],
@@ -121,5 +114,5 @@ def eval_config(tags_feature: str, min_f1: float):
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name="EntityScores", module="tfx_pipeline.metrics",
-                              threshold=threshold)])],
+                              threshold=blessing_threshold(min_f1))])],
     )

@@ -70,15 +70,13 @@ def run_fn(fn_args):
     callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
                  ProgressLogger(every_seconds=30, every_steps=max(int(fn_args.train_steps) // 10, 1),
                                 prefix="Trainer: ")]
-    if hparams.task == token_classification.TASK:
-        return token_classification.train_and_export(fn_args, hparams, tf_transform_output, build_encoder,
-                                                     callbacks)
     vocab_size = sum(1 for _ in open(hparams.vocab_file, encoding="utf-8"))
-
     # "mixed_bfloat16": bfloat16 matmuls with float32 weights (about 2x faster on CPUs with AMX/AVX512-BF16);
-    # the classifier's logits layer stays float32 either way.
+    # the task heads' logits layers stay float32 either way.
     encoder = build_encoder(hparams.encoder, vocab_size, hparams.max_seq_length,
                             dtype=None if hparams.precision == "float32" else hparams.precision)
+    if hparams.task == token_classification.TASK:
+        return token_classification.train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks)
     model = tfmodels.BertClassifier(encoder, num_classes=hparams.num_classes)
     # Linear decay to 0 over the run, as for BERT fine-tuning: a short run still ends on small steps.
     schedule = keras.optimizers.schedules.PolynomialDecay(
