@@ -11,10 +11,12 @@ $(STAMP): setup.py requirements/lock.txt tools/bootstrap.sh
 	touch $(STAMP)
 
 # The main job: TFX pipeline on IMDB with pretrained MiniLM (blessed, pushed), then served over gRPC
-# (tfx_pipeline/demo.py; DEMO_ARGS passes flags, e.g. DEMO_ARGS="--train-steps 20").
+# (tfx_pipeline/demo.py; DEMO_ARGS passes flags, e.g. DEMO_ARGS="--train-steps 20"). TASK=token_classification,
+# span_qa or translate runs that task's demo (WNUT-16, SQuAD v1.1, English-Spanish Bible verses) instead.
 DEMO_ARGS ?=
+TASK ?=
 demo: $(STAMP)
-	$(PY) -m tfx_pipeline.demo $(DEMO_ARGS)
+	$(PY) -m tfx_pipeline.demo $(if $(TASK),--task $(TASK)) $(DEMO_ARGS)
 
 # Fine-tune MiniLM on IMDB with plain Keras (no TFX), as in the README's quickstart.
 quickstart: $(STAMP)

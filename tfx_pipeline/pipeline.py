@@ -9,14 +9,15 @@ import tfx_pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TFX/TFT impo
 
 import tensorflow_model_analysis as tfma  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
+from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
 
 from tfx_pipeline import example_validator as validator  # noqa: E402
-from tfx_pipeline import token_classification  # noqa: E402
-from tfx_pipeline.metrics import blessing_threshold  # noqa: E402
+from tfx_pipeline import span_qa, token_classification, translation  # noqa: E402
+from tfx_pipeline.metrics import BLEU, ENTITY_F1, SQUAD_F1, blessing_threshold  # noqa: E402
 from tfx_pipeline.data_checks import check_csv_folder  # noqa: E402
-from tfx_pipeline.hparams import PRECISIONS, ModelHParams  # noqa: E402
-from tfx_pipeline.schema import csv_columns, expected_schema, write_schema  # noqa: E402
+from tfx_pipeline.hparams import PRECISIONS, TASKS, ModelHParams  # noqa: E402
+from tfx_pipeline.schema import csv_columns, example_columns, expected_schema, write_schema  # noqa: E402
 
 PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
 RUN_FN = "tfx_pipeline.trainer_module.run_fn"
@@ -58,10 +59,17 @@ class PipelineConfig:
     class_names: Optional[Sequence[str]] = None
     # Trainer's Keras dtype policy for the encoder: "float32", or "mixed_bfloat16" (bfloat16 compute).
     precision: str = "float32"
-    # "classify", or "token_classification": text_features[0] is the words column, label_feature the tags
-    # column and class_names the tag set (tfx_pipeline.token_classification).
+    # "classify"; "token_classification": text_features[0] is the words column, label_feature the tags column
+    # and class_names the tag set (tfx_pipeline.token_classification); "span_qa": text_features are (question,
+    # context), label_feature the answers (tfx_pipeline.span_qa); "translate": text_features[0] is the source,
+    # label_feature the target and `encoder` the model size, tiny or small (tfx_pipeline.translation).
     task: str = "classify"
-    min_f1: float = 0.5  # token_classification's blessing threshold on entity F1
+    min_f1: float = 0.5  # token_classification's and span_qa's blessing threshold on entity / SQuAD F1
+    min_bleu: float = 1.0  # translate's blessing threshold on corpus BLEU (0-100)
+    answer_start_feature: str = "answer_start"  # span_qa: the answer's first character
+    # translate: the WordPiece vocabularies (source uncased, target cased); None: learned from the CSVs.
+    source_vocab_file: Optional[str] = None
+    target_vocab_file: Optional[str] = None
 
     def __post_init__(self):
         self.text_features = tuple(self.text_features)
@@ -72,10 +80,24 @@ class PipelineConfig:
                                  f"{self.class_names}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+
+    def gate(self):
+        """(the metric the blessing gates on, its lower bound)."""
+        return {token_classification.TASK: (ENTITY_F1, self.min_f1), span_qa.TASK: (SQUAD_F1, self.min_f1),
+                translation.TASK: (BLEU, self.min_bleu)}.get(self.task, ("sparse_categorical_accuracy",
+                                                                         self.min_accuracy))
 
     def vocab_file(self) -> str:
-        """The WordPiece vocabulary: MiniLM's for `tiny` and `minilm`, `<encoder dir>/vocab.txt` otherwise."""
+        """The WordPiece vocabulary: MiniLM's for `tiny` and `minilm`, `<encoder dir>/vocab.txt` otherwise; for
+        translate, the source vocabulary."""
         from tfmodels.datasets import minilm_path
+
+        if self.task == translation.TASK:
+            if not self.source_vocab_file:
+                raise ValueError("translate needs source_vocab_file (create_pipeline learns it from CSVs)")
+            return self.source_vocab_file
 
         directory = minilm_path() if self.encoder in ("tiny", "minilm") else self.encoder
         return os.path.join(directory, "vocab.txt")
@@ -90,7 +112,9 @@ class PipelineConfig:
             text_features=self.text_features, label_feature=self.label_feature, vocab_file=self.vocab_file(),
             max_seq_length=self.max_seq_length, encoder=self.encoder, num_classes=self.num_classes,
             batch_size=self.batch_size, learning_rate=float(self.learning_rate), model_name=self.model_name,
-            class_names=self.class_names, precision=self.precision, task=self.task)
+            class_names=self.class_names, precision=self.precision, task=self.task,
+            answer_start_feature=self.answer_start_feature if self.task == span_qa.TASK else "",
+            target_vocab_file=(self.target_vocab_file or "") if self.task == translation.TASK else "")
 
     def custom_config(self) -> dict:
         return self.hparams().to_custom_config()
@@ -116,6 +140,36 @@ def eval_config(label_feature: str, num_classes: int, min_accuracy: float) -> tf
         ])
 
 
+def _task_parts(config: PipelineConfig, columns):
+    """The task's expected schema, ExampleValidator row check (None: the schema says it all) and EvalConfig.
+
+    `columns`: the data's column -> FeatureType; those the task does not read are declared without constraints.
+    """
+    if config.task == token_classification.TASK:
+        declared = (*config.text_features, config.label_feature)
+        required = {}
+        row_check = token_classification.row_check(config.text_features[0], config.label_feature,
+                                                   config.class_names)
+        evaluation = token_classification.eval_config(config.label_feature, config.min_f1)
+    elif config.task == span_qa.TASK:
+        declared = (*config.text_features, config.label_feature)
+        # An integer column, or a string one holding JSON lists (several gold answers).
+        required = {config.answer_start_feature: columns.get(config.answer_start_feature, schema_pb2.INT)}
+        row_check = span_qa.row_check(*config.text_features, config.label_feature, config.answer_start_feature)
+        evaluation = span_qa.eval_config(config.label_feature, config.min_f1)
+    elif config.task == translation.TASK:
+        declared = (config.text_features[0], config.label_feature)
+        required = {}
+        row_check = translation.row_check(config.text_features[0], config.label_feature)
+        evaluation = translation.eval_config(config.label_feature, config.min_bleu)
+    else:
+        others = {n: t for n, t in columns.items() if n not in set(config.text_features) | {config.label_feature}}
+        return (expected_schema(config.text_features, config.label_feature, config.num_classes, others), None,
+                eval_config(config.label_feature, config.num_classes, config.min_accuracy))
+    others = {name: kind for name, kind in columns.items() if name not in set(declared) | set(required)}
+    return expected_schema(declared, None, 0, others, required=required), row_check, evaluation
+
+
 def _data_is_valid(example_validator) -> "tfx.dsl.placeholders.Predicate":
     """True when ExampleValidator found no anomaly in either split (its `blessed` property, per split)."""
     blessed = example_validator.outputs["anomalies"].future()[0].custom_property("blessed")
@@ -130,22 +184,19 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """
     if config.input_format == "tfrecord":
         example_gen = tfx.components.ImportExampleGen(input_base=config.data_root)
-        other_columns = {}
+        columns = example_columns(config.data_root)
     else:
         check_csv_folder(config.data_root)  # unreadable files fail here, naming file and line, not in Beam
         example_gen = tfx.components.CsvExampleGen(input_base=config.data_root)
-        declared = set(config.text_features) | {config.label_feature}
-        other_columns = {name: feature_type for name, feature_type in csv_columns(config.data_root).items()
-                         if name not in declared}
-    if config.task == token_classification.TASK:
-        schema = expected_schema((*config.text_features, config.label_feature), None, 0, other_columns)
-        row_check = token_classification.row_check(config.text_features[0], config.label_feature,
-                                                   config.class_names)
-        evaluation = token_classification.eval_config(config.label_feature, config.min_f1)
-    else:
-        schema = expected_schema(config.text_features, config.label_feature, config.num_classes, other_columns)
-        row_check = None
-        evaluation = eval_config(config.label_feature, config.num_classes, config.min_accuracy)
+        columns = csv_columns(config.data_root)
+    if config.task == translation.TASK and not config.source_vocab_file:
+        if config.input_format == "tfrecord":
+            raise ValueError("translate on tfrecord input needs source_vocab_file and target_vocab_file")
+        source_vocab, target_vocab = translation.learn_vocab_files(
+            config.data_root, config.text_features[0], config.label_feature,
+            os.path.join(config.pipeline_root, "learned_vocab"))
+        config = dataclasses.replace(config, source_vocab_file=source_vocab, target_vocab_file=target_vocab)
+    schema, row_check, evaluation = _task_parts(config, columns)
     schema_file = write_schema(schema, os.path.join(config.pipeline_root, "expected_schema"))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id("SchemaGen")

@@ -12,6 +12,7 @@ of problems (empty when the row is good).
 """
 
 import json
+import re
 from typing import Callable, Dict, List, Sequence
 
 Row = Dict[str, object]
@@ -63,6 +64,26 @@ def gold_answers(value) -> List[str]:
     return [value] if isinstance(value, str) else []
 
 
+# How Transform reads a span-QA row in graph ops (`tfx_pipeline.span_qa`, with RE2, which reads these patterns
+# as Python's `re` does): the first string of a JSON list of answers, with JSON's \", \/ and \\ escapes undone
+# in this order, and the first integer of the answer-start cell. The row check below flags a row whose answer
+# Transform would read differently from `json.loads` (e.g. \u escapes: write the JSON as UTF-8).
+FIRST_JSON_STRING = r'(?s)^\[\s*"((?:[^"\\]|\\.)*)".*$'
+JSON_UNESCAPES = ((r'\"', '"'), (r"\/", "/"), ("\\\\", "\\"))
+FIRST_INTEGER = r"(?s)^\D*?(-?\d+).*$"
+
+
+def first_answer_as_transform_reads(cell: str) -> str:
+    """The answer Transform trains on (see FIRST_JSON_STRING): the first of a JSON list, else the cell."""
+    match = re.match(FIRST_JSON_STRING, cell)
+    if not match:
+        return cell
+    text = match.group(1)
+    for escaped, plain in JSON_UNESCAPES:
+        text = text.replace(escaped, plain)
+    return text
+
+
 def span_qa_check(question_feature: str, context_feature: str, answer_feature: str,
                   answer_start_feature: str) -> RowCheck:
     """A question and a context; each gold answer found at its character start inside the context.
@@ -94,6 +115,11 @@ def span_qa_check(question_feature: str, context_feature: str, answer_feature: s
             elif context[start:start + len(answer)] != answer:
                 problems.append(f"answer {answer!r} is not at character {start} of the context "
                                 f"({len(context)} characters)")
+        cell = _one(row, answer_feature)
+        if isinstance(cell, str) and first_answer_as_transform_reads(cell) != answers[0]:
+            problems.append(f"{answer_feature}'s first answer {answers[0]!r} would be read as "
+                            f"{first_answer_as_transform_reads(cell)!r}: write the JSON list as UTF-8, "
+                            f"without \\u escapes")
         return problems
 
     return check
@@ -127,8 +153,10 @@ def check_from_config(config: Dict[str, object]) -> RowCheck:
     config = dict(config)
     task = config.pop("task")
     config.pop("feature", None)
-    makers = {"token_classification": token_classification_check, "span_qa": span_qa_check,
-              "translate": translation_check}
+    from tfx_pipeline.hparams import SPAN_QA, TOKEN_CLASSIFICATION, TRANSLATE
+
+    makers = {TOKEN_CLASSIFICATION: token_classification_check, SPAN_QA: span_qa_check,
+              TRANSLATE: translation_check}
     if task not in makers:
         raise ValueError(f"no row check for task {task!r}; known: {sorted(makers)}")
     return makers[task](**config)

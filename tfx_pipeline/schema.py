@@ -19,15 +19,18 @@ SCHEMA_FILE = "schema.pbtxt"
 
 
 def expected_schema(text_features: Sequence[str], label_feature: Optional[str], num_classes: int,
-                    other_columns: Dict[str, int] = None) -> schema_pb2.Schema:
+                    other_columns: Dict[str, int] = None, required: Dict[str, int] = None) -> schema_pb2.Schema:
     """Texts: one string per row; label: one int in [0, num_classes) per row; other columns: optional.
 
     `other_columns` maps further CSV columns to their `schema_pb2.FeatureType`; they are declared (a column
     missing from the schema is an anomaly) without constraints, since the model does not read them.
+    `required` maps columns of other types the model reads (one value per row) to their FeatureType.
     """
     schema = schema_pb2.Schema()
     for name in text_features:
         _required(schema.feature.add(name=name, type=schema_pb2.BYTES))
+    for name, feature_type in sorted((required or {}).items()):
+        _required(schema.feature.add(name=name, type=feature_type))
     if label_feature is not None:  # None: every declared column is text (words and tags, for NER)
         label = schema.feature.add(name=label_feature, type=schema_pb2.INT)
         _required(label)
@@ -55,6 +58,21 @@ def csv_columns(data_root: str) -> Dict[str, int]:
             feature_type = (schema_pb2.INT if dtype.kind in "iu" else
                             schema_pb2.FLOAT if dtype.kind == "f" else schema_pb2.BYTES)
             types.setdefault(name, feature_type)
+    return types
+
+
+def example_columns(data_root: str, max_records: int = 1000) -> Dict[str, int]:
+    """Feature name -> FeatureType of the serialized tf.Examples in the TFRecord files of `data_root` (the first
+    `max_records`; ImportExampleGen reads every file of the folder)."""
+    files = sorted(path for path in tf.io.gfile.glob(os.path.join(data_root, "*")) if not tf.io.gfile.isdir(path))
+    types = {}
+    kinds = {"bytes_list": schema_pb2.BYTES, "int64_list": schema_pb2.INT, "float_list": schema_pb2.FLOAT}
+    for record in tf.data.TFRecordDataset(files).take(max_records):
+        example = tf.train.Example.FromString(record.numpy())
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            if kind:
+                types.setdefault(name, kinds[kind])
     return types
 
 

@@ -14,7 +14,8 @@ are cut for training; the export windows long texts with a stride). Trainer fine
 import os
 from typing import Dict, Sequence, Tuple
 
-TASK = "token_classification"
+from tfx_pipeline.hparams import TOKEN_CLASSIFICATION as TASK
+
 LABEL_IDS = "label_ids"  # Transform's outputs besides the encoder inputs
 LABEL_WEIGHTS = "label_weights"
 _PREFIX_ORDER = {"B": 0, "I": 1, "E": 2, "S": 3}
@@ -75,27 +76,19 @@ def train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks):
     """Fine-tunes a `BertTokenClassifier` on Transform's output and exports `extract_entities` + the
     Evaluator's `serving_default` to `fn_args.serving_model_dir`."""
     import tensorflow as tf
-    from tfx_bsl.public import tfxio
 
     from tfmodels.export import export_token_classifier
     from tfmodels.models.bert.token_classifier import BertTokenClassifier
-    from tfmodels.optimizers import fine_tuning_optimizer
     from tfx_pipeline.hparams import MODEL_INPUTS
+    from tfx_pipeline.training import fine_tune, transformed_dataset
 
     def dataset(files, shuffle):
-        ds = fn_args.data_accessor.tf_dataset_factory(
-            files, tfxio.TensorFlowDatasetOptions(batch_size=hparams.batch_size, shuffle=shuffle, shuffle_seed=0,
-                                                  num_epochs=None, drop_final_batch=True),
-            tf_transform_output.transformed_metadata.schema)
-        return ds.map(lambda f: ({name: tf.cast(f[name], tf.int32) for name in MODEL_INPUTS},
-                                 tf.cast(f[LABEL_IDS], tf.int32), f[LABEL_WEIGHTS]),
-                      num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+        return transformed_dataset(fn_args, files, tf_transform_output, hparams.batch_size, shuffle).map(
+            lambda f: ({name: tf.cast(f[name], tf.int32) for name in MODEL_INPUTS},
+                       tf.cast(f[LABEL_IDS], tf.int32), f[LABEL_WEIGHTS]))
 
     model = BertTokenClassifier(encoder, len(hparams.class_names), preprocessor=_preprocessor(hparams))
-    model.compile(optimizer=fine_tuning_optimizer(hparams.learning_rate, fn_args.train_steps), jit_compile=True)
-    model.fit(dataset(fn_args.train_files, True), steps_per_epoch=fn_args.train_steps, epochs=1,
-              validation_data=dataset(fn_args.eval_files, False), validation_steps=fn_args.eval_steps,
-              callbacks=callbacks, verbose=0)
+    fine_tune(model, fn_args, hparams, dataset, callbacks)
     export_token_classifier(fn_args.serving_model_dir, model, warmup_texts=["a warmup request"],
                             model_name=hparams.model_name, words_feature=hparams.text_features[0])
 

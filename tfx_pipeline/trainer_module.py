@@ -1,7 +1,9 @@
-"""Trainer's `run_fn`: a tfmodels BertClassifier on the transformed features, exported with tfmodels.export.
+"""Trainer's `run_fn`: the task's tfmodels model on the transformed features, exported with tfmodels.export.
 
-Hyper-parameters come from `custom_config`, a `tfx_pipeline.hparams.ModelHParams`. Input batches come from
-TFX's `data_accessor` with Transform's output schema, as in TFX's own Keras examples.
+`classify` (a BertClassifier) is written here; the other tasks' training and export are their modules'
+(`tfx_pipeline.token_classification`, `.span_qa`, `.translation`). Hyper-parameters come from `custom_config`,
+a `tfx_pipeline.hparams.ModelHParams`. Input batches come from TFX's `data_accessor` with Transform's output
+schema, as in TFX's own Keras examples (`tfx_pipeline.training`).
 """
 
 import os
@@ -10,13 +12,13 @@ from typing import Dict
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx_bsl.public import tfxio
 
 import tfmodels
 from tfmodels import export
 from tfmodels.callbacks import ProgressLogger
-from tfx_pipeline import token_classification
+from tfx_pipeline import span_qa, token_classification, translation
 from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
+from tfx_pipeline.training import fine_tune, transformed_dataset
 
 TINY_ENCODER = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 
@@ -35,17 +37,10 @@ def build_encoder(encoder: str, vocab_size: int, max_seq_length: int, dtype=None
 
 
 def _dataset(fn_args, files, tf_transform_output, label: str, batch_size: int, shuffle: bool) -> tf.data.Dataset:
-    """(int32 model inputs, label) batches of Transform's output through TFX's data accessor; repeats forever.
-
-    Full batches only: XLA then compiles one shape.
-    """
-    ds = fn_args.data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label, shuffle=shuffle, shuffle_seed=0,
-                                       num_epochs=None, drop_final_batch=True),
-        tf_transform_output.transformed_metadata.schema)
-    return ds.map(lambda features, labels: ({name: tf.cast(features[name], tf.int32) for name in MODEL_INPUTS},
-                                            labels), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    """(int32 model inputs, label) batches of Transform's output."""
+    return transformed_dataset(fn_args, files, tf_transform_output, batch_size, shuffle, label_key=label).map(
+        lambda features, labels: ({name: tf.cast(features[name], tf.int32) for name in MODEL_INPUTS}, labels),
+        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 class TransformedTextPreprocess(tf.Module):
@@ -70,28 +65,26 @@ def run_fn(fn_args):
     callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
                  ProgressLogger(every_seconds=30, every_steps=max(int(fn_args.train_steps) // 10, 1),
                                 prefix="Trainer: ")]
+    if hparams.task == translation.TASK:
+        return translation.train_and_export(fn_args, hparams, tf_transform_output, callbacks)
     vocab_size = sum(1 for _ in open(hparams.vocab_file, encoding="utf-8"))
     # "mixed_bfloat16": bfloat16 matmuls with float32 weights (about 2x faster on CPUs with AMX/AVX512-BF16);
     # the task heads' logits layers stay float32 either way.
     encoder = build_encoder(hparams.encoder, vocab_size, hparams.max_seq_length,
                             dtype=None if hparams.precision == "float32" else hparams.precision)
-    if hparams.task == token_classification.TASK:
-        return token_classification.train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks)
+    for task in (token_classification, span_qa):
+        if hparams.task == task.TASK:
+            return task.train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks)
     model = tfmodels.BertClassifier(encoder, num_classes=hparams.num_classes)
     # Linear decay to 0 over the run, as for BERT fine-tuning: a short run still ends on small steps.
     schedule = keras.optimizers.schedules.PolynomialDecay(
         hparams.learning_rate, decay_steps=max(int(fn_args.train_steps), 1), end_learning_rate=0.0)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["sparse_categorical_accuracy"], jit_compile=True)
-    model.fit(
-        _dataset(fn_args, fn_args.train_files, tf_transform_output, hparams.label_feature, hparams.batch_size,
-                 shuffle=True),
-        steps_per_epoch=fn_args.train_steps, epochs=1,
-        validation_data=_dataset(fn_args, fn_args.eval_files, tf_transform_output, hparams.label_feature,
-                                 hparams.batch_size, shuffle=False),
-        validation_steps=fn_args.eval_steps,
-        callbacks=callbacks, verbose=0)
+    fine_tune(model, fn_args, hparams,
+              lambda files, shuffle: _dataset(fn_args, files, tf_transform_output, hparams.label_feature,
+                                              hparams.batch_size, shuffle),
+              callbacks, optimizer=keras.optimizers.AdamW(schedule),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["sparse_categorical_accuracy"])
 
     tft_layer = tf_transform_output.transform_features_layer()
     text_features = list(hparams.text_features)

@@ -1,4 +1,5 @@
-"""Transform's `preprocessing_fn`: BERT tokenization and packing with tfmodels.text, label as int64.
+"""Transform's `preprocessing_fn`: BERT tokenization and packing with tfmodels.text, label as int64 (classify);
+the other tasks' are their modules' (`tfx_pipeline.token_classification`, `.span_qa`, `.translation`).
 
 `custom_config`: a `tfx_pipeline.hparams.ModelHParams` (text_features, label_feature, vocab_file, max_seq_length
 are read here). The same graph is applied in the exported serving signatures (via the transform layer).
@@ -7,7 +8,7 @@ are read here). The same graph is applied in the exported serving signatures (vi
 import tensorflow as tf
 
 from tfmodels.text import BertPreprocessor, BertTokenizer
-from tfx_pipeline import token_classification
+from tfx_pipeline import span_qa, token_classification, translation
 from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
 
 
@@ -22,8 +23,9 @@ def _dense_1d(tensor: tf.Tensor, default) -> tf.Tensor:
 def preprocessing_fn(inputs, custom_config):
     """Raw `{text..., label}` -> `{token_ids, segment_ids, padding_mask}` (int64 [batch, T]) and `label`."""
     hparams = ModelHParams.from_custom_config(custom_config)
-    if hparams.task == token_classification.TASK:
-        return token_classification.preprocessing_fn(inputs, hparams, _dense_1d)
+    for task in (token_classification, span_qa, translation):
+        if hparams.task == task.TASK:
+            return task.preprocessing_fn(inputs, hparams, _dense_1d)
     tokenizer = BertTokenizer.from_vocab_file(hparams.vocab_file, lowercase=True)
     preprocessor = BertPreprocessor(tokenizer, sequence_length=hparams.max_seq_length)
     texts = tuple(_dense_1d(inputs[name], b"") for name in hparams.text_features)

@@ -21,3 +21,17 @@ def latest_summary(work_dir, pipeline_name):
     from tfx_pipeline.run_summary import latest_run_summary
 
     return latest_run_summary(os.path.join(work_dir, "metadata.sqlite"), pipeline_name)
+
+
+def eval_split_examples(work_dir, features):
+    """(serialized tf.Examples, per example the tuple of its `features`' string values) of the CsvExampleGen
+    eval split under `work_dir`."""
+    import glob
+
+    import tensorflow as tf
+
+    files = glob.glob(os.path.join(work_dir, "root", "CsvExampleGen", "examples", "*", "Split-eval", "*"))
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+    examples = [tf.train.Example.FromString(r) for r in records]
+    rows = [tuple(e.features.feature[name].bytes_list.value[0].decode() for name in features) for e in examples]
+    return records, rows

@@ -11,7 +11,7 @@ from tfx_pipeline.runners import kubeflow_pipeline_name
 def _compile(tmp_path, csv_name, csv_text, *flags):
     """Compile the pipeline for one CSV; returns the Kubeflow V2 spec as a dict."""
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(parents=True)
     (data / csv_name).write_text(csv_text)
     output = tmp_path / "pipeline.json"
     assert main(["compile", "--engine", "kubeflow-v2", "--output", str(output), "--root", str(tmp_path),
@@ -44,3 +44,21 @@ def test_kubeflow_pipeline_name():
     assert kubeflow_pipeline_name("My Pipeline.v2") == "my-pipeline-v2"
     with pytest.raises(ValueError, match="no character Kubeflow accepts"):
         kubeflow_pipeline_name("__")
+
+
+def test_compile_kubeflow_v2_for_span_qa_and_translate(tmp_path):
+    qa = _compile(tmp_path / "qa", "squad.csv",
+                  'question,context,answers,answer_start\nWho?,Anna lives in Paris.,"[""Anna""]",[0]\n',
+                  "--task", "span_qa", "--pipeline-name", "qa")
+    text = json.dumps(qa)
+    assert {"ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(
+        qa["pipelineSpec"]["root"]["dag"]["tasks"])
+    assert "SquadScores" in text and "answer_start" in text
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "in", "the", "beginning", "en", "el",
+                                "principio"]) + "\n")
+    translate = _compile(tmp_path / "translate", "pairs.csv", "source,target\nIn the beginning,En el principio\n",
+                         "--task", "translate", "--pipeline-name", "translate", "--source-vocab", str(vocab),
+                         "--target-vocab", str(vocab))
+    text = json.dumps(translate)
+    assert "CorpusBleu" in text and "translate_examples" in text and str(vocab) in text

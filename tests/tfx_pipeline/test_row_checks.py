@@ -41,3 +41,14 @@ def test_translation_rows_and_the_report():
                                                     "row 3: source is empty; target is empty"])
     assert row_checks.bad_rows(rows * 20, check, limit=3)[0] == 40
     assert len(row_checks.bad_rows(rows * 20, check, limit=3)[1]) == 3
+
+
+def test_span_qa_row_whose_answer_transform_would_misread():
+    check = row_checks.span_qa_check("question", "context", "answer", "answer_start")
+    context = "El niño vive en Málaga."
+    row = {"question": "¿Dónde?", "context": context, "answer_start": json.dumps([16])}
+    assert check({**row, "answer": json.dumps(["Málaga"], ensure_ascii=False)}) == []
+    # json.dumps' default \u escapes: json.loads reads them, Transform's graph ops would not.
+    assert check({**row, "answer": json.dumps(["Málaga"])}) == [
+        "answer's first answer 'Málaga' would be read as 'M\\\\u00e1laga': write the JSON list as UTF-8, "
+        "without \\u escapes"]

@@ -60,3 +60,35 @@ def test_entity_counts_reject_mismatched_lengths():
 
     with pytest.raises(ValueError, match="2 gold tags but 1 predicted"):
         entity_counts("B-PER O", "O")
+
+
+def test_corpus_bleu_through_tfma_equals_sacrebleu_and_gates():
+    import pandas as pd
+    import sacrebleu
+    import tensorflow_model_analysis as tfma
+
+
+    references = ["En el principio creó Dios los cielos y la tierra.", "Y la tierra estaba desordenada y vacía,",
+                  "y las tinieblas estaban sobre la faz del abismo.", "Y dijo Dios: Sea la luz: y fué la luz."]
+    hypotheses = ["En el principio creó Dios el cielo y la tierra.", "La tierra estaba vacía.",
+                  "y las tinieblas sobre el abismo.", "Y dijo Dios: Sea la luz."]
+    frame = pd.DataFrame({"label": references, "prediction": hypotheses})
+    got = _tfma_metrics(frame, "CorpusBleu")
+    expected = sacrebleu.corpus_bleu(hypotheses, [references]).score
+    assert 10 < expected < 90
+    assert got["bleu"] == pytest.approx(expected, abs=1e-6)
+
+    # Unlike TFMA 0.47's own Bleu (a sacrebleu.BLEUScore, which float() rejects), the value takes thresholds.
+    from tensorflow_model_analysis.evaluators import metrics_validator
+    from tensorflow_model_analysis.metrics import metric_types
+
+    def passes(value, lower_bound):
+        config = tfma.EvalConfig(model_specs=[tfma.ModelSpec()], metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="CorpusBleu", module="tfx_pipeline.metrics", threshold=tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound})))])])
+        return metrics_validator.validate_metrics(((), {metric_types.MetricKey(name="bleu"): value}),
+                                                  config).validation_ok
+
+    assert passes(got["bleu"], expected - 1) and not passes(got["bleu"], expected + 1)
+    with pytest.raises(TypeError):
+        passes(sacrebleu.corpus_bleu(hypotheses, [references]), 0.0)

@@ -6,11 +6,10 @@ scores equal `tfmodels.metrics.entity_scores` on the pushed model's predictions 
 re-run with the same inputs is served from the cache.
 """
 
-import glob
 import os
 
 import pytest
-from testlib.pipeline import latest_summary, run_cli
+from testlib.pipeline import eval_split_examples, latest_summary, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +35,6 @@ def first_run(tmp_path_factory, tweets):
     return str(work), code, output
 
 
-def _eval_split(work):
-    """(serialized tf.Examples, their words, their gold tags) of the ExampleGen eval split."""
-    import tensorflow as tf
-
-    files = glob.glob(os.path.join(work, "root", "CsvExampleGen", "examples", "*", "Split-eval", "*"))
-    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
-    examples = [tf.train.Example.FromString(r) for r in records]
-    words = [e.features.feature["tokens"].bytes_list.value[0].decode().split() for e in examples]
-    tags = [e.features.feature["tags"].bytes_list.value[0].decode().split() for e in examples]
-    return records, words, tags
-
-
 def test_clean_run_is_blessed_pushed_and_served(first_run):
     work, code, output = first_run
     assert code == 0, output[-5000:]
@@ -68,7 +55,8 @@ def test_evaluator_entity_scores_equal_the_library_metric(first_run):
     work, code, _ = first_run
     assert code == 0
     summary = latest_summary(work, PIPELINE)
-    records, words, gold = _eval_split(work)
+    records, rows = eval_split_examples(work, ("tokens", "tags"))
+    words, gold = [w.split() for w, _ in rows], [t.split() for _, t in rows]
     served = tf.saved_model.load(summary.pushed_destination).signatures[signatures.DEFAULT_SIGNATURE]
     predicted = [t.decode().split() for t in
                  served(examples=tf.constant(records))[signatures.PREDICTED_TAGS_OUTPUT].numpy()]

@@ -60,3 +60,5 @@ ANSWER_SCORE_OUTPUT = "score"
 TRANSLATE_SIGNATURE = DEFAULT_SIGNATURE
 TRANSLATE_INPUT = "texts"
 TRANSLATE_OUTPUT = "translations"
+# With a source feature (the pipeline's Evaluator): serialized tf.Examples (`examples`) -> `translations`.
+TRANSLATE_EXAMPLES_SIGNATURE = "translate_examples"

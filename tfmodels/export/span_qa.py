@@ -21,6 +21,8 @@ from tfmodels.export.signatures import (
     ANSWER_START_OUTPUT,
     ANSWER_TEXT_OUTPUT,
     CONTEXT_INPUT,
+    DEFAULT_SIGNATURE,
+    EXAMPLES_INPUT,
     QUESTION_INPUT,
 )
 from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
@@ -38,6 +40,7 @@ def export_span_qa(
     n_best: int = 20,
     warmup: Optional[Sequence[Tuple[str, str]]] = None,
     model_name: str = "",
+    example_features: Optional[Tuple[str, str]] = None,
 ) -> str:
     """Write `model` (a `BertSpanQA` with a `SpanQAPreprocessor`) as a SavedModel at `export_dir`.
 
@@ -48,6 +51,9 @@ def export_span_qa(
         n_best: highest start and end logits searched per window.
         warmup: when given, `(question, context)` pairs written as the warmup Predict request.
         model_name: the model name put in the warmup request's ModelSpec.
+        example_features: when given, `(question_feature, context_feature)`: also a `serving_default`
+            signature for evaluation (TFMA) that takes serialized tf.Examples (`examples`) holding these two
+            string features and returns the same outputs as `answer_question`.
 
     Returns:
         `export_dir`.
@@ -66,6 +72,16 @@ def export_span_qa(
     archive.add_endpoint(ANSWER_SIGNATURE, answer_question, input_signature=[
         tf.TensorSpec([None], tf.string, name=QUESTION_INPUT),
         tf.TensorSpec([None], tf.string, name=CONTEXT_INPUT)])
+    if example_features:
+        question_feature, context_feature = example_features
+        spec = {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in example_features}
+
+        def answer_examples(examples):
+            features = tf.io.parse_example(examples, spec)
+            return answer_question(features[question_feature], features[context_feature])
+
+        archive.add_endpoint(DEFAULT_SIGNATURE, answer_examples,
+                             input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     archive.write_out(export_dir, verbose=False)
     if warmup:
         questions, contexts = zip(*warmup)

@@ -280,49 +280,54 @@ def window_features(preprocessor, questions, contexts, answers=None):
       ``{"start_logits", "end_logits"}`` (``None`` without ``answers``) and each window's question index.
     """
     questions, contexts = _strings(questions, "questions"), _strings(contexts, "contexts")
-    windows = {k: v.numpy() for k, v in preprocessor((questions, contexts)).items()}
-    x = {k: windows[k] for k in ENCODER_INPUTS}
     if answers is None:
-        return x, None, windows["example"]
+        windows = {k: v.numpy() for k, v in preprocessor((questions, contexts)).items()}
+        return {k: windows[k] for k in ENCODER_INPUTS}, None, windows["example"]
     answers = [a[0] if isinstance(a, (list, tuple)) else a for a in answers]
     if len(answers) != int(questions.shape[0]):
         raise ValueError(f"got {len(answers)} answers for {int(questions.shape[0])} questions")
-    spans = []
     for i, (context, answer) in enumerate(zip(contexts.numpy(), answers)):
-        context = context.decode("utf-8")
         start, text = int(answer["answer_start"]), answer["text"]
-        if context[start : start + len(text)] != text:
+        if context.decode("utf-8")[start : start + len(text)] != text:
             raise ValueError(f"answer {i} {text!r} is not at character {start} of its context")
-        # SQuAD's answer_start counts characters; the tokenizer's offsets count UTF-8 bytes.
-        start = len(context[:start].encode("utf-8"))
-        spans.append((start, start + len(text.encode("utf-8"))))
-    _, starts, ends = (t.to_list() for t in preprocessor.tokenizer.tokenize_with_offsets(contexts))
-    start_positions, end_positions = window_targets(windows, spans, starts, ends)
-    return x, {"start_logits": start_positions, "end_logits": end_positions}, windows["example"]
+    windows = windows_with_targets(preprocessor, questions, contexts,
+                                   tf.constant([a["text"] for a in answers], tf.string),
+                                   tf.constant([int(a["answer_start"]) for a in answers], tf.int32))
+    windows = {k: v.numpy() for k, v in windows.items()}
+    x = {k: windows[k] for k in ENCODER_INPUTS}
+    return x, {"start_logits": windows["start_position"], "end_logits": windows["end_position"]}, windows["example"]
 
 
-def window_targets(windows, answer_byte_spans, byte_starts, byte_ends):
-    """Training targets of windows: positions of the answer's first and last token, or 0 ([CLS]) in a
-    window that does not contain the whole answer (``run_squad``).
+def windows_with_targets(preprocessor, questions, contexts, answer_texts, answer_starts):
+    """:class:`SpanQAPreprocessor` windows plus ``run_squad``'s training targets, in graph ops.
 
     Args:
-      windows: :class:`SpanQAPreprocessor` output as numpy arrays.
-      answer_byte_spans: ``[(byte_start, byte_end)]`` per question, in its context's UTF-8 bytes.
-      byte_starts, byte_ends: per question, the context tokens' byte offsets (lists).
+      preprocessor: a :class:`SpanQAPreprocessor`.
+      questions, contexts, answer_texts: 1-D string tensors of the same length.
+      answer_starts: int ``[batch]``, each answer's first character (Unicode code points, SQuAD's
+        ``answer_start``) in its context.
 
     Returns:
-      ``(start_positions, end_positions)`` int32 ``[windows]``.
+      the preprocessor's dict plus ``start_position`` / ``end_position`` (int32 ``[windows]``: the positions
+      of the answer's first and last token, or 0, ``[CLS]``, in a window that does not hold the whole answer)
+      and ``holds_answer`` (bool ``[windows]``).
     """
-    spans = []
-    for (start, end), token_starts, token_ends in zip(answer_byte_spans, byte_starts, byte_ends):
-        token_starts, token_ends = np.asarray(token_starts), np.asarray(token_ends)
-        first = np.flatnonzero(token_ends > start)
-        last = np.flatnonzero(token_starts < end)
-        spans.append((first[0], last[-1]) if len(first) and len(last) and first[0] <= last[-1] else (-1, -1))
-    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    first, last = spans[windows["example"], 0], spans[windows["example"], 1]
+    question_ids = preprocessor.tokenizer.tokenize(questions)[:, : preprocessor.max_query_length]
+    context_ids, token_starts, token_ends = preprocessor.tokenizer.tokenize_with_offsets(contexts)
+    windows = preprocessor._windows(question_ids, context_ids, token_starts, token_ends)
+    token_starts, token_ends = tf.cast(token_starts, tf.int32), tf.cast(token_ends, tf.int32)
+    # SQuAD's answer_start counts characters; the tokenizer's offsets count UTF-8 bytes.
+    byte_start = tf.strings.length(tf.strings.substr(
+        contexts, tf.zeros_like(answer_starts, tf.int32), tf.cast(answer_starts, tf.int32), unit="UTF8_CHAR"))
+    byte_end = byte_start + tf.strings.length(answer_texts)
+    # The answer's first token ends after its first byte; its last token starts before its end.
+    first = tf.reduce_sum(tf.cast(token_ends <= byte_start[:, None], tf.int32), axis=1)
+    last = tf.reduce_sum(tf.cast(token_starts < byte_end[:, None], tf.int32), axis=1) - 1
+    first, last = tf.gather(first, windows["example"]), tf.gather(last, windows["example"])
     begin = windows["window_start"]
-    inside = (first >= 0) & (first >= begin) & (last < begin + windows["window_length"])
+    holds = (first <= last) & (first >= begin) & (last < begin + windows["window_length"])
     offset = windows["context_offset"] - begin
-    return (np.where(inside, first + offset, 0).astype("int32"),
-            np.where(inside, last + offset, 0).astype("int32"))
+    windows["start_position"] = tf.where(holds, first + offset, 0)
+    windows["end_position"] = tf.where(holds, last + offset, 0)
+    windows["holds_answer"] = holds
+    return windows

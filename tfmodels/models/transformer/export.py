@@ -2,7 +2,14 @@
 
 import tensorflow as tf
 
-from tfmodels.export.signatures import TRANSLATE_INPUT, TRANSLATE_OUTPUT, TRANSLATE_SIGNATURE
+from tfmodels.export.signatures import (
+    EXAMPLES_INPUT,
+    TRANSLATE_EXAMPLES_SIGNATURE,
+    TRANSLATE_INPUT,
+    TRANSLATE_OUTPUT,
+    TRANSLATE_SIGNATURE,
+)
+from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
 from tfmodels.models.transformer import text
 
 
@@ -43,16 +50,37 @@ class Translator(tf.Module):
         return text.decode_target(self.target_tokenizer, tokens, self.model.end_id)
 
 
-def export_translator(translator, export_dir):
+def export_translator(translator, export_dir, example_feature=None, warmup_texts=None, model_name=""):
     """Writes ``translator`` as a SavedModel whose ``serving_default`` maps texts to translations.
 
     Load with ``tf.saved_model.load(export_dir).translate(texts)`` or call the signature
     (input ``texts``, output ``translations``).
+
+    Args:
+        translator: a ``Translator``.
+        export_dir: the SavedModel directory (e.g. ``<base>/<model>/<version>``).
+        example_feature: when given, also a ``translate_examples`` signature for evaluation (TFMA):
+            serialized tf.Examples (``examples``) whose ``example_feature`` holds the source text ->
+            ``translations``.
+        warmup_texts: when given, texts written as the warmup Predict request of ``serving_default``.
+        model_name: the model name put in the warmup request's ModelSpec.
     """
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TRANSLATE_INPUT)])
     def serve(texts):
         return {TRANSLATE_OUTPUT: translator.translate(texts)}
 
-    tf.saved_model.save(translator, export_dir, signatures={TRANSLATE_SIGNATURE: serve})
+    signatures = {TRANSLATE_SIGNATURE: serve}
+    if example_feature:
+        spec = {example_feature: tf.io.FixedLenFeature([], tf.string, default_value="")}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+        def serve_examples(examples):
+            return serve(tf.io.parse_example(examples, spec)[example_feature])
+
+        signatures[TRANSLATE_EXAMPLES_SIGNATURE] = serve_examples
+    tf.saved_model.save(translator, export_dir, signatures=signatures)
+    if warmup_texts:
+        write_prediction_logs(export_dir, [predict_warmup_log(
+            TRANSLATE_SIGNATURE, {TRANSLATE_INPUT: list(warmup_texts)}, model_name=model_name)])
     return export_dir

@@ -1,0 +1,28 @@
+"""What every task's Trainer code shares: Transform's output as batches, and the compile-and-fit of a run."""
+
+import tensorflow as tf
+from tfx_bsl.public import tfxio
+
+
+def transformed_dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool,
+                        label_key=None) -> tf.data.Dataset:
+    """Batches of Transform's output through TFX's data accessor (a feature dict, or `(features, label)` with
+    `label_key`); repeats forever. Full batches only: XLA then compiles one shape."""
+    return fn_args.data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key, shuffle=shuffle, shuffle_seed=0,
+                                       num_epochs=None, drop_final_batch=True),
+        tf_transform_output.transformed_metadata.schema).prefetch(2)
+
+
+def fine_tune(model, fn_args, hparams, dataset, callbacks, optimizer=None, **compile_args):
+    """Compiles `model` (XLA; `optimizer` default: `tfmodels.optimizers.fine_tuning_optimizer`, BERT's AdamW
+    with warmup and linear decay over the run) and fits it for `fn_args.train_steps`, validating on
+    `fn_args.eval_steps` batches. `dataset(files, shuffle)` gives the batches."""
+    from tfmodels.optimizers import fine_tuning_optimizer
+
+    optimizer = optimizer or fine_tuning_optimizer(hparams.learning_rate, fn_args.train_steps)
+    model.compile(optimizer=optimizer, jit_compile=True, **compile_args)
+    model.fit(dataset(fn_args.train_files, True), steps_per_epoch=fn_args.train_steps, epochs=1,
+              validation_data=dataset(fn_args.eval_files, False), validation_steps=fn_args.eval_steps,
+              callbacks=callbacks, verbose=0)
