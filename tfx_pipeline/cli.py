@@ -70,11 +70,20 @@ def positive_float(text: str) -> float:
     return value
 
 
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1.01:  # 1.01: a threshold no model reaches, for "never bless" runs
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+def threshold(top: float):
+    """A blessing threshold in [0, top]; up to 1% above `top` is allowed: a threshold no model reaches, for
+    "never bless" runs."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not 0 <= value <= top * 1.01:
+            raise argparse.ArgumentTypeError(f"must be in [0, {top:g}], got {text}")
+        return value
+
+    return parse
+
+
+fraction = threshold(1.0)
 
 
 def directory(text: str) -> str:
@@ -88,13 +97,6 @@ def encoder(text: str) -> str:
         raise argparse.ArgumentTypeError(f"must be tiny, minilm or a Hugging Face BERT directory (with "
                                          f"config.json); for translate tiny or small; got {text!r}")
     return text
-
-
-def bleu(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 101:  # 101: a threshold no model reaches, for "never bless" runs
-        raise argparse.ArgumentTypeError(f"must be in [0, 100], got {text}")
-    return value
 
 
 def vocab_file(text: str) -> str:
@@ -167,7 +169,7 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-f1", type=fraction, default=0.3,
                         help="token_classification and span_qa: value threshold for the blessing (held-out "
                              "entity F1, SQuAD F1; in [0, 1])")
-    parser.add_argument("--min-bleu", type=bleu, default=1.0,
+    parser.add_argument("--min-bleu", type=threshold(100.0), default=1.0,
                         help="translate: value threshold for the blessing (held-out corpus BLEU, 0-100)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "auto"), default="float32",
                         help="Trainer's compute dtype; auto: mixed_bfloat16 when the CPU has AMX or AVX512-BF16")
@@ -337,11 +339,17 @@ def infra_validate(config, samples):
 
 def sample_requests(args, config, count: int = SAMPLE_COUNT) -> list:
     """The post-push requests: `--sample-text`, else unseen IMDB reviews for the default classifier data,
-    else the first rows of the data (a tagger's words joined by spaces; a reader's (question, context))."""
+    else the first rows of the data (a tagger's words joined by spaces, rows with entities first; a reader's
+    (question, context))."""
     from tfx_pipeline import data
 
     if config.task == SPAN_QA:
         return data.sample_rows(config.data_root, config.text_features, count)
+    if config.task == TOKEN_CLASSIFICATION and not getattr(args, "sample_text", None):
+        # Rows with an entity in their gold tags (most tweets have none), else the first rows.
+        rows = data.sample_rows(config.data_root, (config.text_features[0], config.label_feature), count * 50)
+        tagged = [words for words, tags in rows if set(tags.split()) - {"O"}]
+        return (tagged + [words for words, _ in rows])[:count]
     if getattr(args, "sample_text", None):
         return list(args.sample_text)
     if args.data_root is None and config.task == CLASSIFY:

@@ -50,8 +50,10 @@ DEMO_DEFAULTS = dict(
 # (measured: README "make demo TASK=..."). The pipeline is `python -m tfx_pipeline run`'s; the served model
 # then answers the task's request (tfx_pipeline.infra_validation).
 TASK_DEMO_DEFAULTS = {
-    "token_classification": dict(  # WNUT-16 tweets, 2:1 train/eval
-        encoder="minilm", rows=3000, train_steps=150, eval_steps=4, max_seq_length=64, batch_size=32,
+    # WNUT-16 tweets, 2:1 train/eval. The tagger sits at the all-`O` prior (entity F1 0) for the first ~500 steps
+    # (measured: 150 steps of 32 and 500 of 16 gave 0.000); 900 steps of 16 leave it.
+    "token_classification": dict(
+        encoder="minilm", rows=3000, train_steps=900, eval_steps=4, max_seq_length=64, batch_size=16,
         learning_rate=3e-4, min_f1=0.2, precision="auto", model_name="wnut16_ner",
         pipeline_name="tfmodels_ner_demo"),
     "span_qa": dict(  # SQuAD v1.1 train questions, 2:1 train/eval
@@ -182,91 +184,73 @@ def main(argv=None) -> int:
     start = time.monotonic()
     root = os.path.abspath(args.root)
     result: Dict = {"root": root}
-    if args.task != "classify":
-        return task_demo(args, root, result, start)
     try:
         prepare_root(root, args.reuse)
         config = config_from_args(args)
-        class_names = list(config.class_names or [str(i) for i in range(config.num_classes)])
-        print(f"== 1/2 TFX pipeline: {os.path.basename(config.data_root)} ({config.data_root}), encoder "
-              f"{config.encoder}, {config.train_steps} steps x batch {config.batch_size}, seq "
-              f"{config.max_seq_length}, lr {config.learning_rate:g}, {config.precision}; blessing needs "
-              f"accuracy >= {config.min_accuracy}", flush=True)
+        metric, threshold = config.gate()
+        print(f"== 1/2 TFX pipeline, task {config.task}: {os.path.basename(config.data_root)} "
+              f"({config.data_root}), encoder {config.encoder}, {config.train_steps} steps x batch "
+              f"{config.batch_size}, seq {config.max_seq_length}, lr {config.learning_rate:g}, {config.precision}; "
+              f"blessing needs {metric} >= {threshold}", flush=True)
         outcome = run_and_summarise(config, args.runner)
         result.update(outcome.as_dict())
         if outcome.exit_code != EXIT_OK:
             return finish(result, outcome.exit_code, args.summary_json, start)
         summary = outcome.summary
-        accuracy = summary.metrics["sparse_categorical_accuracy"]
-        print(f"Held-out accuracy (Evaluator, {summary.metrics.get('example_count', 0):.0f} eval-split "
-              f"reviews): {accuracy:.4f}, AUC {summary.metrics.get('auc/class_1', float('nan')):.4f} "
-              f"(chance 0.5)", flush=True)
-
-        if args.data_root is None:
-            reviews = _heldout_reviews(args.reviews, args.rows)
+        value = summary.metrics[metric]
+        auc = (f", AUC {summary.metrics.get('auc/class_1', float('nan')):.4f} (chance 0.5)"
+               if config.task == "classify" else "")
+        print(f"Held-out {metric} (Evaluator, {summary.metrics.get('example_count', 0):.0f} eval-split rows): "
+              f"{value:.4f}{auc}", flush=True)
+        print(f"\n== 2/2 Serving {config.model_base_path()} with `python -m serving.server` (a fresh process)",
+              flush=True)
+        if config.task == "classify":
+            serve_classifier(args, config, root, result)
         else:
-            from tfx_pipeline import data
-
-            reviews = [(text, None) for text in data.sample_texts(config.data_root, config.text_features[0],
-                                                                  args.reviews)]
-        print(f"\n== 2/2 Serving {config.model_base_path()} with `python -m serving.server` "
-              f"(a fresh process)", flush=True)
-        serve_start = time.monotonic()
-        with serve(config.model_base_path(), config.model_name, os.path.join(root, "server.log")) as server:
-            result["server_pid"] = server.pid
-            print(f"Listening on 127.0.0.1:{server.grpc_port} after {time.monotonic() - serve_start:.0f} s; "
-                  f"sending {len(reviews)} IMDB reviews the pipeline never saw", flush=True)
-            answers = query_server(server.grpc_port, config.model_name, config.text_features[0],
-                                   [text for text, _ in reviews], class_names)
-        result["server_exit_code"] = server.exit_code
-        result["serving_seconds"] = time.monotonic() - serve_start
-        result["answers"] = answers
-        result["reviews"] = [{"text": text, "label": truth} for text, truth in reviews]
-        print(f"gRPC Predict (signature predict_text) -> model {config.model_name}, version "
-              f"{answers['version']}; Classify (signature classify) gave the same scores:")
-        print(format_answers(reviews, answers, class_names))
-        known = [(truth, label) for (_, truth), label in zip(reviews, answers["labels"]) if truth is not None]
-        if known:
-            right = sum(class_names[truth] == label for truth, label in known)
-            print(f"  {right}/{len(known)} right (these few are an illustration; the accuracy above is "
-                  f"the measurement)")
-        print(f"Server stopped (exit status {server.exit_code}).")
-        if server.exit_code != 0:
-            raise DemoError(f"the server exited with status {server.exit_code}; log: {server.log_path}")
+            code, result["answers"] = infra_validate(config, sample_requests(args, config, args.reviews))
+            if code != EXIT_OK:
+                return finish(result, code, args.summary_json, start)
     except (DemoError, ServerProcessError) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return finish(result, EXIT_FAILED, args.summary_json, start)
-    print(f"\nDemo OK: held-out accuracy {accuracy:.4f}, version {answers['version']} pushed to "
-          f"{summary.pushed_destination} and served over gRPC. Total time {time.monotonic() - start:.0f} s.")
+    print(f"\nDemo OK: held-out {metric} {value:.4f}, version pushed to {summary.pushed_destination} and served "
+          f"over gRPC. Total time {time.monotonic() - start:.0f} s.")
     return finish(result, EXIT_OK, args.summary_json, start)
 
 
-def task_demo(args, root: str, result: Dict, start: float) -> int:
-    """A task other than classify: its pipeline on the packaged data, then its request to the served model."""
-    try:
-        prepare_root(root, args.reuse)
-    except DemoError as e:
-        print(f"FAILED: {e}", file=sys.stderr)
-        return finish(result, EXIT_FAILED, args.summary_json, start)
-    config = config_from_args(args)
-    metric, threshold = config.gate()
-    print(f"== 1/2 TFX pipeline, task {config.task}: {os.path.basename(config.data_root)} ({config.data_root}), "
-          f"{config.encoder}, {config.train_steps} steps x batch {config.batch_size}, seq {config.max_seq_length}, "
-          f"lr {config.learning_rate:g}; blessing needs {metric} >= {threshold}", flush=True)
-    outcome = run_and_summarise(config, args.runner)
-    result.update(outcome.as_dict())
-    if outcome.exit_code != EXIT_OK:
-        return finish(result, outcome.exit_code, args.summary_json, start)
-    metrics = outcome.summary.metrics
-    print(f"Held-out {metric} (Evaluator, {metrics.get('example_count', 0):.0f} eval-split rows): "
-          f"{metrics[metric]:.4f}", flush=True)
-    print(f"\n== 2/2 Serving {config.model_base_path()} with `python -m serving.server` (a fresh process)",
-          flush=True)
-    code, result["answers"] = infra_validate(config, sample_requests(args, config, args.reviews))
-    if code == EXIT_OK:
-        print(f"\nDemo OK: held-out {metric} {metrics[metric]:.4f}, pushed to {outcome.summary.pushed_destination} "
-              f"and served over gRPC. Total time {time.monotonic() - start:.0f} s.")
-    return finish(result, code, args.summary_json, start)
+def serve_classifier(args, config, root: str, result: Dict) -> None:
+    """Predict and Classify on held-out IMDB reviews (or the data's first texts) from a fresh server; checks and
+    prints the answers (into `result`). Raises DemoError or ServerProcessError."""
+    class_names = list(config.class_names or [str(i) for i in range(config.num_classes)])
+    if args.data_root is None:
+        reviews = _heldout_reviews(args.reviews, args.rows)
+    else:
+        from tfx_pipeline import data
+
+        reviews = [(text, None) for text in data.sample_texts(config.data_root, config.text_features[0],
+                                                              args.reviews)]
+    serve_start = time.monotonic()
+    with serve(config.model_base_path(), config.model_name, os.path.join(root, "server.log")) as server:
+        result["server_pid"] = server.pid
+        print(f"Listening on 127.0.0.1:{server.grpc_port} after {time.monotonic() - serve_start:.0f} s; "
+              f"sending {len(reviews)} IMDB reviews the pipeline never saw", flush=True)
+        answers = query_server(server.grpc_port, config.model_name, config.text_features[0],
+                               [text for text, _ in reviews], class_names)
+    result["server_exit_code"] = server.exit_code
+    result["serving_seconds"] = time.monotonic() - serve_start
+    result["answers"] = answers
+    result["reviews"] = [{"text": text, "label": truth} for text, truth in reviews]
+    print(f"gRPC Predict (signature predict_text) -> model {config.model_name}, version "
+          f"{answers['version']}; Classify (signature classify) gave the same scores:")
+    print(format_answers(reviews, answers, class_names))
+    known = [(truth, label) for (_, truth), label in zip(reviews, answers["labels"]) if truth is not None]
+    if known:
+        right = sum(class_names[truth] == label for truth, label in known)
+        print(f"  {right}/{len(known)} right (these few are an illustration; the accuracy above is "
+              f"the measurement)")
+    print(f"Server stopped (exit status {server.exit_code}).")
+    if server.exit_code != 0:
+        raise DemoError(f"the server exited with status {server.exit_code}; log: {server.log_path}")
 
 
 def _quiet_python_logs() -> None:

@@ -115,17 +115,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks):
 
 def eval_config(answer_feature: str, min_f1: float):
     """SQuAD exact match and F1 of `answer_text` against the answers column; gated on `squad_f1`."""
-    import tensorflow_model_analysis as tfma
-
     from tfmodels.export.signatures import ANSWER_TEXT_OUTPUT, DEFAULT_SIGNATURE
-    from tfx_pipeline.metrics import blessing_threshold
+    from tfx_pipeline.metrics import SquadScores, task_eval_config
 
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name=DEFAULT_SIGNATURE, label_key=answer_feature,
-                                    prediction_key=ANSWER_TEXT_OUTPUT, preprocessing_function_names=[])],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="SquadScores", module="tfx_pipeline.metrics",
-                              threshold=blessing_threshold(min_f1))])],
-    )
+    return task_eval_config(DEFAULT_SIGNATURE, answer_feature, ANSWER_TEXT_OUTPUT, SquadScores.__name__, min_f1)

@@ -95,17 +95,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks):
 
 def eval_config(tags_feature: str, min_f1: float):
     """Entity precision/recall/F1 of `predicted_tags` against the tags column; gated on `entity_f1`."""
-    import tensorflow_model_analysis as tfma
-
     from tfmodels.export.signatures import DEFAULT_SIGNATURE, PREDICTED_TAGS_OUTPUT
-    from tfx_pipeline.metrics import blessing_threshold
+    from tfx_pipeline.metrics import EntityScores, task_eval_config
 
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name=DEFAULT_SIGNATURE, label_key=tags_feature,
-                                    prediction_key=PREDICTED_TAGS_OUTPUT, preprocessing_function_names=[])],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="EntityScores", module="tfx_pipeline.metrics",
-                              threshold=blessing_threshold(min_f1))])],
-    )
+    return task_eval_config(DEFAULT_SIGNATURE, tags_feature, PREDICTED_TAGS_OUTPUT, EntityScores.__name__, min_f1)

@@ -30,8 +30,9 @@ def row_check(source_feature: str, target_feature: str) -> Dict:
 
 
 def learn_vocab_files(data_root: str, source_feature: str, target_feature: str, directory: str) -> Tuple[str, str]:
-    """WordPiece vocabularies learned from every row of the CSVs in `data_root`; written to
-    `<directory>/<content hash>/` (the same data gives the same files, so a re-run stays cached).
+    """WordPiece vocabularies learned from every row of the CSVs in `data_root`, written to
+    `<directory>/<hash of the data and settings>/`: the same data finds them there again, so a re-run neither
+    learns again nor misses the cache.
 
     Every row, eval rows included: ExampleGen splits later. A vocabulary is a list of sub-words; the eval
     split's scores still come from a model that never trained on its sentences.
@@ -41,26 +42,31 @@ def learn_vocab_files(data_root: str, source_feature: str, target_feature: str, 
 
     from tfmodels.text import learn_vocabulary
 
+    paths = sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv")))
+    if not paths:
+        raise ValueError(f"no CSV files in {data_root} to learn the vocabularies from")
+    key = hashlib.sha256(repr((source_feature, target_feature, SOURCE_VOCAB_SIZE, TARGET_VOCAB_SIZE,
+                               SOURCE_LOWERCASE, TARGET_LOWERCASE)).encode())
+    for path in paths:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            key.update(f.read())
+    folder = os.path.join(directory, key.hexdigest()[:16])
+    files = tuple(os.path.join(folder, name) for name in VOCAB_FILES)
+    if all(tf.io.gfile.exists(path) for path in files):
+        return files
     frames = []
-    for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
+    for path in paths:
         with tf.io.gfile.GFile(path) as f:
             frames.append(pd.read_csv(f, usecols=[source_feature, target_feature], dtype=str, keep_default_na=False))
-    if not frames:
-        raise ValueError(f"no CSV files in {data_root} to learn the vocabularies from")
     frame = pd.concat(frames)
-    vocabularies = [learn_vocabulary(frame[feature].tolist(), size, lowercase)
-                    for feature, size, lowercase in ((source_feature, SOURCE_VOCAB_SIZE, SOURCE_LOWERCASE),
-                                                     (target_feature, TARGET_VOCAB_SIZE, TARGET_LOWERCASE))]
-    texts = ["\n".join(vocabulary) + "\n" for vocabulary in vocabularies]
-    folder = os.path.join(directory, hashlib.sha256("".join(texts).encode()).hexdigest()[:16])
-    paths = tuple(os.path.join(folder, name) for name in VOCAB_FILES)
     tf.io.gfile.makedirs(folder)
-    for path, text in zip(paths, texts):
-        if not tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-                f.write(text)
-            tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-    return paths
+    for path, feature, size, lowercase in ((files[0], source_feature, SOURCE_VOCAB_SIZE, SOURCE_LOWERCASE),
+                                           (files[1], target_feature, TARGET_VOCAB_SIZE, TARGET_LOWERCASE)):
+        vocabulary = learn_vocabulary(frame[feature].tolist(), size, lowercase)
+        with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+            f.write("\n".join(vocabulary) + "\n")
+        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    return files
 
 
 def tokenizers(hparams):
@@ -132,17 +138,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
 
 def eval_config(target_feature: str, min_bleu: float):
     """Corpus BLEU of `translations` against the target column; gated on `bleu`."""
-    import tensorflow_model_analysis as tfma
-
     from tfmodels.export.signatures import TRANSLATE_EXAMPLES_SIGNATURE, TRANSLATE_OUTPUT
-    from tfx_pipeline.metrics import blessing_threshold
+    from tfx_pipeline.metrics import CorpusBleu, task_eval_config
 
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name=TRANSLATE_EXAMPLES_SIGNATURE, label_key=target_feature,
-                                    prediction_key=TRANSLATE_OUTPUT, preprocessing_function_names=[])],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="CorpusBleu", module="tfx_pipeline.metrics",
-                              threshold=blessing_threshold(min_bleu))])],
-    )
+    return task_eval_config(TRANSLATE_EXAMPLES_SIGNATURE, target_feature, TRANSLATE_OUTPUT, CorpusBleu.__name__, min_bleu)

@@ -35,3 +35,39 @@ def eval_split_examples(work_dir, features):
     examples = [tf.train.Example.FromString(r) for r in records]
     rows = [tuple(e.features.feature[name].bytes_list.value[0].decode() for name in features) for e in examples]
     return records, rows
+
+
+def assert_clean_run(work_dir, code, output, pipeline_name, served_line):
+    """A first run: every component executed, blessed, pushed with warmup requests, and `served_line` printed by
+    the infra-validation (a fresh server answered). Returns the run summary."""
+    assert code == 0, output[-5000:]
+    summary = latest_summary(work_dir, pipeline_name)
+    for node in ("CsvExampleGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"):
+        assert summary.components[node] == "executed", summary.components
+    assert summary.blessed is True and summary.pushed_destination
+    assert os.path.exists(os.path.join(summary.pushed_destination, "assets.extra", "tf_serving_warmup_requests"))
+    assert served_line in output
+    return summary
+
+
+def assert_rerun_is_cached(work_dir, pipeline_name, *flags):
+    """The same run again: every component up to the Trainer comes from the cache."""
+    code, output = run_cli(work_dir, *flags, "--skip-infra-validation")
+    assert code == 0, output[-5000:]
+    summary = latest_summary(work_dir, pipeline_name)
+    for node in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer"):
+        assert summary.components[node] == "cached", (node, summary.components)
+
+
+def assert_anomalies_stop_the_run(work_dir, pipeline_name, flags, *phrases):
+    """A run on bad rows exits 2 at ExampleValidator with a report naming rows and each of `phrases`; nothing
+    after it runs."""
+    code, output = run_cli(work_dir, *flags)
+    assert code == 2, output[-5000:]
+    report = output[output.index("DATA ANOMALIES"):]
+    assert "row " in report
+    for phrase in phrases:
+        assert phrase in report, (phrase, report[:3000])
+    summary = latest_summary(str(work_dir), pipeline_name)
+    for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
+        assert summary.components.get(node) != "executed", summary.components

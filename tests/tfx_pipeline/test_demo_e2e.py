@@ -21,18 +21,25 @@ SMALL_DEMO = ["--encoder", "tiny", "--imdb-rows", str(ROWS), "--train-steps", "1
 CLASS_NAMES = ["negative", "positive"]
 
 
-@pytest.mark.e2e
-def test_demo_pushes_a_model_and_serves_it_over_grpc(tmp_path):
+def _run_demo(tmp_path, flags):
+    """`python -m tfx_pipeline.demo --root <tmp>/demo FLAGS` in a fresh process; returns (root, its summary JSON,
+    its output), having checked that it exited 0."""
     root, summary_file = tmp_path / "demo", tmp_path / "summary.json"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-m", "tfx_pipeline.demo", "--root", str(root),
-                             "--summary-json", str(summary_file), *SMALL_DEMO],
+                             "--summary-json", str(summary_file), *flags],
                             capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     summary = json.loads(summary_file.read_text())
     assert summary["exit_code"] == 0
+    return root, summary, output
+
+
+@pytest.mark.e2e
+def test_demo_pushes_a_model_and_serves_it_over_grpc(tmp_path):
+    root, summary, output = _run_demo(tmp_path, SMALL_DEMO)
 
     # The pipeline ran, blessed and pushed a TF Serving version directory.
     assert summary["blessed"] is True
@@ -67,13 +74,31 @@ def test_demo_pushes_a_model_and_serves_it_over_grpc(tmp_path):
         assert len(review["text"]) > 50 and review["text"] not in seen
 
     # The printed report, and the server process is gone.
-    assert "Held-out accuracy (Evaluator" in output and "Demo OK" in output
+    assert "Held-out sparse_categorical_accuracy (Evaluator" in output and "Demo OK" in output
     for review, label in zip(reviews, answers["labels"]):
         start = " ".join(review["text"].replace("<br />", " ").split())[:30]
         assert any(label in line and start in line for line in output.splitlines()), start
     assert summary["server_exit_code"] == 0
     with pytest.raises(ProcessLookupError):
         os.kill(summary["server_pid"], 0)
+
+
+@pytest.mark.e2e
+def test_task_demo_runs_that_task_and_its_served_model_answers(tmp_path):
+    """`make demo TASK=translate` on small settings: the Bible pairs, vocabularies learned, translations served."""
+    from tfmodels.datasets import bible
+
+    if bible.missing_reason():
+        pytest.skip(bible.missing_reason())
+    root, summary, output = _run_demo(tmp_path, [
+        "--task", "translate", "--encoder", "tiny", "--rows", "300", "--train-steps", "3", "--eval-steps", "1",
+        "--max-seq-length", "32", "--batch-size", "16", "--min-bleu", "0", "--reviews", "2"])
+    assert summary["blessed"] is True
+    assert os.path.dirname(summary["pushed"]) == str(root / "serving" / "bible_en_es")
+    assert summary["answers"]["version"] == int(os.path.basename(summary["pushed"]))
+    assert len(summary["answers"]["translations"]) == 2 and all(summary["answers"]["translations"])
+    assert "Held-out bleu (Evaluator" in output and "Demo OK" in output
+    assert summary["metrics"]["bleu"] >= 0
 
 
 def test_demo_refuses_to_wipe_a_directory_it_did_not_create(tmp_path, capsys):

@@ -10,7 +10,14 @@ import json
 import os
 
 import pytest
-from testlib.pipeline import eval_split_examples, latest_summary, run_cli
+from testlib.pipeline import (
+    assert_anomalies_stop_the_run,
+    assert_clean_run,
+    assert_rerun_is_cached,
+    eval_split_examples,
+    latest_summary,
+    run_cli,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,13 +42,7 @@ def first_run(tmp_path_factory, questions):
 
 def test_clean_run_is_blessed_pushed_and_served(first_run):
     work, code, output = first_run
-    assert code == 0, output[-5000:]
-    summary = latest_summary(work, PIPELINE)
-    for node in ("CsvExampleGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"):
-        assert summary.components[node] == "executed", summary.components
-    assert summary.blessed is True and summary.pushed_destination
-    assert os.path.exists(os.path.join(summary.pushed_destination, "assets.extra", "tf_serving_warmup_requests"))
-    assert "gRPC Predict on answer_question (4 questions) answered" in output  # a fresh server process
+    assert_clean_run(work, code, output, PIPELINE, "gRPC Predict on answer_question (4 questions) answered")
 
 
 def test_evaluator_squad_scores_equal_the_library_metric(first_run):
@@ -68,11 +69,7 @@ def test_evaluator_squad_scores_equal_the_library_metric(first_run):
 def test_rerun_is_cached(first_run, questions):
     work, code, _ = first_run
     assert code == 0
-    code, output = run_cli(work, "--data-root", questions, *SMALL_RUN, "--skip-infra-validation")
-    assert code == 0, output[-5000:]
-    summary = latest_summary(work, PIPELINE)
-    for node in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer"):
-        assert summary.components[node] == "cached", (node, summary.components)
+    assert_rerun_is_cached(work, PIPELINE, "--data-root", questions, *SMALL_RUN)
 
 
 def test_answer_outside_its_context_stops_the_run_before_transform(tmp_path, questions):
@@ -84,10 +81,5 @@ def test_answer_outside_its_context_stops_the_run_before_transform(tmp_path, que
     data = tmp_path / "bad"
     data.mkdir()
     frame.to_csv(data / "bad.csv", index=False)
-    code, output = run_cli(tmp_path / "work", "--data-root", str(data), *SMALL_RUN)
-    assert code == 2, output[-5000:]
-    report = output[output.index("DATA ANOMALIES"):]
-    assert "is not at character" in report and "row " in report
-    summary = latest_summary(str(tmp_path / "work"), PIPELINE)
-    for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
-        assert summary.components.get(node) != "executed", summary.components
+    assert_anomalies_stop_the_run(tmp_path / "work", PIPELINE, ["--data-root", str(data), *SMALL_RUN],
+                                  "is not at character")

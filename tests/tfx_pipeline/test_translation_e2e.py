@@ -9,7 +9,14 @@ same eval split; a re-run with the same inputs is served from the cache.
 import os
 
 import pytest
-from testlib.pipeline import eval_split_examples, latest_summary, run_cli
+from testlib.pipeline import (
+    assert_anomalies_stop_the_run,
+    assert_clean_run,
+    assert_rerun_is_cached,
+    eval_split_examples,
+    latest_summary,
+    run_cli,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,16 +45,9 @@ def first_run(tmp_path_factory, verses):
 
 def test_clean_run_is_blessed_pushed_and_served(first_run):
     work, code, output = first_run
-    assert code == 0, output[-5000:]
-    summary = latest_summary(work, PIPELINE)
-    for node in ("CsvExampleGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"):
-        assert summary.components[node] == "executed", summary.components
-    assert summary.blessed is True and summary.pushed_destination
-    # The vocabularies were learned from the data, and the export carries them (text in, text out).
-    learned = os.listdir(os.path.join(work, "root", "learned_vocab"))
-    assert len(learned) == 1
-    assert os.path.exists(os.path.join(summary.pushed_destination, "assets.extra", "tf_serving_warmup_requests"))
-    assert "gRPC Predict on serving_default (4 texts) answered" in output  # a fresh server process
+    assert_clean_run(work, code, output, PIPELINE, "gRPC Predict on serving_default (4 texts) answered")
+    # The vocabularies were learned from the data (the export carries them: text in, text out).
+    assert len(os.listdir(os.path.join(work, "root", "learned_vocab"))) == 1
 
 
 def test_evaluator_bleu_equals_sacrebleu(first_run):
@@ -71,11 +71,7 @@ def test_evaluator_bleu_equals_sacrebleu(first_run):
 def test_rerun_is_cached(first_run, verses):
     work, code, _ = first_run
     assert code == 0
-    code, output = run_cli(work, "--data-root", verses, *SMALL_RUN, "--skip-infra-validation")
-    assert code == 0, output[-5000:]
-    summary = latest_summary(work, PIPELINE)
-    for node in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer"):
-        assert summary.components[node] == "cached", (node, summary.components)
+    assert_rerun_is_cached(work, PIPELINE, "--data-root", verses, *SMALL_RUN)
 
 
 def test_empty_target_stops_the_run_before_transform(tmp_path, verses):
@@ -86,10 +82,33 @@ def test_empty_target_stops_the_run_before_transform(tmp_path, verses):
     data = tmp_path / "bad"
     data.mkdir()
     frame.to_csv(data / "bad.csv", index=False)
-    code, output = run_cli(tmp_path / "work", "--data-root", str(data), *SMALL_RUN)
-    assert code == 2, output[-5000:]
-    report = output[output.index("DATA ANOMALIES"):]
-    assert "target is empty" in report and "row " in report
+    assert_anomalies_stop_the_run(tmp_path / "work", PIPELINE, ["--data-root", str(data), *SMALL_RUN],
+                                  "target is empty")
+
+
+def test_tfrecord_input_with_given_vocabularies(first_run, verses, tmp_path):
+    """The same pairs as TFRecords of tf.Example (`--input-format tfrecord`), with the vocabularies given."""
+    import glob
+
+    import pandas as pd
+    import tensorflow as tf
+
+    work, code, _ = first_run
+    assert code == 0
+    source_vocab, = glob.glob(os.path.join(work, "root", "learned_vocab", "*", "source_vocab.txt"))
+    data = tmp_path / "records"
+    data.mkdir()
+    frame = pd.read_csv(os.path.join(verses, "bible.csv"))
+    with tf.io.TFRecordWriter(str(data / "pairs.tfrecord")) as writer:
+        for source, target in zip(frame["source"], frame["target"]):
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+                for name, text in (("source", source), ("target", target))})).SerializeToString())
+    code, output = run_cli(tmp_path / "work", "--data-root", str(data), "--input-format", "tfrecord", *SMALL_RUN,
+                           "--source-vocab", source_vocab,
+                           "--target-vocab", source_vocab.replace("source_vocab", "target_vocab"),
+                           "--skip-infra-validation")
+    assert code == 0, output[-5000:]
     summary = latest_summary(str(tmp_path / "work"), PIPELINE)
-    for node in ("Transform", "Trainer", "Evaluator", "Pusher"):
-        assert summary.components.get(node) != "executed", summary.components
+    assert summary.components["ImportExampleGen"] == "executed" and summary.pushed_destination
+    assert not os.path.exists(os.path.join(tmp_path, "work", "root", "learned_vocab"))
