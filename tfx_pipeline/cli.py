@@ -128,6 +128,9 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="token_classification: the column of whitespace-separated words")
     parser.add_argument("--tags-feature", default="tags",
                         help="token_classification: the column of whitespace-separated tags, one per word")
+    parser.add_argument("--spans-feature",
+                        help="token_classification: instead of words and tags, a JSON column of character spans "
+                             "[[start, end, \"type\"], ...] of the --text-feature column (default: none)")
     parser.add_argument("--tag", action="append",
                         help="token_classification: a tag of the tag set, repeatable (default: read from the data)")
     parser.add_argument("--question-feature", default="question", help="span_qa: the question column")
@@ -189,6 +192,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
                      f"--num-classes {args.num_classes}")
     if args.input_format == "tfrecord" and args.data_root is None:
         parser.error("argument --input-format: tfrecord needs --data-root (the default data is a CSV)")
+    if args.task == TOKEN_CLASSIFICATION and args.spans_feature and not args.data_root:
+        parser.error("argument --spans-feature: the default WNUT-16 data has words and tags; give --data-root")
     if args.task == TOKEN_CLASSIFICATION and args.input_format == "tfrecord" and not args.tag:
         parser.error("argument --tag: token_classification on tfrecord input needs its tag set as --tag "
                      "(it is read from the data only for CSVs)")
@@ -197,7 +202,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
             parser.error(f"argument --encoder: translate trains a Seq2SeqTransformer of size {' or '.join(sorted(TRANSLATION_SIZES))}, "
                          f"got {args.encoder!r}")
         if bool(args.source_vocab) != bool(args.target_vocab):
-            parser.error("arguments --source-vocab/--target-vocab: give both vocabularies, or neither (learned)")
+            parser.error("argument --source-vocab/--target-vocab: give both vocabularies, or neither (learned)")
         if args.input_format == "tfrecord" and not args.source_vocab:
             parser.error("argument --source-vocab: translate on tfrecord input needs --source-vocab and "
                          "--target-vocab (they are learned from the data only for CSVs)")
@@ -215,7 +220,8 @@ def config_from_args(args):
     text_features, label_feature = tuple(args.text_feature or ["text"]), args.label_feature
     num_classes, class_names = args.num_classes, args.class_name
     if args.task == TOKEN_CLASSIFICATION:
-        text_features, label_feature = (args.words_feature,), args.tags_feature
+        text_features, label_feature = (((text_features[0],), args.spans_feature) if args.spans_feature else
+                                         ((args.words_feature,), args.tags_feature))
         prepare = lambda path: data.prepare_wnut_csv(path, args.rows, words_feature=args.words_feature,  # noqa: E731
                                                      tags_feature=args.tags_feature)
         name = "wnut"
@@ -234,7 +240,7 @@ def config_from_args(args):
     data_root = args.data_root or prepare(os.path.join(root, "data", f"{name}_{args.rows}"))
     if args.task == TOKEN_CLASSIFICATION:
         class_names = (token_classification.sort_tags(args.tag) if args.tag else
-                       token_classification.tags_in_csv(data_root, args.tags_feature))
+                       token_classification.tags_in_csv(data_root, label_feature, bool(args.spans_feature)))
         num_classes = len(class_names)
     default_rate = 2e-3 if args.task == TRANSLATE else 1e-3 if args.encoder == "tiny" else 5e-5
     precision = args.precision
@@ -251,7 +257,7 @@ def config_from_args(args):
         batch_size=args.batch_size, learning_rate=args.learning_rate or default_rate,
         min_accuracy=args.min_accuracy, beam_pipeline_args=list(args.beam_arg), input_format=args.input_format,
         class_names=class_names, precision=precision, task=args.task, min_f1=args.min_f1, min_bleu=args.min_bleu,
-        answer_start_feature=args.answer_start_feature,
+        answer_start_feature=args.answer_start_feature, entity_spans=bool(args.spans_feature),
         source_vocab_file=args.source_vocab and os.path.abspath(args.source_vocab),
         target_vocab_file=args.target_vocab and os.path.abspath(args.target_vocab))
 

@@ -44,6 +44,8 @@ class ModelHParams:
     task: str = CLASSIFY
     answer_start_feature: str = ""
     target_vocab_file: str = ""
+    # token_classification: label_feature holds JSON character spans of text_features[0] (a text), not tags.
+    entity_spans: bool = False
 
     def __post_init__(self):
         # JSON gives lists: keep tuples, so the record stays hashable and compares equal after a round trip.

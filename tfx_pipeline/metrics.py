@@ -42,14 +42,17 @@ def blessing_threshold(lower_bound: float):
                                                      absolute={"value": -1e-10}))
 
 
-def task_eval_config(signature_name: str, label_key: str, prediction_key: str, metric: str, lower_bound: float):
+def task_eval_config(signature_name: str, label_key: str, prediction_key: str, metric: str, lower_bound: float,
+                     preprocessing_function_names=()):
     """An EvalConfig scoring one string output against one string label column with `metric` (a class of this
-    module), gated by `blessing_threshold(lower_bound)`, over the whole eval split; plus the example count."""
+    module), gated by `blessing_threshold(lower_bound)`, over the whole eval split; plus the example count.
+    `preprocessing_function_names`: signatures whose outputs join the features (a label may be one of them)."""
     import tensorflow_model_analysis as tfma
 
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=signature_name, label_key=label_key,
-                                    prediction_key=prediction_key, preprocessing_function_names=[])],
+                                    prediction_key=prediction_key,
+                                    preprocessing_function_names=list(preprocessing_function_names))],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),

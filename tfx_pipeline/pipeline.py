@@ -67,6 +67,8 @@ class PipelineConfig:
     min_f1: float = 0.5  # token_classification's and span_qa's blessing threshold on entity / SQuAD F1
     min_bleu: float = 1.0  # translate's blessing threshold on corpus BLEU (0-100)
     answer_start_feature: str = "answer_start"  # span_qa: the answer's first character
+    # token_classification: label_feature holds JSON character spans of the text in text_features[0].
+    entity_spans: bool = False
     # translate: the WordPiece vocabularies (source uncased, target cased); None: learned from the CSVs.
     source_vocab_file: Optional[str] = None
     target_vocab_file: Optional[str] = None
@@ -114,7 +116,8 @@ class PipelineConfig:
             batch_size=self.batch_size, learning_rate=float(self.learning_rate), model_name=self.model_name,
             class_names=self.class_names, precision=self.precision, task=self.task,
             answer_start_feature=self.answer_start_feature if self.task == span_qa.TASK else "",
-            target_vocab_file=(self.target_vocab_file or "") if self.task == translation.TASK else "")
+            target_vocab_file=(self.target_vocab_file or "") if self.task == translation.TASK else "",
+            entity_spans=self.entity_spans and self.task == token_classification.TASK)
 
     def custom_config(self) -> dict:
         return self.hparams().to_custom_config()
@@ -149,8 +152,8 @@ def _task_parts(config: PipelineConfig, columns):
         declared = (*config.text_features, config.label_feature)
         required = {}
         row_check = token_classification.row_check(config.text_features[0], config.label_feature,
-                                                   config.class_names)
-        evaluation = token_classification.eval_config(config.label_feature, config.min_f1)
+                                                   config.class_names, config.entity_spans)
+        evaluation = token_classification.eval_config(config.label_feature, config.min_f1, config.entity_spans)
     elif config.task == span_qa.TASK:
         declared = (*config.text_features, config.label_feature)
         # An integer column, or a string one holding JSON lists (several gold answers).

@@ -52,6 +52,53 @@ def token_classification_check(words_feature: str, tags_feature: str, tag_set: S
     return check
 
 
+# How Transform reads a JSON list of character spans `[[start, end, "type"], ...]` in graph ops
+# (`tfx_pipeline.token_classification`): brackets, quotes and whitespace dropped, then every three
+# comma-separated values are one span. The row check flags a cell Transform would read otherwise.
+SPAN_NOISE = r'[\[\]"\s]'
+
+
+def spans_as_transform_reads(cell: str) -> List[tuple]:
+    """The spans Transform trains on (see SPAN_NOISE), as `(start, end, type)` strings."""
+    values = [v for v in re.sub(SPAN_NOISE, "", cell).split(",")] if re.sub(SPAN_NOISE, "", cell) else []
+    return [tuple(values[i:i + 3]) for i in range(0, len(values), 3)]
+
+
+def token_spans_check(text_feature: str, spans_feature: str, tag_set: Sequence[str]) -> RowCheck:
+    """A text and a JSON list of its entities' character spans `[[start, end, "type"], ...]` (end exclusive):
+    inside the text, not overlapping, each type with a `B-` tag in `tag_set`."""
+    known = {t[2:] for t in tag_set if t.startswith("B-")}
+
+    def check(row: Row) -> List[str]:
+        text, cell = _text(row, text_feature), _text(row, spans_feature)
+        if not text.strip():
+            return [f"{text_feature} is empty"]
+        try:
+            spans = json.loads(cell)
+        except ValueError:
+            return [f"{spans_feature} {cell[:80]!r} is not JSON"]
+        if not isinstance(spans, list) or not all(
+                isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                            for v in s[:2]) and isinstance(s[2], str)
+                for s in spans):
+            return [f"{spans_feature} {cell[:80]!r} is not a list of [start, end, \"type\"]"]
+        problems = []
+        for start, end, kind in spans:
+            if not 0 <= start < end <= len(text):
+                problems.append(f"span [{start}, {end}) is not inside the text ({len(text)} characters)")
+            if kind not in known:
+                problems.append(f"type {kind!r} is not in the tag set's types {sorted(known)}")
+        ordered = sorted(spans)
+        problems += [f"spans [{a[0]}, {a[1]}) and [{b[0]}, {b[1]}) overlap"
+                     for a, b in zip(ordered, ordered[1:]) if b[0] < a[1]]
+        if spans_as_transform_reads(cell) != [(str(s), str(e), k) for s, e, k in spans]:
+            problems.append(f"{spans_feature} would be read differently by Transform: a type holds a comma, "
+                            f"quote, bracket or whitespace")
+        return problems
+
+    return check
+
+
 def gold_answers(value) -> List[str]:
     """A SQuAD answer-text cell: a JSON list of answers, or one answer as plain text."""
     if isinstance(value, str) and value.startswith("["):
@@ -156,7 +203,7 @@ def check_from_config(config: Dict[str, object]) -> RowCheck:
     from tfx_pipeline.hparams import SPAN_QA, TOKEN_CLASSIFICATION, TRANSLATE
 
     makers = {TOKEN_CLASSIFICATION: token_classification_check, SPAN_QA: span_qa_check,
-              TRANSLATE: translation_check}
+              TRANSLATE: translation_check, TOKEN_CLASSIFICATION + "_spans": token_spans_check}
     if task not in makers:
         raise ValueError(f"no row check for task {task!r}; known: {sorted(makers)}")
     return makers[task](**config)

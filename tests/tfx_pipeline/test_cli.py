@@ -63,6 +63,12 @@ def test_help_does_not_import_tensorflow():
     (["--text-feature", "a", "--text-feature", "b", "--text-feature", "c"], "--text-feature"),
     (["--task", "ner"], "--task"),
     (["--task", "token_classification", "--input-format", "tfrecord", "--data-root", "."], "--tag"),
+    (["--task", "translate", "--encoder", "minilm"], "--encoder"),
+    (["--task", "span_qa", "--encoder", "small"], "--encoder"),
+    (["--task", "translate", "--source-vocab", __file__], "--source-vocab/--target-vocab"),
+    (["--task", "translate", "--input-format", "tfrecord", "--data-root", "."], "--source-vocab"),
+    (["--task", "translate", "--source-vocab", "/no/such/vocab.txt"], "--source-vocab"),
+    (["--task", "translate", "--min-bleu", "250"], "--min-bleu"),
 ])
 def test_a_wrong_flag_value_fails_at_once_naming_the_flag(flags, named, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:

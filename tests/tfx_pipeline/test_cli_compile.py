@@ -62,3 +62,11 @@ def test_compile_kubeflow_v2_for_span_qa_and_translate(tmp_path):
                          "--target-vocab", str(vocab))
     text = json.dumps(translate)
     assert "CorpusBleu" in text and "translate_examples" in text and str(vocab) in text
+
+
+def test_compile_kubeflow_v2_for_token_classification_on_character_spans(tmp_path):
+    spec = _compile(tmp_path, "texts.csv", 'text,spans\nAnna lives in Paris,"[[0, 4, ""person""], [14, 19, ""city""]]"\n',
+                    "--task", "token_classification", "--pipeline-name", "ner_spans", "--spans-feature", "spans")
+    text = json.dumps(spec)
+    # The tag set read from the spans' types, the spans row check and the gold_tags preprocessing signature.
+    assert "B-city" in text and "I-person" in text and "token_classification_spans" in text and "gold_tags" in text

@@ -52,3 +52,27 @@ def test_span_qa_row_whose_answer_transform_would_misread():
     assert check({**row, "answer": json.dumps(["Málaga"])}) == [
         "answer's first answer 'Málaga' would be read as 'M\\\\u00e1laga': write the JSON list as UTF-8, "
         "without \\u escapes"]
+
+
+def test_token_span_rows_and_transform_reading():
+    import tensorflow as tf
+
+    from tfx_pipeline.token_classification import words_and_tags
+
+    check = row_checks.token_spans_check("text", "spans", ["O", "B-person", "I-person", "B-loc", "I-loc"])
+    text = "Anna lives in  New York, USA."
+    good = json.dumps([[0, 4, "person"], [15, 23, "loc"]])
+    assert check({"text": text, "spans": good}) == []
+    assert check({"text": text, "spans": json.dumps([[0, 4, "alien"], [2, 40, "loc"]])}) == [
+        "type 'alien' is not in the tag set's types ['loc', 'person']",
+        "span [2, 40) is not inside the text (29 characters)", "spans [0, 4) and [2, 40) overlap"]
+    assert check({"text": text, "spans": json.dumps([[0, 4, "per son"]])})[-1].startswith(
+        "spans would be read differently by Transform")
+    assert check({"text": text, "spans": "[[0, 4]]"}) == ['spans \'[[0, 4]]\' is not a list of [start, end, "type"]']
+    # Transform's graph reading: the same spans, then BIO tags of the whitespace-separated words.
+    words, tags = words_and_tags(tf.constant([text, "no entity here", "x"]), tf.constant([good, "[]", " [ ] "]),
+                                 spans=True)
+    assert [[w.decode() for w in row] for row in words.to_list()][0] == ["Anna", "lives", "in", "New", "York,",
+                                                                         "USA."]
+    assert [[t.decode() for t in row] for row in tags.to_list()] == [
+        ["B-person", "O", "O", "B-loc", "I-loc", "O"], ["O", "O", "O"], ["O"]]

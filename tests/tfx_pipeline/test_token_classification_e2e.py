@@ -6,6 +6,7 @@ scores equal `tfmodels.metrics.entity_scores` on the pushed model's predictions 
 re-run with the same inputs is served from the cache.
 """
 
+import json
 import os
 
 import pytest
@@ -88,3 +89,50 @@ def test_bad_tags_stop_the_run_before_transform(tmp_path, tweets):
     assert_anomalies_stop_the_run(tmp_path / "work", PIPELINE,
                                   ["--data-root", str(data), *SMALL_RUN, *[f"--tag={t}" for t in tags]],
                                   "'B-alien'] are not in the tag set", "words but")
+
+
+def _char_spans(words, tags):
+    """BIO word tags -> JSON `[[start, end, "type"], ...]` character spans of `" ".join(words)`."""
+    spans, start = [], 0
+    for word, tag in zip(words, tags):
+        if tag.startswith("B-") or (tag.startswith("I-") and (not spans or spans[-1][2] != tag[2:])):
+            spans.append([start, start + len(word), tag[2:]])
+        elif tag.startswith("I-"):
+            spans[-1][1] = start + len(word)
+        start += len(word) + 1
+    return json.dumps(spans)
+
+
+def test_text_with_character_spans_is_blessed_and_scored_like_tags(tmp_path, tweets):
+    """The other input form: a text column and a JSON column of character spans (`--spans-feature`)."""
+    import pandas as pd
+    import tensorflow as tf
+
+    from tfmodels.export import signatures
+    from tfmodels.metrics import entity_scores
+
+    frame = pd.read_csv(os.path.join(tweets, "wnut16.csv"))
+    words, tags = [w.split() for w in frame["tokens"]], [t.split() for t in frame["tags"]]
+    data = tmp_path / "spans"
+    data.mkdir()
+    pd.DataFrame({"text": [" ".join(w) for w in words],
+                  "spans": [_char_spans(w, t) for w, t in zip(words, tags)]}).to_csv(data / "tweets.csv", index=False)
+    work = tmp_path / "work"
+    flags = [flag if flag != PIPELINE else "ner_spans" for flag in SMALL_RUN]
+    code, output = run_cli(work, "--data-root", str(data), *flags, "--text-feature", "text",
+                           "--spans-feature", "spans")
+    summary = assert_clean_run(str(work), code, output, "ner_spans",
+                               "gRPC Predict on extract_entities (4 texts) answered")
+    records, rows = eval_split_examples(str(work), ("text", "spans"))
+    served = tf.saved_model.load(summary.pushed_destination).signatures
+    predicted = [t.decode().split() for t in
+                 served[signatures.DEFAULT_SIGNATURE](examples=tf.constant(records))[
+                     signatures.PREDICTED_TAGS_OUTPUT].numpy()]
+    gold_by_row = {(" ".join(w), _char_spans(w, t)): t for w, t in zip(words, tags)}
+    gold = [gold_by_row[row] for row in rows]
+    # The export's gold_tags signature (what the Evaluator reads as labels) gives back the word tags.
+    assert [t.decode().split() for t in served["gold_tags"](examples=tf.constant(records))["gold_tags"].numpy()] == gold
+    expected = entity_scores(gold, predicted)
+    assert expected["recall"] > 0
+    for name in ("precision", "recall", "f1"):
+        assert summary.metrics[f"entity_{name}"] == pytest.approx(expected[name], abs=1e-6)

@@ -9,7 +9,7 @@ padded with 0) and `num_entities` (DT_INT64 [batch]). The graph runs the same co
 `tensorflow_text` cannot be imported. An empty or whitespace-only text has no entities (`num_entities` 0).
 """
 
-from typing import Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -47,6 +47,7 @@ def export_token_classifier(
     warmup_texts: Optional[Sequence[str]] = None,
     model_name: str = "",
     words_feature: Optional[str] = None,
+    extra_endpoints: Optional[Mapping[str, Tuple[Callable, Sequence[tf.TensorSpec]]]] = None,
 ) -> str:
     """Write `model` (a `BertTokenClassifier` with a `TokenClassifierPreprocessor`) as a SavedModel.
 
@@ -58,7 +59,10 @@ def export_token_classifier(
         words_feature: when given, also a `serving_default` signature for word-level evaluation (TFMA):
             serialized tf.Examples (`examples`) whose `words_feature` holds whitespace-separated words ->
             `predicted_tags` (DT_STRING [batch], one BIO tag per word joined by spaces), from the entities
-            `extract_entities` finds on the words joined by single spaces.
+            `extract_entities` finds on the words joined by single spaces. A text column works too: its
+            words are what whitespace separates.
+        extra_endpoints: more signatures, name -> `(function, input_signature)` (e.g. an evaluation
+            preprocessing function).
 
     Returns:
         `export_dir`.
@@ -89,6 +93,8 @@ def export_token_classifier(
 
         archive.add_endpoint(DEFAULT_SIGNATURE, predicted_tags,
                              input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    for name, (function, input_signature) in (extra_endpoints or {}).items():
+        archive.add_endpoint(name, function, input_signature=list(input_signature))
     archive.write_out(export_dir, verbose=False)
     if warmup_texts:
         write_prediction_logs(export_dir, [predict_warmup_log(

@@ -215,6 +215,53 @@ def word_tags_from_entities(words, entity_start, entity_end, entity_type):
     return tf.RaggedTensor.from_tensor(tags, lengths=words.row_lengths())
 
 
+def word_tags_from_char_spans(texts, span_start, span_end, span_type):
+    """Texts with character spans -> their whitespace-separated words and one BIO tag per word, in core TF ops.
+
+    The spans' offsets (Unicode characters of each text, end exclusive) are moved onto ``" ".join(words)``
+    (whitespace runs become one space), then tagged as ``word_tags_from_entities`` does: a word overlapping a
+    span takes its type, ``B-`` on the span's first word.
+
+    Args:
+        texts: string ``[batch]``.
+        span_start, span_end: int ``RaggedTensor`` ``[batch, (spans)]``.
+        span_type: string ``RaggedTensor`` ``[batch, (spans)]``.
+
+    Returns:
+        ``(words, tags)``: string ``RaggedTensor``s ``[batch, (words)]``.
+
+    Example:
+    >>> words, tags = word_tags_from_char_spans(
+    ...     tf.constant(["  Anna  lives in New York."]), tf.ragged.constant([[2, 17]]),
+    ...     tf.ragged.constant([[6, 26]]), tf.ragged.constant([["person", "loc"]]))
+    >>> [t.decode() for t in tags[0].numpy()]
+    ['B-person', 'O', 'O', 'B-loc', 'I-loc']
+    """
+    chars = tf.strings.unicode_split(texts, "UTF-8")
+    space = tf.strings.regex_full_match(chars.flat_values, r"\s")
+    # A character survives the join unless it is whitespace after whitespace or before the first word;
+    # counting the survivors before an offset moves it onto the joined text.
+    previous_space = tf.concat([[True], space[:-1]], 0)
+    first_of_row = tf.scatter_nd(chars.row_starts()[:, None], tf.ones_like(chars.row_starts(), tf.bool),
+                                 tf.shape(space, out_type=tf.int64))
+    seen_word = tf.RaggedTensor.from_row_splits(tf.cast(~space, tf.int32), chars.row_splits)
+    seen_word = tf.cumsum(seen_word.to_tensor(), axis=1)
+    seen_word = tf.RaggedTensor.from_tensor(seen_word, lengths=chars.row_lengths()).flat_values > 0
+    kept = ~space | (~(previous_space | first_of_row) & seen_word)
+    kept = tf.cast(kept, tf.int64)
+    before = tf.concat([[0], tf.cumsum(kept)], 0)  # survivors before each flat position
+
+    def moved(offsets):
+        offsets = tf.cast(offsets, tf.int64)
+        rows = offsets.value_rowids()
+        row_start = tf.gather(chars.row_splits, rows)
+        flat = row_start + tf.clip_by_value(offsets.flat_values, 0, tf.gather(chars.row_lengths(), rows))
+        return offsets.with_flat_values(tf.gather(before, flat) - tf.gather(before, row_start))
+
+    words = tf.strings.split(texts)
+    return words, word_tags_from_entities(words, moved(span_start), moved(span_end), span_type)
+
+
 # -- training-data alignment (Python; labels are not needed in a graph) ---------------------------
 
 
