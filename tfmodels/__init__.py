@@ -9,7 +9,7 @@ from tfmodels.utils.logs import import_tensorflow_quietly  # noqa: E402  (standa
 
 import_tensorflow_quietly()  # drops TF's known CPU start-up noise ("Unable to register cuFFT factory", ...)
 
-from tfmodels import checkpoints, datasets, layers, ops, text  # noqa: E402
+from tfmodels import checkpoints, compress, datasets, layers, ops, text  # noqa: E402
 from tfmodels.models.bert import (  # noqa: E402
     BertClassifier,
     BertConfig,
@@ -43,6 +43,7 @@ __all__ = [
     "Seq2SeqTransformer",
     "Translator",
     "checkpoints",
+    "compress",
     "datasets",
     "export_translator",
     "fine_tuning_optimizer",

@@ -31,9 +31,10 @@ def _tiny_vocab(tmp_path):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """(export_dir, keras model, preprocessor) of a tiny random classifier exported as version 1."""
+@pytest.fixture(scope="module", params=["float32", "int8"])
+def exported(request, tmp_path_factory):
+    """(export_dir, keras model, preprocessor) of a tiny random classifier exported as version 1, as is
+    and int8-quantized (`model.quantize("int8")`): a compressed model exports like any other."""
     tmp = tmp_path_factory.mktemp("export")
     tokenizer = tfmodels.text.BertTokenizer.from_vocab_file(_tiny_vocab(tmp), lowercase=True)
     preprocessor = tfmodels.text.BertPreprocessor(tokenizer, sequence_length=SEQUENCE_LENGTH)
@@ -41,6 +42,8 @@ def exported(tmp_path_factory):
                                  intermediate_size=32, max_position_embeddings=SEQUENCE_LENGTH)
     model = tfmodels.BertClassifier(tfmodels.BertEncoder(config), num_classes=2)
     model(preprocessor(tf.constant(TEXTS)))
+    if request.param == "int8":
+        model.quantize("int8")
     export_dir = str(tmp / MODEL_NAME / "1")
     export.export_text_classifier(
         export_dir, model, export.text_preprocess(preprocessor, ["review"]), text_features=["review"],
@@ -50,6 +53,15 @@ def exported(tmp_path_factory):
 
 def _expected_probabilities(model, preprocessor):
     return tf.nn.softmax(model(preprocessor(tf.constant(TEXTS)), training=False), axis=-1).numpy()
+
+
+def test_the_export_holds_the_models_weights_in_their_dtype(exported):
+    export_dir, model, _ = exported
+    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
+    saved_int8 = [name for name, dtype in reader.get_variable_to_dtype_map().items()
+                  if dtype == tf.int8 and name.startswith("variables/")]  # not the _all_variables aliases
+    assert len(saved_int8) == len([w for w in model.weights if w.dtype == "int8"])
+    assert bool(saved_int8) == (model.get_layer("logits").quantization_mode == "int8")
 
 
 def test_signatures_and_method_names(exported):

@@ -61,7 +61,6 @@ def encoder_variable_map(encoder, name_fn, linear_transposed):
         name_fn: ``name_fn(kind, layer_index, part)`` → checkpoint name; see the importers.
         linear_transposed: True when dense kernels are stored ``[out, in]`` (PyTorch).
     """
-    heads = encoder.config.num_attention_heads
     dense = transpose() if linear_transposed else (lambda array: array)
     emb = encoder.embeddings
     mapping = [
@@ -76,6 +75,7 @@ def encoder_variable_map(encoder, name_fn, linear_transposed):
     ]
     for i, block in enumerate(encoder.encoder_blocks):
         att = block.attention
+        heads = att.num_heads  # per block: a head-pruned encoder (config.pruned_heads) has fewer in some
         for part, kernel, bias in (
             ("query", att.query_kernel, att.query_bias),
             ("key", att.key_kernel, att.key_bias),

@@ -3,17 +3,19 @@
 import keras
 from keras import ops
 
-from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.initializers import clone_initializer
-from tfmodels.ops import add_bias, matmul_last_axis
+from tfmodels.layers.quantization import Int8Kernels
+from tfmodels.ops import add_bias, dropout_with_seed_generator
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class MultiHeadAttention(keras.layers.Layer):
+class MultiHeadAttention(Int8Kernels, keras.layers.Layer):
     """Multi-head attention with padding/causal masks and incremental decoding.
 
     Self-attention when ``value`` is omitted, cross-attention otherwise. Logits and softmax are
-    computed in float32 so the layer is stable under mixed precision.
+    computed in float32 so the layer is stable under mixed precision. ``quantize("int8")`` (and so
+    ``keras.Model.quantize``) makes the four projection kernels int8 (``Int8Kernels``); the layer
+    has no sublayers, so ``Model.quantize``, which visits leaf layers only, reaches it.
 
     Args:
         num_heads: number of attention heads.
@@ -65,17 +67,13 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dim = output_dim
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self._dropout_layer = Dropout(dropout, dtype=self.dtype_policy)
+        # A seed generator, not a Dropout sublayer: the layer must stay a leaf for Model.quantize.
+        self.seed_generator = keras.random.SeedGenerator() if dropout > 0 else None
 
     def build(self, query_shape, value_shape=None):
         query_dim = query_shape[-1]
         value_dim_in = value_shape[-1] if value_shape is not None else query_dim
         out_dim = self.output_dim or query_dim
-
-        def kernel(name, shape):
-            return self.add_weight(
-                name=name, shape=shape, initializer=clone_initializer(self.kernel_initializer)
-            )
 
         def bias(name, shape):
             if not self.use_bias:
@@ -84,28 +82,29 @@ class MultiHeadAttention(keras.layers.Layer):
                 name=name, shape=shape, initializer=clone_initializer(self.bias_initializer)
             )
 
-        heads = self.num_heads
-        self.query_kernel = kernel("query_kernel", (query_dim, heads, self.key_dim))
+        heads, initializer = self.num_heads, self.kernel_initializer
+        self.add_kernel("query_kernel", (query_dim, heads, self.key_dim), initializer)
         self.query_bias = bias("query_bias", (heads, self.key_dim))
-        self.key_kernel = kernel("key_kernel", (value_dim_in, heads, self.key_dim))
+        self.add_kernel("key_kernel", (value_dim_in, heads, self.key_dim), initializer)
         self.key_bias = bias("key_bias", (heads, self.key_dim))
-        self.value_kernel = kernel("value_kernel", (value_dim_in, heads, self.value_dim))
+        self.add_kernel("value_kernel", (value_dim_in, heads, self.value_dim), initializer)
         self.value_bias = bias("value_bias", (heads, self.value_dim))
-        self.output_kernel = kernel("output_kernel", (heads, self.value_dim, out_dim))
+        self.add_kernel("output_kernel", (heads, self.value_dim, out_dim), initializer,
+                        contracted_axes=2)
         self.output_bias = bias("output_bias", (out_dim,))
         self.built = True
 
-    def _project(self, x, kernel, bias):
+    def _project(self, x, kernel_name, bias):
         # "btd,dnh->btnh" as [tokens, d] @ [d, heads * head_dim] (see matmul_last_axis).
-        heads, head_dim = kernel.shape[1], kernel.shape[2]
-        y = matmul_last_axis(x, ops.reshape(kernel, (kernel.shape[0], heads * head_dim)))
+        heads, head_dim = getattr(self, kernel_name).shape[1:]
+        y = self.kernel_matmul(x, kernel_name)
         y = ops.reshape(y, tuple(ops.shape(x)[:-1]) + (heads, head_dim))
         return add_bias(y, bias) if bias is not None else y
 
     def compute_key_value(self, value):
         """Returns ``[batch, 2, length, heads, head_dim]`` keys/values, e.g. for a cross-attention cache."""
-        key = self._project(value, self.key_kernel, self.key_bias)
-        val = self._project(value, self.value_kernel, self.value_bias)
+        key = self._project(value, "key_kernel", self.key_bias)
+        val = self._project(value, "value_kernel", self.value_bias)
         return ops.stack([key, val], axis=1)
 
     def call(
@@ -124,11 +123,11 @@ class MultiHeadAttention(keras.layers.Layer):
             )
         # Separate q/k/v matmuls: a fused [d, 3d] projection was slower under XLA on CPU, whose
         # backward pass concatenates the three gradients (two copies of [tokens, 3d] per layer).
-        q = self._project(query, self.query_kernel, self.query_bias)
+        q = self._project(query, "query_kernel", self.query_bias)
         if cache is None or cache_update_index is not None:
             source = query if value is None else value
-            k = self._project(source, self.key_kernel, self.key_bias)
-            v = self._project(source, self.value_kernel, self.value_bias)
+            k = self._project(source, "key_kernel", self.key_bias)
+            v = self._project(source, "value_kernel", self.value_bias)
         if cache is not None:
             if cache_update_index is not None:
                 start = [0, 0, cache_update_index, 0, 0]
@@ -144,12 +143,12 @@ class MultiHeadAttention(keras.layers.Layer):
             logits = ops.where(mask, logits, ops.full_like(logits, -1e9))
         probs = ops.softmax(logits, axis=-1)
         probs = ops.cast(probs, self.compute_dtype)
-        probs = self._dropout_layer(probs, training=training)
+        if training and self.seed_generator is not None:
+            probs = dropout_with_seed_generator(probs, self.dropout, self.seed_generator)
         context = ops.einsum("bnts,bsnh->btnh", probs, v)
-        heads, head_dim, out_dim = self.output_kernel.shape
+        heads, head_dim, _ = self.output_kernel.shape
         context = ops.reshape(context, tuple(ops.shape(context)[:-2]) + (heads * head_dim,))
-        kernel = ops.reshape(self.output_kernel, (heads * head_dim, out_dim))
-        output = matmul_last_axis(context, kernel)
+        output = self.kernel_matmul(context, "output_kernel")
         if self.output_bias is not None:
             output = add_bias(output, ops.cast(self.output_bias, output.dtype))
         if cache is not None:

@@ -1,9 +1,8 @@
 """Dropout that draws raw random bits (cheaper under XLA on CPU than Keras' float draws)."""
 
 import keras
-import tensorflow as tf
 
-from tfmodels.ops import dropout
+from tfmodels.ops import dropout_with_seed_generator
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -33,9 +32,7 @@ class Dropout(keras.layers.Layer):
     def call(self, x, training=None):
         if not training or self.rate == 0.0:
             return x
-        state = self.seed_generator.next()
-        seed = tf.cast(tf.math.floormod(tf.cast(state, tf.int64), tf.int32.max - 1), tf.int32)
-        return dropout(x, self.rate, seed)
+        return dropout_with_seed_generator(x, self.rate, self.seed_generator)
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape

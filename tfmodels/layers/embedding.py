@@ -8,13 +8,26 @@ from tfmodels.layers.initializers import clone_initializer
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 from tfmodels.ops import embedding_lookup
+from tfmodels.ops.int8 import dequantize
+
+
+def embedding_table(embedding, dtype):
+    """The ``[input_dim, output_dim]`` table of a ``keras.layers.Embedding`` in float ``dtype``,
+    dequantized when the layer is int8 (Keras' ``embeddings`` is then the int8 table): what a tied
+    output projection multiplies by."""
+    if embedding.quantization_mode == "int8":
+        # Keras' int8 convention: q = round(table * scale), one scale per row.
+        return dequantize(embedding._embeddings, 1.0 / embedding.embeddings_scale[:, None], dtype)
+    return ops.cast(embedding.embeddings, dtype)
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class TokenEmbedding(keras.layers.Embedding):
     """``keras.layers.Embedding`` (same arguments, weights and config) whose table gradient is
     dense, built once in the backward pass (see ``tfmodels.ops.embedding_lookup``): Keras' Adam and
-    AdamW would otherwise densify the sparse gradient once per moment.
+    AdamW would otherwise densify the sparse gradient once per moment. ``quantize("int8")`` (and
+    so ``keras.Model.quantize``) stores the table as int8 with one scale per row, as Keras'
+    ``Embedding`` does; ``embedding_table`` reads the float table either way.
 
     Args:
         input_dim, output_dim, embeddings_initializer, ...: those of ``keras.layers.Embedding``.
@@ -29,6 +42,10 @@ class TokenEmbedding(keras.layers.Embedding):
             return super().call(inputs)
         ids = ops.cast(inputs, "int32") if inputs.dtype not in ("int32", "int64") else inputs
         return ops.cast(embedding_lookup(self.embeddings, ids), self.compute_dtype)
+
+    def quantize(self, mode, type_check=True, config=None):
+        # Keras' Embedding refuses subclasses unless told otherwise; this one keeps its variables.
+        super().quantize(mode, type_check=False, config=config)
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")

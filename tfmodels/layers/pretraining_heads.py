@@ -5,6 +5,7 @@ from keras import ops
 
 from tfmodels.layers.activations import get_activation
 from tfmodels.layers.dense import Dense
+from tfmodels.layers.embedding import embedding_table
 from tfmodels.layers.layer_norm import LayerNorm
 
 
@@ -76,7 +77,7 @@ class MaskedLMHead(keras.layers.Layer):
             sequence_output, ops.cast(masked_positions, "int32")[:, :, None], axis=1
         )
         h = self.layer_norm(self.transform(gathered))
-        table = ops.cast(self.token_embedding.embeddings, h.dtype)
+        table = embedding_table(self.token_embedding, h.dtype)
         logits = ops.einsum("bph,vh->bpv", h, table)
         return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
 

@@ -14,7 +14,8 @@ class TransformerBlockBase(keras.layers.Layer):
 
     Holds the settings both blocks take (their docstrings describe them), builds their
     sublayers with the block's dtype policy, and applies a sublayer with its residual
-    connection: post-LN ``LN(x + drop(f(x)))`` or pre-LN ``x + drop(f(LN(x)))``.
+    connection: post-LN ``LN(x + drop(f(x)))`` or pre-LN ``x + drop(f(LN(x)))``. The optional
+    ``head_dim`` sets the attention head size instead of ``hidden // num_heads`` (head pruning).
     """
 
     # The settings whose defaults differ between the blocks (BERT's encoder vs the 2017 decoder); a
@@ -31,6 +32,7 @@ class TransformerBlockBase(keras.layers.Layer):
         norm_first=False,
         layer_norm_epsilon=None,
         kernel_initializer="glorot_uniform",
+        head_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -45,8 +47,11 @@ class TransformerBlockBase(keras.layers.Layer):
         self.norm_first = norm_first
         self.layer_norm_epsilon = settings["layer_norm_epsilon"]
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.head_dim = head_dim
 
     def _head_dim(self, hidden):
+        if self.head_dim is not None:
+            return self.head_dim
         if hidden % self.num_heads:
             raise ValueError(f"hidden size {hidden} is not divisible by num_heads={self.num_heads}")
         return hidden // self.num_heads
@@ -99,6 +104,7 @@ class TransformerBlockBase(keras.layers.Layer):
                 "norm_first": self.norm_first,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "head_dim": self.head_dim,
             }
         )
         return config

@@ -14,7 +14,8 @@ class TransformerEncoderBlock(TransformerBlockBase):
     Pre-LN (``norm_first=True``): ``x = x + drop(sublayer(LN(x)))``, easier to train deep.
 
     Args:
-        num_heads: attention heads; ``hidden_size`` must be divisible by it.
+        num_heads: attention heads; ``hidden_size`` must be divisible by it unless ``head_dim``
+            is given.
         intermediate_size: feed-forward width.
         activation: feed-forward activation (``"gelu"``, ``"relu"``, ...).
         dropout: dropout on each sublayer's output.
@@ -22,6 +23,9 @@ class TransformerEncoderBlock(TransformerBlockBase):
         norm_first: pre-LN when True, post-LN when False.
         layer_norm_epsilon: LayerNorm epsilon (1e-12 in BERT).
         kernel_initializer: initializer for all kernels.
+        head_dim: size of each head (query, key and value); default ``hidden_size // num_heads``.
+            Head-pruned blocks keep their original head size with fewer heads, so
+            ``num_heads * head_dim`` may be less than ``hidden_size``.
 
     Call args:
         x: ``[batch, length, hidden]``.

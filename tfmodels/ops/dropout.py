@@ -50,3 +50,10 @@ def dropout(x, rate, seed):
     bits = random_bits(tf.shape(x), seed)
     keep = bits >= tf.constant(min(round(rate * 2**32), 2**32 - 1), tf.uint32)
     return tf.where(keep, x * tf.cast(1.0 / (1.0 - rate), x.dtype), tf.zeros_like(x))
+
+
+def dropout_with_seed_generator(x, rate, seed_generator):
+    """``dropout`` with the next seed of a ``keras.random.SeedGenerator`` (a new mask per call)."""
+    state = seed_generator.next()
+    seed = tf.cast(tf.math.floormod(tf.cast(state, tf.int64), tf.int32.max - 1), tf.int32)
+    return dropout(x, rate, seed)

@@ -24,6 +24,13 @@ class BertConfig:
         initializer_range: stddev of the truncated-normal initializer.
         layer_norm_eps: LayerNorm epsilon (HF name; Google's checkpoints use 1e-12).
         norm_first: pre-LN blocks instead of BERT's post-LN.
+        pruned_heads: ``{layer_index: [head indices]}`` of attention heads removed by structured
+            pruning (``tfmodels.compress.pruning``; Hugging Face's field of the same name). Block
+            ``i`` has ``num_attention_heads - len(pruned_heads[i])`` heads, each still of size
+            ``hidden_size // num_attention_heads``; indices count the unpruned heads. Keys may be
+            strings (JSON); they are normalised to ints, the heads to sorted unique ints, and
+            empty lists dropped. A layer cannot lose all its heads: drop the layer instead. Left
+            out of ``to_dict()`` when empty, so unpruned configs serialise as before.
 
     Example:
     >>> BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
@@ -44,6 +51,7 @@ class BertConfig:
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
     norm_first: bool = False
+    pruned_heads: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         check_positive_ints(
@@ -59,6 +67,29 @@ class BertConfig:
         )
         check_divisible(self, "hidden_size", "num_attention_heads")
         check_rates(self, ("hidden_dropout_prob", "attention_probs_dropout_prob"))
+        self.pruned_heads = self._normalized_pruned_heads(self.pruned_heads or {})
+
+    def _normalized_pruned_heads(self, pruned):
+        normalized = {}
+        for layer, heads in pruned.items():
+            layer, heads = int(layer), sorted({int(head) for head in heads})
+            if not 0 <= layer < self.num_hidden_layers:
+                raise ValueError(f"BertConfig.pruned_heads: layer {layer} is not in "
+                                 f"[0, num_hidden_layers={self.num_hidden_layers})")
+            if heads and not 0 <= heads[0] <= heads[-1] < self.num_attention_heads:
+                raise ValueError(f"BertConfig.pruned_heads[{layer}]: heads {heads} are not all in "
+                                 f"[0, num_attention_heads={self.num_attention_heads})")
+            if len(heads) == self.num_attention_heads:
+                raise ValueError(f"BertConfig.pruned_heads[{layer}] removes all "
+                                 f"{self.num_attention_heads} heads; remove the layer instead "
+                                 "(fewer num_hidden_layers, e.g. tfmodels.compress.prune_layers)")
+            if heads:
+                normalized[layer] = heads
+        return dict(sorted(normalized.items()))
+
+    def layer_num_heads(self, layer):
+        """The number of attention heads block ``layer`` keeps after ``pruned_heads``."""
+        return self.num_attention_heads - len(self.pruned_heads.get(layer, ()))
 
     @classmethod
     def from_dict(cls, values):
@@ -86,7 +117,10 @@ class BertConfig:
         return cls.from_dict(values)
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if not values["pruned_heads"]:
+            del values["pruned_heads"]  # unpruned configs keep their pre-pruning form
+        return values
 
     def to_json_file(self, path):
         with open(path, "w", encoding="utf-8") as f:

@@ -5,6 +5,7 @@ import keras
 from tfmodels.layers.embedding import TransformerEmbedding
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.pooler import Pooler
+from tfmodels.layers.quantization import pop_quantized_layers, requantize, with_quantized_layers
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 from tfmodels.models.bert.config import BertConfig
 
@@ -22,6 +23,9 @@ def bert_inputs(sequence_length=None):
 @keras.saving.register_keras_serializable(package="tfmodels")
 class BertEncoder(keras.Model):
     """The BERT encoder: embeddings, ``num_hidden_layers`` encoder blocks and the pooler.
+
+    Block ``i`` has ``config.layer_num_heads(i)`` attention heads: all of them unless
+    ``config.pruned_heads`` removed some (``tfmodels.compress.prune_heads``).
 
     Args:
         config: a ``BertConfig`` (or its dict).
@@ -76,9 +80,12 @@ class BertEncoder(keras.Model):
             dtype=dtype,
             name="embeddings",
         )
+        # Head-pruned blocks (config.pruned_heads) have fewer heads of the unpruned head size.
+        head_dim = config.hidden_size // config.num_attention_heads
         self.encoder_blocks = [
             TransformerEncoderBlock(
-                num_heads=config.num_attention_heads,
+                num_heads=config.layer_num_heads(i),
+                head_dim=head_dim,
                 intermediate_size=config.intermediate_size,
                 activation=config.hidden_act,
                 dropout=config.hidden_dropout_prob,
@@ -135,17 +142,18 @@ class BertEncoder(keras.Model):
         return self.embeddings.token_embedding
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             "config": self.config.to_dict(),
             "sequence_length": self.sequence_length,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
         }
+        return with_quantized_layers(config, self)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config, quantized = pop_quantized_layers(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
-        return cls(**config)
+        return requantize(cls(**config), quantized)

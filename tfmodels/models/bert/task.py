@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
+from tfmodels.layers.quantization import pop_quantized_layers, requantize, with_quantized_layers
 
 
 def logits_head(features, num_classes, dropout, initializer_range, name):
@@ -173,15 +174,15 @@ class BertTask(keras.Model):
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
         }
         config.update(self._task_config())
-        return config
+        return with_quantized_layers(config, self)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config, quantized = pop_quantized_layers(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+        return requantize(cls(**config), quantized)
 
 
 def _looks_like_text(x):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.dense import Dense
-from tfmodels.layers.embedding import TransformerEmbedding
+from tfmodels.layers.embedding import TransformerEmbedding, embedding_table
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
@@ -228,7 +228,7 @@ class Seq2SeqTransformer(keras.Model):
             x = self.decoder_norm(x)
         if self.output_projection is not None:
             return self.output_projection(x)
-        table = ops.cast(self.target_embedding.token_embedding.embeddings, x.dtype)
+        table = embedding_table(self.target_embedding.token_embedding, x.dtype)
         return ops.einsum("btd,vd->btv", x, table) + ops.cast(self.output_bias, x.dtype)
 
     def decode(self, target_ids, encoder_output, source_padding_mask, training=None):

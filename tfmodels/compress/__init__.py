@@ -1,0 +1,24 @@
+"""Compression for deployment: distillation, int8 quantization and structured pruning.
+
+int8 is Keras' own API: ``model.quantize("int8")`` on any tfmodels model (our layers implement Keras'
+quantization protocol, ``tfmodels.layers.quantization``); a quantized model saves to ``.keras``, reloads and
+exports like any other.
+"""
+
+from tfmodels.compress.pruning import (
+    PruningPlan,
+    head_importance,
+    layer_importance,
+    prune_by_importance,
+    prune_heads,
+    prune_layers,
+)
+
+__all__ = [
+    "PruningPlan",
+    "head_importance",
+    "layer_importance",
+    "prune_by_importance",
+    "prune_heads",
+    "prune_layers",
+]
