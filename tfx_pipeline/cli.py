@@ -19,6 +19,8 @@ from typing import Any, Dict, Optional
 
 from tfx_pipeline.hparams import (
     CLASSIFY,
+    COMPRESSIBLE_TASKS,
+    QUANTIZE_MODES,
     SPAN_QA,
     TASKS,
     TOKEN_CLASSIFICATION,
@@ -176,6 +178,15 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="translate: value threshold for the blessing (held-out corpus BLEU, 0-100)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "auto"), default="float32",
                         help="Trainer's compute dtype; auto: mixed_bfloat16 when the CPU has AMX or AVX512-BF16")
+    parser.add_argument("--distill-into", type=positive_int, metavar="LAYERS",
+                        help="classify, token_classification: distil the trained model into a student of LAYERS "
+                             "encoder layers (started from the teacher's, evenly spaced) before export; the "
+                             "Evaluator blesses the student (default: no distillation)")
+    parser.add_argument("--distill-steps", type=positive_int,
+                        help="distillation steps over the training split (default: --train-steps)")
+    parser.add_argument("--quantize", choices=QUANTIZE_MODES,
+                        help="classify, token_classification: quantize the (distilled) model before export, "
+                             "int8 weights per output channel; blessed like any model (default: float)")
     parser.add_argument("--beam-arg", type=beam_arg, action="append", default=[],
                         help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2; "
                              "default: none)")
@@ -208,6 +219,11 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
                          "--target-vocab (they are learned from the data only for CSVs)")
     elif args.encoder == "small":
         parser.error("argument --encoder: small is a translate model size; BERT tasks take tiny, minilm or a directory")
+    if (args.distill_into or args.quantize) and args.task not in COMPRESSIBLE_TASKS:
+        parser.error(f"argument --distill-into/--quantize: compression applies to {', '.join(COMPRESSIBLE_TASKS)}, "
+                     f"not {args.task}")
+    if args.distill_steps and not args.distill_into:
+        parser.error("argument --distill-steps: needs --distill-into")
     return args
 
 
@@ -259,7 +275,8 @@ def config_from_args(args):
         class_names=class_names, precision=precision, task=args.task, min_f1=args.min_f1, min_bleu=args.min_bleu,
         answer_start_feature=args.answer_start_feature, entity_spans=bool(args.spans_feature),
         source_vocab_file=args.source_vocab and os.path.abspath(args.source_vocab),
-        target_vocab_file=args.target_vocab and os.path.abspath(args.target_vocab))
+        target_vocab_file=args.target_vocab and os.path.abspath(args.target_vocab),
+        distill_layers=args.distill_into or 0, distill_steps=args.distill_steps, quantize=args.quantize)
 
 
 def quiet_logs(args, argv) -> None:

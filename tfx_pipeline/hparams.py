@@ -15,6 +15,10 @@ MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 # .span_qa and .translation.
 CLASSIFY, TOKEN_CLASSIFICATION, SPAN_QA, TRANSLATE = "classify", "token_classification", "span_qa", "translate"
 TASKS = (CLASSIFY, TOKEN_CLASSIFICATION, SPAN_QA, TRANSLATE)
+# Compression after training (`--distill-into`, `--quantize`): the tasks whose models it applies to, and the
+# quantization modes (Keras' `model.quantize` names).
+COMPRESSIBLE_TASKS = (CLASSIFY, TOKEN_CLASSIFICATION)
+QUANTIZE_MODES = ("int8",)
 # Seq2SeqTransformer sizes for `translate` (its `encoder` field names one).
 TRANSLATION_SIZES = {
     "tiny": dict(hidden_size=32, num_heads=2, intermediate_size=64, num_encoder_layers=1, num_decoder_layers=1),
@@ -46,6 +50,11 @@ class ModelHParams:
     target_vocab_file: str = ""
     # token_classification: label_feature holds JSON character spans of text_features[0] (a text), not tags.
     entity_spans: bool = False
+    # Compression of the trained model before export (so the Evaluator blesses what is pushed): distil it into
+    # a student of `distill_layers` encoder layers (0: no) for `distill_steps` steps, then quantize ("": no).
+    distill_layers: int = 0
+    distill_steps: int = 0
+    quantize: str = ""
 
     def __post_init__(self):
         # JSON gives lists: keep tuples, so the record stays hashable and compares equal after a round trip.
@@ -81,6 +90,15 @@ class ModelHParams:
             problems.append(f"translate needs encoder in {sorted(TRANSLATION_SIZES)} and a target_vocab_file")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.quantize not in ("",) + QUANTIZE_MODES:
+            problems.append(f"quantize must be one of {QUANTIZE_MODES} (or empty), got {self.quantize!r}")
+        if isinstance(self.distill_layers, int) and self.distill_layers < 0:
+            problems.append(f"distill_layers must be >= 0, got {self.distill_layers}")
+        if isinstance(self.distill_layers, int) and self.distill_layers and self.distill_steps < 1:
+            problems.append(f"distill_layers={self.distill_layers} needs distill_steps >= 1, got "
+                            f"{self.distill_steps}")
+        if (self.distill_layers or self.quantize) and self.task not in COMPRESSIBLE_TASKS:
+            problems.append(f"distillation and quantization apply to {COMPRESSIBLE_TASKS}, not {self.task!r}")
         if problems:
             raise ValueError("bad model hyper-parameters: " + "; ".join(problems))
 

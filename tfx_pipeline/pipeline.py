@@ -72,6 +72,12 @@ class PipelineConfig:
     # translate: the WordPiece vocabularies (source uncased, target cased); None: learned from the CSVs.
     source_vocab_file: Optional[str] = None
     target_vocab_file: Optional[str] = None
+    # Compression before export, blessed by the same thresholds (classify, token_classification): distil into a
+    # student of `distill_layers` encoder layers (0: no) for `distill_steps` steps (None: train_steps), then
+    # quantize to `quantize` ("int8"; None: no).
+    distill_layers: int = 0
+    distill_steps: Optional[int] = None
+    quantize: Optional[str] = None
 
     def __post_init__(self):
         self.text_features = tuple(self.text_features)
@@ -117,7 +123,10 @@ class PipelineConfig:
             class_names=self.class_names, precision=self.precision, task=self.task,
             answer_start_feature=self.answer_start_feature if self.task == span_qa.TASK else "",
             target_vocab_file=(self.target_vocab_file or "") if self.task == translation.TASK else "",
-            entity_spans=self.entity_spans and self.task == token_classification.TASK)
+            entity_spans=self.entity_spans and self.task == token_classification.TASK,
+            distill_layers=self.distill_layers,
+            distill_steps=(self.distill_steps or self.train_steps) if self.distill_layers else 0,
+            quantize=self.quantize or "")
 
     def custom_config(self) -> dict:
         return self.hparams().to_custom_config()

@@ -117,7 +117,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks):
     from tfmodels.export.signatures import EXAMPLES_INPUT
     from tfmodels.models.bert.token_classifier import BertTokenClassifier
     from tfx_pipeline.hparams import MODEL_INPUTS
-    from tfx_pipeline.training import fine_tune, transformed_dataset
+    from tfx_pipeline.training import compressed, fine_tune, transformed_dataset
 
     def dataset(files, shuffle):
         return transformed_dataset(fn_args, files, tf_transform_output, hparams.batch_size, shuffle).map(
@@ -126,6 +126,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, encoder, callbacks):
 
     model = BertTokenClassifier(encoder, len(hparams.class_names), preprocessor=_preprocessor(hparams))
     fine_tune(model, fn_args, hparams, dataset, callbacks)
+    model = compressed(model, fn_args, hparams, dataset)
     extra = {}
     if hparams.entity_spans:  # the Evaluator's gold word tags, from the same graph as training's
         spec = {name: tf.io.FixedLenFeature([], tf.string, default_value="")

@@ -18,7 +18,7 @@ from tfmodels import export
 from tfmodels.callbacks import ProgressLogger
 from tfx_pipeline import span_qa, token_classification, translation
 from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
-from tfx_pipeline.training import fine_tune, transformed_dataset
+from tfx_pipeline.training import compressed, fine_tune, transformed_dataset
 
 TINY_ENCODER = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 
@@ -79,12 +79,13 @@ def run_fn(fn_args):
     # Linear decay to 0 over the run, as for BERT fine-tuning: a short run still ends on small steps.
     schedule = keras.optimizers.schedules.PolynomialDecay(
         hparams.learning_rate, decay_steps=max(int(fn_args.train_steps), 1), end_learning_rate=0.0)
-    fine_tune(model, fn_args, hparams,
-              lambda files, shuffle: _dataset(fn_args, files, tf_transform_output, hparams.label_feature,
-                                              hparams.batch_size, shuffle),
-              callbacks, optimizer=keras.optimizers.AdamW(schedule),
+    def dataset(files, shuffle):
+        return _dataset(fn_args, files, tf_transform_output, hparams.label_feature, hparams.batch_size, shuffle)
+
+    fine_tune(model, fn_args, hparams, dataset, callbacks, optimizer=keras.optimizers.AdamW(schedule),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               metrics=["sparse_categorical_accuracy"])
+    model = compressed(model, fn_args, hparams, dataset)
 
     tft_layer = tf_transform_output.transform_features_layer()
     text_features = list(hparams.text_features)

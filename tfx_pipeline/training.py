@@ -26,3 +26,20 @@ def fine_tune(model, fn_args, hparams, dataset, callbacks, optimizer=None, **com
     model.fit(dataset(fn_args.train_files, True), steps_per_epoch=fn_args.train_steps, epochs=1,
               validation_data=dataset(fn_args.eval_files, False), validation_steps=fn_args.eval_steps,
               callbacks=callbacks, verbose=0)
+
+
+def compressed(model, fn_args, hparams, dataset):
+    """What the run exports: `model`, or the compression `hparams` asks for. Distillation trains a
+    `hparams.distill_layers`-layer student started from the teacher's layers (`tfmodels.compress.make_student`)
+    for `hparams.distill_steps` steps on the training split (soft targets + labels); quantization is Keras'
+    `model.quantize`. The Evaluator then scores and gates this model, not the uncompressed one."""
+    from tfmodels import compress
+
+    if hparams.distill_layers:
+        student = compress.make_student(model, hparams.distill_layers)
+        compress.distill(model, student, dataset(fn_args.train_files, True), epochs=1,
+                         steps_per_epoch=hparams.distill_steps)
+        model = student
+    if hparams.quantize:
+        model.quantize(hparams.quantize)
+    return model

@@ -69,6 +69,10 @@ def test_help_does_not_import_tensorflow():
     (["--task", "translate", "--input-format", "tfrecord", "--data-root", "."], "--source-vocab"),
     (["--task", "translate", "--source-vocab", "/no/such/vocab.txt"], "--source-vocab"),
     (["--task", "translate", "--min-bleu", "250"], "--min-bleu"),
+    (["--quantize", "int4"], "--quantize"),
+    (["--distill-into", "0"], "--distill-into"),
+    (["--task", "span_qa", "--quantize", "int8"], "--distill-into/--quantize"),
+    (["--distill-steps", "5"], "--distill-steps"),
 ])
 def test_a_wrong_flag_value_fails_at_once_naming_the_flag(flags, named, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:

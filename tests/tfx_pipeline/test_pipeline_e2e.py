@@ -2,7 +2,7 @@
 
 Like TFX's own e2e tests: every component executed once, the blessing, the pushed version directory, a
 prediction from the pushed model in a fresh process; a re-run is cached; a model under the accuracy threshold
-is not pushed; a CSV with anomalous rows makes ExampleValidator report it and the CLI say so.
+is not pushed, compressed (`--distill-into`, `--quantize`) or not; a CSV with anomalous rows makes ExampleValidator report it and the CLI say so.
 """
 
 import json
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 from testlib.pipeline import latest_summary, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -98,6 +99,18 @@ def test_second_run_is_cached_and_a_model_under_the_threshold_is_not_pushed(firs
     assert summary.blessed is False and summary.pushed_destination is None
     assert "Not pushed." in output
     assert sorted(os.listdir(os.path.join(work, "serving", "reviews"))) == pushed_before
+
+    # A compressed model (distilled, then int8) is what the Evaluator scores, and the same gate keeps it out.
+    code, output = _cli(work, "--data-root", str(reviews), "--min-accuracy", "1.01", "--distill-into", "1",
+                        "--distill-steps", "3", "--quantize", "int8", *SMALL_RUN)
+    summary = _summary(work)
+    assert code == 3, output[-5000:]
+    assert summary.components["Trainer"] == "executed" and summary.blessed is False
+    assert summary.pushed_destination is None
+    assert sorted(os.listdir(os.path.join(work, "serving", "reviews"))) == pushed_before
+    evaluated = os.path.join(summary.model_run_dir.replace("model_run", "model"), "Format-Serving")
+    reader = tf.train.load_checkpoint(os.path.join(evaluated, "variables", "variables"))
+    assert tf.int8 in set(reader.get_variable_to_dtype_map().values())
 
 
 def test_anomalous_rows_are_reported(tmp_path, reviews):

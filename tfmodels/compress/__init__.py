@@ -1,10 +1,13 @@
 """Compression for deployment: distillation, int8 quantization and structured pruning.
 
+Distillation: ``make_student`` + ``distill``. Pruning: ``prune_heads``, ``prune_layers``, ``prune_by_importance``.
+
 int8 is Keras' own API: ``model.quantize("int8")`` on any tfmodels model (our layers implement Keras'
 quantization protocol, ``tfmodels.layers.quantization``); a quantized model saves to ``.keras``, reloads and
 exports like any other.
 """
 
+from tfmodels.compress.distillation import distill, make_student, soft_target_loss, student_layers
 from tfmodels.compress.pruning import (
     PruningPlan,
     head_importance,
@@ -15,6 +18,10 @@ from tfmodels.compress.pruning import (
 )
 
 __all__ = [
+    "distill",
+    "make_student",
+    "soft_target_loss",
+    "student_layers",
     "PruningPlan",
     "head_importance",
     "layer_importance",
