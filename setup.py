@@ -39,6 +39,8 @@ EXTRAS_REQUIRE = {
         "seqeval==1.2.2",  # the oracle of tfmodels.metrics.entity_scores (conlleval semantics)
     ],
     "lint": ["black", "ruff"],
+    # The LiteRT runtime for tfmodels.export.litert (falls back to tf.lite.Interpreter without it).
+    "litert": ["ai-edge-litert>=2.3,<3"],
     "notebooks": ["nbclient>=0.10", "ipykernel", "nbformat", "matplotlib"],
 }
 EXTRAS_REQUIRE["dev"] = sorted({r for reqs in EXTRAS_REQUIRE.values() for r in reqs})

@@ -7,25 +7,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 LOCK=requirements/lock.txt
 
-find_python310() {
-  local candidates=()
-  [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
-  candidates+=(python3.10)
-  if command -v pyenv >/dev/null 2>&1; then
-    local root; root=$(pyenv root)
-    for d in "$root"/versions/3.10*; do [ -x "$d/bin/python3.10" ] && candidates+=("$d/bin/python3.10"); done
-  fi
-  for d in "$HOME"/.pyenv/versions/3.10* /root/.pyenv/versions/3.10* /usr/local/bin /usr/bin; do
-    [ -x "$d/bin/python3.10" ] && candidates+=("$d/bin/python3.10")
-    [ -x "$d/python3.10" ] && candidates+=("$d/python3.10")
-  done
-  for c in "${candidates[@]}"; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
-      command -v "$c"; return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=tools/find_python310.sh
+. tools/find_python310.sh
 
 if ! PY=$(find_python310); then
   cat >&2 <<'MSG'

@@ -55,11 +55,16 @@ def _expected_probabilities(model, preprocessor):
     return tf.nn.softmax(model(preprocessor(tf.constant(TEXTS)), training=False), axis=-1).numpy()
 
 
-def test_the_export_holds_the_models_weights_in_their_dtype(exported):
+def test_the_export_holds_each_weight_once_in_its_dtype(exported):
+    """Every variable of the model is in the checkpoint exactly once (Keras' archive alone writes each twice,
+    `tfmodels.export.archive`), int8 kernels as int8."""
     export_dir, model, _ = exported
     reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
-    saved_int8 = [name for name, dtype in reader.get_variable_to_dtype_map().items()
-                  if dtype == tf.int8 and name.startswith("variables/")]  # not the _all_variables aliases
+    dtypes = reader.get_variable_to_dtype_map()
+    saved = sorted((tuple(shape), dtypes[name].name) for name, shape in reader.get_variable_to_shape_map().items()
+                   if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert saved == sorted((tuple(v.shape), v.dtype) for v in model.variables)
+    saved_int8 = [key for key in saved if key[1] == "int8"]
     assert len(saved_int8) == len([w for w in model.weights if w.dtype == "int8"])
     assert bool(saved_int8) == (model.get_layer("logits").quantization_mode == "int8")
 

@@ -5,6 +5,8 @@
   `predict_text` (raw strings in) and `classify` (TF Serving's Classify API), plus a warmup file.
 - `export_token_classifier` (`extract_entities`) and `export_span_qa` (`answer_question`) do the same for NER
   and span QA, with windowing and decoding inside the graph.
+- `export_litert` writes the classifier's token-id model as a LiteRT `.tflite` file for on-device use;
+  `LiteRTClassifier` runs it.
 - `make_examples` builds the serialized tf.Examples those signatures (and clients) take.
 - `write_warmup_requests` writes `assets.extra/tf_serving_warmup_requests` for an existing export.
 
@@ -25,6 +27,7 @@ from tfmodels.export.classifier import (
     text_preprocess,
 )
 from tfmodels.export.examples import make_examples
+from tfmodels.export.litert import LiteRTClassifier, export_litert
 from tfmodels.export.signatures import WARMUP_FILE
 from tfmodels.export.span_qa import export_span_qa
 from tfmodels.export.token_classifier import export_token_classifier
@@ -38,7 +41,9 @@ __all__ = [
     "TEXT_SIGNATURE",
     "WARMUP_FILE",
     "ClassifierSignatures",
+    "LiteRTClassifier",
     "TextPreprocess",
+    "export_litert",
     "export_span_qa",
     "export_text_classifier",
     "export_token_classifier",

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from tfmodels.export.archive import write_archive
 from tfmodels.export.saved_model_proto import set_method_name
 from tfmodels.export.signatures import (
     CLASSIFY_INPUT,
@@ -146,7 +147,7 @@ def export_text_classifier(
     archive.add_endpoint(TEXT_SIGNATURE, serve_texts,
                          input_signature=[strings(name) for name in signatures.text_features])
     archive.add_endpoint(CLASSIFY_SIGNATURE, classify, input_signature=[strings(CLASSIFY_INPUT)])
-    archive.write_out(export_dir, verbose=False)
+    write_archive(archive, export_dir)
     set_method_name(export_dir, CLASSIFY_SIGNATURE, CLASSIFY_METHOD_NAME)
 
     if warmup_texts is not None:

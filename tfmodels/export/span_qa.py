@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from tfmodels.export.archive import write_archive
 from tfmodels.export.signatures import (
     ANSWER_END_OUTPUT,
     ANSWER_SCORE_OUTPUT,
@@ -82,7 +83,7 @@ def export_span_qa(
 
         archive.add_endpoint(DEFAULT_SIGNATURE, answer_examples,
                              input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
-    archive.write_out(export_dir, verbose=False)
+    write_archive(archive, export_dir)
     if warmup:
         questions, contexts = zip(*warmup)
         write_prediction_logs(export_dir, [predict_warmup_log(

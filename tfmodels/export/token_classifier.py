@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from tfmodels.export.archive import write_archive
 from tfmodels.export.signatures import (
     DEFAULT_SIGNATURE,
     ENTITIES_SIGNATURE,
@@ -95,7 +96,7 @@ def export_token_classifier(
                              input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     for name, (function, input_signature) in (extra_endpoints or {}).items():
         archive.add_endpoint(name, function, input_signature=list(input_signature))
-    archive.write_out(export_dir, verbose=False)
+    write_archive(archive, export_dir)
     if warmup_texts:
         write_prediction_logs(export_dir, [predict_warmup_log(
             ENTITIES_SIGNATURE, {ENTITIES_TEXT_INPUT: list(warmup_texts)}, model_name=model_name)])

@@ -1,0 +1,26 @@
+"""Writing a `keras.export.ExportArchive` with each weight stored once.
+
+Keras 3.12's archive (TensorFlow backend) saves every weight twice: once as the Keras variable that
+`track(model)` lists in `archive.variables`, and once as the `tf.Variable` inside it, which the endpoints
+use and `write_out` lists again as `_all_variables` (keras/src/export/saved_model.py). The checkpoint
+serialises the two objects separately, so a SavedModel is twice its weights (all-MiniLM-L6-v2: 181 MB for
+90 MB of float32). Listing the `tf.Variable`s themselves makes both lists hold the same objects, which the
+checkpoint then writes once; the loaded archive's `variables` are the same weights either way.
+"""
+
+import tensorflow as tf
+
+_VARIABLE_LISTS = ("variables", "trainable_variables", "non_trainable_variables")
+
+
+def write_archive(archive, export_dir):
+    """`archive.write_out(export_dir)`, each weight stored once (see the module docstring)."""
+    trackable = archive._tf_trackable
+    for name in _VARIABLE_LISTS:
+        variables = []
+        for variable in getattr(trackable, name):
+            value = getattr(variable, "value", variable)
+            variables.append(value if isinstance(value, tf.Variable) else variable)
+        setattr(trackable, name, variables)
+    archive.write_out(export_dir, verbose=False)
+    return export_dir
