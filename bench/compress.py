@@ -121,15 +121,7 @@ def fine_tune_teacher(args, train, test):
     """MiniLM fine-tuned on `train` as in the quickstart; returns (model, preprocessor)."""
     _, model = quickstart.run(train_examples=len(train[0]), test_examples=len(test[0]),
                               sequence_length=args.sequence_length, epochs=args.epochs, source="imdb")
-    return model, model_preprocessor(args)
-
-
-def model_preprocessor(args):
-    from tfmodels.datasets import minilm_path
-    from tfmodels.text import BertPreprocessor, BertTokenizer
-
-    tokenizer = BertTokenizer.from_vocab_file(os.path.join(minilm_path(), "vocab.txt"), lowercase=True)
-    return BertPreprocessor(tokenizer, sequence_length=args.sequence_length)
+    return model, quickstart.minilm_preprocessor(args.sequence_length)
 
 
 def token_ids(preprocessor, texts):

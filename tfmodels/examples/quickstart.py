@@ -44,6 +44,12 @@ def make_dataset(preprocessor, texts, labels, batch_size, shuffle=False):
     )
 
 
+def minilm_preprocessor(sequence_length):
+    """all-MiniLM-L6-v2's lower-casing WordPiece tokenizer, packing rows to `sequence_length` tokens."""
+    tokenizer = BertTokenizer.from_vocab_file(os.path.join(minilm_path(), "vocab.txt"), lowercase=True)
+    return BertPreprocessor(tokenizer, sequence_length=sequence_length)
+
+
 def run(
     train_examples=2048,
     test_examples=1000,
@@ -63,10 +69,8 @@ def run(
     train = (texts[:train_examples], labels[:train_examples])
     test = (texts[-test_examples:], labels[-test_examples:])
 
-    directory = minilm_path()
-    tokenizer = BertTokenizer.from_vocab_file(os.path.join(directory, "vocab.txt"), lowercase=True)
-    preprocessor = BertPreprocessor(tokenizer, sequence_length=sequence_length)
-    encoder = load_hf_bert(directory)
+    preprocessor = minilm_preprocessor(sequence_length)
+    encoder = load_hf_bert(minilm_path())
     model = BertClassifier(encoder, num_classes=2)
     steps = epochs * (train_examples // batch_size)
     schedule = keras.optimizers.schedules.PolynomialDecay(

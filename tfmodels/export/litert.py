@@ -67,8 +67,9 @@ import tensorflow as tf
 
 from tfmodels.export.archive import write_archive
 from tfmodels.export.signatures import DEFAULT_SIGNATURE, TEXT_SIGNATURE
+from tfmodels.models.bert.encoder import INPUT_NAMES
 
-TOKEN_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+TOKEN_INPUTS = INPUT_NAMES  # the encoder's inputs, the file's inputs
 LOGITS_OUTPUT = "logits"
 QUANTIZATIONS = (None, "dynamic_int8")
 FLEX_PREFIX = "Flex"  # custom-op code of a TF Select op in a flatbuffer

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.models.bert.encoder import INPUT_NAMES
 from tfmodels.text.preprocessing import TokenizingLayer
 from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
 
@@ -186,9 +187,6 @@ class SpanQAPreprocessor(TokenizingLayer):
         return config
 
 
-ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
-
-
 def decode_answers(windows, start_logits, end_logits, contexts, max_answer_length=30, n_best=20):
     """Best span per question over all its windows, mapped back to context characters.
 
@@ -261,7 +259,7 @@ def decode_answers(windows, start_logits, end_logits, contexts, max_answer_lengt
 def answer_batch(model, preprocessor, questions, contexts, max_answer_length=30, n_best=20):
     """Windows, model, decoding for one batch of strings (graph-friendly; the SavedModel's body)."""
     windows = preprocessor((questions, contexts))
-    logits = model({name: windows[name] for name in ENCODER_INPUTS}, training=False)
+    logits = model({name: windows[name] for name in INPUT_NAMES}, training=False)
     return decode_answers(windows, logits["start_logits"], logits["end_logits"], contexts,
                           max_answer_length=max_answer_length, n_best=n_best)
 
@@ -282,7 +280,7 @@ def window_features(preprocessor, questions, contexts, answers=None):
     questions, contexts = _strings(questions, "questions"), _strings(contexts, "contexts")
     if answers is None:
         windows = {k: v.numpy() for k, v in preprocessor((questions, contexts)).items()}
-        return {k: windows[k] for k in ENCODER_INPUTS}, None, windows["example"]
+        return {k: windows[k] for k in INPUT_NAMES}, None, windows["example"]
     answers = [a[0] if isinstance(a, (list, tuple)) else a for a in answers]
     if len(answers) != int(questions.shape[0]):
         raise ValueError(f"got {len(answers)} answers for {int(questions.shape[0])} questions")
@@ -294,7 +292,7 @@ def window_features(preprocessor, questions, contexts, answers=None):
                                    tf.constant([a["text"] for a in answers], tf.string),
                                    tf.constant([int(a["answer_start"]) for a in answers], tf.int32))
     windows = {k: v.numpy() for k, v in windows.items()}
-    x = {k: windows[k] for k in ENCODER_INPUTS}
+    x = {k: windows[k] for k in INPUT_NAMES}
     return x, {"start_logits": windows["start_position"], "end_logits": windows["end_position"]}, windows["example"]
 
 
