@@ -25,7 +25,7 @@ def _entry(module):
 
 COMMANDS = {"tfmodels.examples.quickstart": "--batch-size", "tfmodels.examples.translate": "--epochs",
             "tfmodels.examples.pretrain_bert": "--pretrain-steps", "bench/bert_train.py": "--rounds",
-            "bench/generate.py": "--beam-width"}
+            "bench/generate.py": "--beam-width", "tfmodels.examples.multi_worker": "--steps-per-epoch"}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
