@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmodels.distribute import (ChiefBackupAndRestore, cluster_size, input_pipeline, is_chief, tf_config_for,
-                                 worker_dataset, worker_index)
+from tfmodels.distribute import (
+    ChiefBackupAndRestore,
+    cluster_size,
+    input_pipeline,
+    is_chief,
+    tf_config_for,
+    worker_dataset,
+    worker_index,
+)
 
 
 def _elements(count=40):

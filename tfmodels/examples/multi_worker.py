@@ -107,8 +107,14 @@ def run_worker(args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from tfmodels.distribute import ChiefBackupAndRestore, cluster_size, is_chief, multi_worker_strategy, \
-        worker_dataset, worker_index
+    from tfmodels.distribute import (
+        ChiefBackupAndRestore,
+        cluster_size,
+        is_chief,
+        multi_worker_strategy,
+        worker_dataset,
+        worker_index,
+    )
 
     strategy = multi_worker_strategy() if cluster_size() > 1 else tf.distribute.get_strategy()
     import keras
