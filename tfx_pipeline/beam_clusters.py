@@ -1,0 +1,241 @@
+"""Apache Flink and Apache Spark for the pipeline's Beam components, through Beam's portable job API.
+
+`portable_runner_args(runner, ...)` is a context manager that yields the Beam arguments for
+`PipelineConfig.beam_pipeline_args`: `--runner=PortableRunner --job_endpoint=...` of a Beam job server it
+starts in front of the cluster. The cluster is the one named (`flink_master="host:8081"` (Flink's REST
+address), `spark_master="spark://host:7077"`), or by default a local one it starts and stops here: a Flink
+standalone JobManager and `workers` TaskManagers, or a Spark standalone master and `workers` workers, each a
+separate Java process on 127.0.0.1. Every process it starts runs in its own process group, logs to
+`log_dir`, and is stopped on exit, also when the run fails.
+
+The SDK workers run `LOOPBACK`: in this Python process, which the cluster's tasks call back over gRPC. That
+needs the cluster to reach this machine; on a real cluster pass instead `--beam-arg=--environment_type=DOCKER
+--beam-arg=--environment_config=IMAGE` (an SDK container image holding tfmodels: Beam's
+`apache/beam_python3.10_sdk:2.59.0` plus `pip install .`) or `EXTERNAL` with a worker pool next to each
+task manager / executor.
+
+Java, the job servers' jars and the Flink/Spark distributions come from `tools/beam_runners.sh`, which this
+module runs the first time they are needed (they are cached).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from typing import Iterator, List, Optional
+
+from tfmodels.distribute.local_cluster import free_ports, stop
+
+RUNNERS = ("flink", "spark")
+FETCH_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "beam_runners.sh")
+FLINK_VERSION = os.environ.get("TFMODELS_FLINK_VERSION", "1.19.3")
+SPARK_VERSION = os.environ.get("TFMODELS_SPARK_VERSION", "3.5.3")
+BEAM_JAVA_VERSION = os.environ.get("TFMODELS_BEAM_JAVA_VERSION", "2.62.0")
+# Spark and Flink on Java 17 reach into JDK internals (both distributions' launch scripts pass these).
+JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in (
+    "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.text",
+    "java.time", "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "sun.nio.ch", "sun.nio.cs",
+    "sun.security.action", "sun.util.calendar")] + ["--add-exports=java.base/sun.net.util=ALL-UNNAMED"]
+STARTUP_TIMEOUT_S = 180
+
+
+class ClusterError(RuntimeError):
+    """A local cluster or job server did not start; the message names the log to read."""
+
+
+def fetch(runner: str) -> str:
+    """The cache directory holding `runner`'s distribution and job-server classpath (fetched on first use)."""
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+    if not os.path.exists(FETCH_TOOL):
+        raise ClusterError(f"{FETCH_TOOL} is missing: --runner {runner} runs from a checkout of tfmodels")
+    result = subprocess.run(["bash", FETCH_TOOL, runner], capture_output=True, text=True,
+                            env=dict(os.environ, PY=os.environ.get("PY", _python())))
+    if result.returncode != 0:
+        raise ClusterError(f"{FETCH_TOOL} {runner} failed:\n{result.stderr.strip()[-3000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+class _Processes:
+    """Java processes started here, each in its own process group with its log in `log_dir`."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self.started: List[subprocess.Popen] = []
+        self.logs = {}
+
+    def start(self, name: str, command: List[str], env: Optional[dict] = None) -> subprocess.Popen:
+        log_path = os.path.join(self.log_dir, f"{name}.log")
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       env=dict(os.environ, **(env or {})))
+        self.started.append(process)
+        self.logs[process.pid] = log_path
+        return process
+
+    def wait_until(self, ready, what: str, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        """Polls `ready()` until true; fails naming the log of a process that exited, or on timeout."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            for process in self.started:
+                if process.poll() is not None:
+                    raise ClusterError(f"{what}: a process exited with {process.returncode} before it was "
+                                       f"ready; see {self.logs[process.pid]}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{what} not ready after {timeout:.0f} s; logs in {self.log_dir}")
+            time.sleep(0.5)
+
+    def stop_all(self) -> None:
+        stop(list(reversed(self.started)), grace=15.0)
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _json(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.load(response)
+    except (OSError, ValueError):
+        return None
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise ClusterError("java not found: --runner flink|spark needs Java 17 (apt-get install "
+                           "openjdk-17-jre-headless)")
+    return java
+
+
+def _start_local_flink(processes: _Processes, home: str, workers: int, work_dir: str) -> str:
+    """JobManager + `workers` TaskManagers (one slot each); returns the REST address host:port."""
+    rpc_port, rest_port = free_ports(2)
+    conf_dir = os.path.join(work_dir, "flink-conf")
+    os.makedirs(conf_dir, exist_ok=True)
+    settings = {
+        "jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": rpc_port, "jobmanager.bind-host": "127.0.0.1",
+        "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": rest_port,
+        "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
+        "taskmanager.numberOfTaskSlots": 1, "parallelism.default": workers,
+        "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "1536m",
+        "taskmanager.cpu.cores": 1, "io.tmp.dirs": work_dir, "web.tmpdir": work_dir, "blob.storage.directory": work_dir,
+    }
+    with open(os.path.join(conf_dir, "flink-conf.yaml"), "w") as f:
+        f.writelines(f"{key}: {value}\n" for key, value in settings.items())
+    classpath = os.path.join(home, "lib", "*")
+    java = [_java(), *JAVA_OPENS, "-cp", classpath]
+    processes.start("flink-jobmanager", [*java, "-Xmx768m",
+                                         "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
+                                         "--configDir", conf_dir])
+    jvm_args, memory_settings = _task_manager_memory(home, conf_dir)
+    for index in range(workers):
+        processes.start(f"flink-taskmanager{index}", [
+            *java, *jvm_args, "org.apache.flink.runtime.taskexecutor.TaskManagerRunner", "--configDir", conf_dir,
+            *memory_settings])
+
+    def ready():
+        overview = _json(f"http://127.0.0.1:{rest_port}/overview")
+        return bool(overview) and overview.get("taskmanagers", 0) >= workers
+
+    processes.wait_until(ready, f"local Flink cluster (JobManager + {workers} TaskManagers)")
+    return f"127.0.0.1:{rest_port}"
+
+
+def _task_manager_memory(home: str, conf_dir: str):
+    """The TaskManager's JVM flags and memory settings, split from `taskmanager.memory.process.size` by Flink's
+    own calculator (what Flink's taskmanager.sh does): the TaskManager refuses to start without them."""
+    classpath = os.path.join(home, "bin", "bash-java-utils.jar") + ":" + os.path.join(home, "lib", "*")
+    result = subprocess.run([_java(), "-cp", classpath, "org.apache.flink.runtime.util.bash.BashJavaUtils",
+                             "GET_TM_RESOURCE_PARAMS", "--configDir", conf_dir], capture_output=True, text=True)
+    marker = "BASH_JAVA_UTILS_EXEC_RESULT:"
+    lines = [line[len(marker):] for line in result.stdout.splitlines() if line.startswith(marker)]
+    if result.returncode != 0 or len(lines) < 2:
+        raise ClusterError(f"Flink's memory calculator failed:\n{(result.stdout + result.stderr)[-2000:]}")
+    return lines[0].split(), lines[1].split()
+
+
+def _start_local_spark(processes: _Processes, home: str, workers: int, work_dir: str) -> str:
+    """Standalone master + `workers` workers (one core each); returns the master URL."""
+    master_port, ui_port, *worker_ui_ports = free_ports(2 + workers)
+    java = [_java(), *JAVA_OPENS, "-cp", os.path.join(home, "jars", "*")]
+    # A worker starts executors with Spark's launcher, which needs the Scala version (Spark's scripts set it).
+    env = {"SPARK_HOME": home, "SPARK_SCALA_VERSION": "2.12", "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_LOCAL_DIRS": work_dir}
+    processes.start("spark-master", [*java, "-Xmx512m", "org.apache.spark.deploy.master.Master", "--host",
+                                     "127.0.0.1", "--port", str(master_port), "--webui-port", str(ui_port)], env)
+    master = f"spark://127.0.0.1:{master_port}"
+    for index in range(workers):
+        worker_dir = os.path.join(work_dir, f"worker{index}")
+        os.makedirs(worker_dir, exist_ok=True)
+        processes.start(f"spark-worker{index}", [
+            *java, "-Xmx512m", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
+            "--memory", "1536m", "--webui-port", str(worker_ui_ports[index]), "--work-dir", worker_dir, master], env)
+
+    def ready():
+        state = _json(f"http://127.0.0.1:{ui_port}/json/")
+        return bool(state) and state.get("aliveworkers", 0) >= workers
+
+    processes.wait_until(ready, f"local Spark cluster (master + {workers} workers)")
+    return master
+
+
+def _start_job_server(processes: _Processes, runner: str, cache: str, master: str,
+                      spark_home: Optional[str]) -> int:
+    """Beam's job server for `runner` in front of `master`; returns its job port."""
+    job_port, artifact_port = free_ports(2)
+    classpath = [os.path.join(cache, f"beam-{BEAM_JAVA_VERSION}-{runner}", "lib", "*")]
+    if runner == "flink":
+        driver, master_flag = "org.apache.beam.runners.flink.FlinkJobServerDriver", "--flink-master"
+    else:  # The Spark runner expects Spark itself on the classpath ("provided").
+        classpath.append(os.path.join(spark_home, "jars", "*"))
+        driver, master_flag = "org.apache.beam.runners.spark.SparkJobServerDriver", "--spark-master-url"
+    processes.start(f"{runner}-job-server", [
+        _java(), *JAVA_OPENS, "-Xmx1g", "-cp", ":".join(classpath), driver, master_flag, master,
+        "--job-host", "127.0.0.1", "--job-port", str(job_port), "--artifact-port", str(artifact_port),
+        "--expansion-port", "0"], {"SPARK_LOCAL_IP": "127.0.0.1"} if runner == "spark" else None)
+    processes.wait_until(lambda: _port_open(job_port), f"Beam {runner} job server")
+    return job_port
+
+
+@contextlib.contextmanager
+def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_master: Optional[str] = None,
+                         workers: int = 2, log_dir: Optional[str] = None) -> Iterator[List[str]]:
+    """Yields the Beam arguments that run a pipeline on `runner` ("flink" or "spark"); see the module doc."""
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    cache = fetch(runner)
+    work_dir = tempfile.mkdtemp(prefix=f"tfmodels-{runner}-")
+    log_dir = log_dir or os.path.join(work_dir, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    processes = _Processes(log_dir)
+    try:
+        spark_home = os.path.join(cache, f"spark-{SPARK_VERSION}", f"pyspark-{SPARK_VERSION}", "deps")
+        if runner == "flink":
+            home = os.path.join(cache, f"flink-{FLINK_VERSION}", f"apache-flink-libraries-{FLINK_VERSION}", "deps")
+            master = flink_master or _start_local_flink(processes, home, workers, work_dir)
+        else:
+            master = spark_master or _start_local_spark(processes, spark_home, workers, work_dir)
+        job_port = _start_job_server(processes, runner, cache, master, spark_home)
+        yield ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
+    except BaseException:
+        processes.stop_all()
+        raise  # the work directory stays: it holds the logs the error names
+    processes.stop_all()
+    shutil.rmtree(work_dir, ignore_errors=True)

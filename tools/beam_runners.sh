@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Fetches, once, what `--runner flink|spark` needs to start local clusters and Beam job servers:
+#   <cache>/flink-<FLINK>/apache-flink-libraries-<FLINK>/deps/   FLINK_HOME (lib/), from PyPI apache-flink-libraries
+#   <cache>/spark-<SPARK>/pyspark-<SPARK>/deps/                  SPARK_HOME (jars/), from PyPI pyspark's sources
+#   <cache>/beam-<BEAM>-<runner>/lib/*.jar   the Beam job server's classpath, resolved by Maven
+# and prints the cache directory. Usage: tools/beam_runners.sh [flink] [spark]   (both when none is named)
+#
+# Why not the shaded job-server jars (beam-runners-flink-1.18-job-server, beam-runners-spark-3-job-server)?
+# Maven Central as reached here serves none of them at any version, nor the Flink 1.18 runner; the runner
+# modules themselves resolve at Beam 2.62.0 (Flink 1.19, Spark 3), so we assemble the same classpath from
+# them and start the same driver classes. The job API between our Python SDK (2.59) and the 2.62 job
+# server is Beam's portable protocol; tests/tfx_pipeline/test_beam_clusters_e2e.py runs the pipeline on it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BEAM_JAVA=${TFMODELS_BEAM_JAVA_VERSION:-2.62.0}
+FLINK=${TFMODELS_FLINK_VERSION:-1.19.3}
+FLINK_MINOR=${FLINK%.*}
+SPARK=${TFMODELS_SPARK_VERSION:-3.5.3}
+CACHE=${TFMODELS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfmodels}
+PY=${PY:-.venv/bin/python}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return
+  cat >&2 <<MSG
+error: '$1' not found. --runner flink|spark starts a local cluster and a Beam job server, which need
+Java 17 (java) and Maven (mvn) to fetch the job server's jars from Maven Central:
+  apt-get install openjdk-17-jre-headless maven
+or run against a cluster you already have: --flink-master host:port / --spark-master spark://host:port
+with --job-endpoint host:port of a Beam job server next to it.
+MSG
+  exit 2
+}
+
+# The job server's classpath: the runner module and Beam's job service, with their dependencies.
+resolve_classpath() {  # runner artifact
+  local runner=$1 artifact=$2 dest="$CACHE/beam-$BEAM_JAVA-$1"
+  [ -f "$dest/.done" ] && return
+  need java
+  need mvn
+  mkdir -p "$dest"
+  cat >"$dest/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>tfmodels</groupId><artifactId>beam-$runner-job-server</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.beam</groupId><artifactId>$artifact</artifactId><version>$BEAM_JAVA</version></dependency>
+    <dependency><groupId>org.apache.beam</groupId><artifactId>beam-runners-java-job-service</artifactId><version>$BEAM_JAVA</version></dependency>
+  </dependencies>
+</project>
+POM
+  echo "beam_runners: resolving $artifact:$BEAM_JAVA with Maven into $dest/lib" >&2
+  mvn -B -q -Dstyle.color=never -f "$dest/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest/lib" >&2
+  touch "$dest/.done"
+}
+
+fetch_flink() {
+  local dest="$CACHE/flink-$FLINK"
+  if [ ! -f "$dest/.done" ]; then
+    echo "beam_runners: fetching apache-flink-libraries==$FLINK (Flink's jars) into $dest" >&2
+    mkdir -p "$dest/download"
+    "$PY" -m pip download -q --no-deps --no-binary :all: "apache-flink-libraries==$FLINK" -d "$dest/download" >&2
+    tar -xzf "$dest/download/apache-flink-libraries-$FLINK.tar.gz" -C "$dest"
+    rm -rf "$dest/download"
+    touch "$dest/.done"
+  fi
+  resolve_classpath flink "beam-runners-flink-$FLINK_MINOR"
+}
+
+fetch_spark() {
+  local dest="$CACHE/spark-$SPARK"
+  if [ ! -f "$dest/.done" ]; then
+    need java
+    echo "beam_runners: fetching the pyspark==$SPARK source archive (Spark's distribution) into $dest" >&2
+    mkdir -p "$dest/download"
+    "$PY" -m pip download -q --no-deps --no-binary :all: "pyspark==$SPARK" -d "$dest/download" >&2
+    tar -xzf "$dest/download/pyspark-$SPARK.tar.gz" -C "$dest"
+    rm -rf "$dest/download"
+    touch "$dest/.done"
+  fi
+  resolve_classpath spark beam-runners-spark-3
+}
+
+runners=("$@")
+[ ${#runners[@]} -eq 0 ] && runners=(flink spark)
+for runner in "${runners[@]}"; do
+  case $runner in
+    flink) fetch_flink ;;
+    spark) fetch_spark ;;
+    *) echo "error: unknown runner '$runner' (flink or spark)" >&2; exit 2 ;;
+  esac
+done
+echo "$CACHE"
