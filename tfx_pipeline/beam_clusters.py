@@ -42,6 +42,15 @@ JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in (
     "java.time", "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "sun.nio.ch", "sun.nio.cs",
     "sun.security.action", "sun.util.calendar")] + ["--add-exports=java.base/sun.net.util=ALL-UNNAMED"]
 STARTUP_TIMEOUT_S = 180
+FLINK_LOG4J = """rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = console
+appender.console.name = console
+appender.console.type = CONSOLE
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
+"""
+# The processes a run started, written to its log folder (what to look for if one is ever left over).
+PROCESSES_FILE = "processes.json"
 
 
 class ClusterError(RuntimeError):
@@ -82,6 +91,8 @@ class _Processes:
                                        env=dict(os.environ, **(env or {})))
         self.started.append(process)
         self.logs[process.pid] = log_path
+        with open(os.path.join(self.log_dir, PROCESSES_FILE), "w") as f:
+            json.dump({os.path.basename(self.logs[p.pid])[:-len(".log")]: p.pid for p in self.started}, f)
         return process
 
     def wait_until(self, ready, what: str, timeout: float = STARTUP_TIMEOUT_S) -> None:
@@ -132,13 +143,20 @@ def _start_local_flink(processes: _Processes, home: str, workers: int, work_dir:
         "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": rest_port,
         "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
         "taskmanager.numberOfTaskSlots": 1, "parallelism.default": workers,
-        "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "1536m",
+        "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "2048m",
+        # Beam runs the pipeline as a Flink batch job, whose every blocking result partition takes
+        # `sort-shuffle.min-buffers` (default 512) network buffers: Transform has dozens of them per slot.
+        "taskmanager.memory.network.min": "256m", "taskmanager.memory.network.max": "256m",
+        "taskmanager.network.sort-shuffle.min-buffers": 64,
         "taskmanager.cpu.cores": 1, "io.tmp.dirs": work_dir, "web.tmpdir": work_dir, "blob.storage.directory": work_dir,
     }
     with open(os.path.join(conf_dir, "flink-conf.yaml"), "w") as f:
         f.writelines(f"{key}: {value}\n" for key, value in settings.items())
+    log_config = os.path.join(conf_dir, "log4j.properties")
+    with open(log_config, "w") as f:  # Flink's processes log at INFO to their stdout (the log files here)
+        f.write(FLINK_LOG4J)
     classpath = os.path.join(home, "lib", "*")
-    java = [_java(), *JAVA_OPENS, "-cp", classpath]
+    java = [_java(), *JAVA_OPENS, f"-Dlog4j.configurationFile=file:{log_config}", "-cp", classpath]
     processes.start("flink-jobmanager", [*java, "-Xmx768m",
                                          "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
                                          "--configDir", conf_dir])

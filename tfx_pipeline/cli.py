@@ -21,7 +21,9 @@ from tfx_pipeline.hparams import (
     CLASSIFY,
     COMPRESSIBLE_TASKS,
     QUANTIZE_MODES,
+    RUNNERS,
     SPAN_QA,
+    STRATEGIES,
     TASKS,
     TOKEN_CLASSIFICATION,
     TRANSLATE,
@@ -187,11 +189,32 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantize", choices=QUANTIZE_MODES,
                         help="classify, token_classification: quantize the (distilled) model before export, "
                              "int8 weights per output channel; blessed like any model (default: float)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="Trainer's tf.distribute strategy: default (one device), mirrored (this machine's "
+                             "devices) or multi_worker (the workers in TF_CONFIG, as a cluster manager sets it)")
     parser.add_argument("--beam-arg", type=beam_arg, action="append", default=[],
                         help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2; "
                              "default: none)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's C++ logs (CUDA/XLA start-up lines included)")
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Where the pipeline runs: `--runner`, and for flink/spark the cluster (default: a local one per run)."""
+    parser.add_argument("--runner", choices=RUNNERS, default="local",
+                        help="LocalDagRunner (local), BeamDagRunner (beam), or the Beam components on Apache Flink "
+                             "(flink) or Apache Spark (spark) through Beam's portable runner")
+    parser.add_argument("--flink-master", metavar="HOST:PORT",
+                        help="--runner flink: the Flink cluster's REST address (default: start a local JobManager "
+                             "and 2 TaskManagers for the run)")
+    parser.add_argument("--spark-master", metavar="spark://HOST:PORT",
+                        help="--runner spark: the Spark master (default: start a local master and 2 workers for "
+                             "the run)")
+
+
+def runner_master(args: argparse.Namespace) -> Optional[str]:
+    """The cluster `--flink-master` / `--spark-master` names, or None."""
+    return getattr(args, "flink_master", None) or getattr(args, "spark_master", None)
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
@@ -224,6 +247,11 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
                      f"not {args.task}")
     if args.distill_steps and not args.distill_into:
         parser.error("argument --distill-steps: needs --distill-into")
+    for flag, runner in (("flink_master", "flink"), ("spark_master", "spark")):
+        if getattr(args, flag, None) and args.runner != runner:
+            parser.error(f"argument --{flag.replace('_', '-')}: needs --runner {runner}, got --runner {args.runner}")
+    if getattr(args, "spark_master", None) and not args.spark_master.startswith("spark://"):
+        parser.error(f"argument --spark-master: a spark://host:port URL, got {args.spark_master!r}")
     return args
 
 
@@ -276,7 +304,8 @@ def config_from_args(args):
         answer_start_feature=args.answer_start_feature, entity_spans=bool(args.spans_feature),
         source_vocab_file=args.source_vocab and os.path.abspath(args.source_vocab),
         target_vocab_file=args.target_vocab and os.path.abspath(args.target_vocab),
-        distill_layers=args.distill_into or 0, distill_steps=args.distill_steps, quantize=args.quantize)
+        distill_layers=args.distill_into or 0, distill_steps=args.distill_steps, quantize=args.quantize,
+        strategy=args.strategy)
 
 
 def quiet_logs(args, argv) -> None:
@@ -309,15 +338,16 @@ class Outcome:
                 "components": summary.components if summary else {}}
 
 
-def run_and_summarise(config, runner: str) -> Outcome:
-    """Runs the pipeline, prints what ran (read back from ML Metadata) and, on failure, one FAILED line."""
+def run_and_summarise(config, runner: str, master: Optional[str] = None) -> Outcome:
+    """Runs the pipeline (`tfx_pipeline.runners.run`), prints what ran (read back from ML Metadata) and, on
+    failure, one FAILED line."""
     from tfx_pipeline import runners
     from tfx_pipeline.data_checks import DataError
 
     start = time.monotonic()
     failure: Optional[BaseException] = None
     try:
-        runners.run(config, runner)
+        runners.run(config, runner, master)
     except Exception as e:  # noqa: BLE001 - report what did run, then fail
         failure = e
     seconds = time.monotonic() - start

@@ -26,6 +26,7 @@ from tfx_pipeline.cli import (
     EXIT_OK,
     ArgumentParser,
     add_pipeline_args,
+    add_runner_args,
     check_args,
     config_from_args,
     finish,
@@ -33,6 +34,7 @@ from tfx_pipeline.cli import (
     positive_int,
     quiet_logs,
     run_and_summarise,
+    runner_master,
     sample_requests,
 )
 
@@ -163,8 +165,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     task = parser.parse_known_args(argv)[0].task
     parser.set_defaults(root=DEFAULT_ROOT if task == "classify" else f"{DEFAULT_ROOT}_{task}",
                         **TASK_DEMO_DEFAULTS.get(task, DEMO_DEFAULTS))
-    parser.add_argument("--runner", choices=("local", "beam"), default="local",
-                        help="LocalDagRunner (local) or BeamDagRunner (beam)")
+    add_runner_args(parser)
     parser.add_argument("--reviews", type=positive_int, default=4,
                         help="requests to send the served model (held-out IMDB reviews, or the task's rows)")
     parser.add_argument("--reuse", action="store_true", help="keep --root from an earlier run (TFX cache)")
@@ -192,7 +193,7 @@ def main(argv=None) -> int:
               f"({config.data_root}), encoder {config.encoder}, {config.train_steps} steps x batch "
               f"{config.batch_size}, seq {config.max_seq_length}, lr {config.learning_rate:g}, {config.precision}; "
               f"blessing needs {metric} >= {threshold}", flush=True)
-        outcome = run_and_summarise(config, args.runner)
+        outcome = run_and_summarise(config, args.runner, runner_master(args))
         result.update(outcome.as_dict())
         if outcome.exit_code != EXIT_OK:
             return finish(result, outcome.exit_code, args.summary_json, start)

@@ -9,6 +9,13 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+# Where the pipeline's Beam components run (`--runner`, tfx_pipeline.runners): LocalDagRunner with Beam's
+# DirectRunner, BeamDagRunner, or LocalDagRunner with the Beam components on a Flink or Spark cluster.
+RUNNERS = ("local", "beam", "flink", "spark")
+# The Trainer's tf.distribute strategy (`--strategy`): none (one device), MirroredStrategy over this machine's
+# devices, or MultiWorkerMirroredStrategy over the workers TF_CONFIG names (tfmodels.distribute).
+STRATEGIES = ("default", "mirrored", "multi_worker")
+VERTEX_KEY_PREFIX = "ai_platform_"  # tfx.extensions.google_cloud_ai_platform's custom_config keys
 # The encoder inputs Transform writes (int64 [batch, T]) and the Trainer feeds the model (as int32).
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 # The pipeline's tasks (`--task`); each but classify has its module: tfx_pipeline.token_classification,
@@ -55,6 +62,7 @@ class ModelHParams:
     distill_layers: int = 0
     distill_steps: int = 0
     quantize: str = ""
+    strategy: str = "default"  # a STRATEGIES name
 
     def __post_init__(self):
         # JSON gives lists: keep tuples, so the record stays hashable and compares equal after a round trip.
@@ -90,6 +98,8 @@ class ModelHParams:
             problems.append(f"translate needs encoder in {sorted(TRANSLATION_SIZES)} and a target_vocab_file")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.strategy not in STRATEGIES:
+            problems.append(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.quantize not in ("",) + QUANTIZE_MODES:
             problems.append(f"quantize must be one of {QUANTIZE_MODES} (or empty), got {self.quantize!r}")
         if isinstance(self.distill_layers, int) and self.distill_layers < 0:
@@ -114,6 +124,8 @@ class ModelHParams:
         """The record back from a component's `custom_config`; unknown keys are an error (a typo, or a stale
         pipeline), as are missing required ones."""
         names = {field.name for field in dataclasses.fields(cls)}
+        # TFX's Vertex AI Trainer passes its own keys (ai_platform_training_args, ...) on to run_fn.
+        config = {key: value for key, value in config.items() if not key.startswith(VERTEX_KEY_PREFIX)}
         unknown = sorted(set(config) - names)
         if unknown:
             raise ValueError(f"unknown custom_config keys {unknown}; expected {sorted(names)}")

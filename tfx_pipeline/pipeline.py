@@ -78,6 +78,10 @@ class PipelineConfig:
     distill_layers: int = 0
     distill_steps: Optional[int] = None
     quantize: Optional[str] = None
+    # Trainer's tf.distribute strategy (hparams.STRATEGIES): "default", "mirrored" or "multi_worker".
+    strategy: str = "default"
+    # Train on Vertex AI Training instead of in the Trainer's own container (Kubeflow V2 on Vertex AI Pipelines).
+    vertex_training: Optional["VertexTraining"] = None
 
     def __post_init__(self):
         self.text_features = tuple(self.text_features)
@@ -90,6 +94,15 @@ class PipelineConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.vertex_training and self.vertex_training.workers > 1 and self.strategy == "mirrored":
+            raise ValueError(f"{self.vertex_training.workers} Vertex AI workers train with strategy multi_worker, "
+                             f"not mirrored")
+
+    def training_strategy(self) -> str:
+        """`strategy`, or multi_worker when Vertex AI trains on several workers."""
+        if self.vertex_training and self.vertex_training.workers > 1:
+            return "multi_worker"
+        return self.strategy
 
     def gate(self):
         """(the metric the blessing gates on, its lower bound)."""
@@ -126,10 +139,47 @@ class PipelineConfig:
             entity_spans=self.entity_spans and self.task == token_classification.TASK,
             distill_layers=self.distill_layers,
             distill_steps=(self.distill_steps or self.train_steps) if self.distill_layers else 0,
-            quantize=self.quantize or "")
+            quantize=self.quantize or "", strategy=self.training_strategy())
 
     def custom_config(self) -> dict:
         return self.hparams().to_custom_config()
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexTraining:
+    """The Trainer as a Vertex AI custom job: `workers` replicas of `machine_type` running `image`.
+
+    Vertex AI runs worker pool 0 (one replica, the chief) and pool 1 (`workers - 1` replicas) and sets each
+    replica's `TF_CONFIG`; with `workers > 1` the pipeline trains with `strategy="multi_worker"`. TFX's
+    Vertex Trainer (`tfx.extensions.google_cloud_ai_platform.Trainer`) gives every replica the same command.
+    """
+
+    project: str
+    region: str
+    image: str
+    workers: int = 1
+    machine_type: str = "n1-standard-8"
+
+    def __post_init__(self):
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if not self.project or not self.region:
+            raise ValueError("Vertex AI training needs a project and a region")
+
+    def worker_pool_specs(self) -> List[dict]:
+        """Vertex AI's `CustomJobSpec.worker_pool_specs`: the chief pool, then the other workers' pool."""
+        def pool(replicas):
+            return {"machine_spec": {"machine_type": self.machine_type}, "replica_count": replicas,
+                    "container_spec": {"image_uri": self.image}}
+
+        return [pool(1)] + ([pool(self.workers - 1)] if self.workers > 1 else [])
+
+    def custom_config(self) -> dict:
+        """The keys TFX's Vertex Trainer reads from its `custom_config`."""
+        vertex = tfx.extensions.google_cloud_ai_platform
+        return {vertex.ENABLE_VERTEX_KEY: True, vertex.VERTEX_REGION_KEY: self.region,
+                vertex.TRAINING_ARGS_KEY: {"project": self.project,
+                                           "job_spec": {"worker_pool_specs": self.worker_pool_specs()}}}
 
 
 def eval_config(label_feature: str, num_classes: int, min_accuracy: float) -> tfma.EvalConfig:
@@ -226,11 +276,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         transform = tfx.components.Transform(examples=example_gen.outputs["examples"],
                                              schema=schema_gen.outputs["schema"],
                                              preprocessing_fn=PREPROCESSING_FN, custom_config=custom_config)
-        trainer = tfx.components.Trainer(
+        trainer_class, trainer_config = tfx.components.Trainer, custom_config
+        if config.vertex_training is not None:
+            trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+            trainer_config = {**custom_config, **config.vertex_training.custom_config()}
+        trainer = trainer_class(
             run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
             train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-            eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps), custom_config=custom_config)
+            eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps), custom_config=trainer_config)
         evaluator = tfx.components.Evaluator(
             examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
             baseline_model=model_resolver.outputs["model"],

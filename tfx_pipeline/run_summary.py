@@ -26,6 +26,8 @@ class RunSummary:
     blessed: Optional[bool]
     pushed_destination: Optional[str]
     model_run_dir: Optional[str]
+    # node id -> artifact type name -> output URIs (e.g. outputs["StatisticsGen"]["ExampleStatistics"])
+    outputs: Dict[str, Dict[str, List[str]]] = dataclasses.field(default_factory=dict)
 
     def format(self) -> str:
         """The human summary the CLI prints."""
@@ -79,6 +81,7 @@ def latest_run_summary(metadata_path: str, pipeline_name: str) -> RunSummary:
         node = _node_id(store, execution)
         summary.components[node] = STATE_NAMES.get(execution.last_known_state, "unknown")
         outputs = _output_artifacts(store, execution.id)
+        summary.outputs[node] = {kind: [artifact.uri for artifact in artifacts] for kind, artifacts in outputs.items()}
         if node == "ExampleValidator":
             summary.anomalies = _anomalies(outputs)
         elif node == "Evaluator":

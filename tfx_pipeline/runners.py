@@ -2,33 +2,52 @@
 
 Beam arguments (`PipelineConfig.beam_pipeline_args`, `--beam-arg` on the CLI) go to every Beam-based component
 (ExampleGen, StatisticsGen, Transform, Evaluator). Tested here: DirectRunner, in-process or
-`--direct_running_mode=multi_processing --direct_num_workers=N`. For a cluster, the usual Beam arguments
-(data and pipeline root then on shared storage, e.g. gs://; the `tfmodels` package shipped to the workers):
+`--direct_running_mode=multi_processing --direct_num_workers=N`; Flink and Spark through Beam's portable
+runner (`run(config, "flink")`, `"spark"`: on local clusters started for the run, or on a named one). For a
+cluster, the usual Beam arguments (data and pipeline root then on shared storage, e.g. gs://; the `tfmodels`
+package shipped to the workers):
 
 - Dataflow: `--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
   --setup_file=./setup.py` (or `--sdk_container_image=...` with tfmodels installed).
-- Flink: `--runner=FlinkRunner --flink_master=HOST:8081 --environment_type=DOCKER` (or `LOOPBACK` for a
-  local Flink) `--parallelism=N`.
-- Spark: `--runner=SparkRunner --spark_master_url=spark://HOST:7077 --environment_type=DOCKER`
-  (or `PortableRunner --job_endpoint=HOST:8099` against a Spark job server).
+- Flink / Spark on a real cluster: `--runner flink --flink-master HOST:8081` or `--runner spark --spark-master
+  spark://HOST:7077`, plus `--beam-arg=--environment_type=DOCKER --beam-arg=--environment_config=IMAGE` (an SDK
+  image with tfmodels; the default LOOPBACK needs the cluster to reach this machine).
 """
 
 import dataclasses
 import os
 import re
+from typing import Optional
 
 from tfx import v1 as tfx
 
+from tfx_pipeline.hparams import RUNNERS
 from tfx_pipeline.pipeline import PipelineConfig, create_pipeline
 
-RUNNERS = ("local", "beam")
 ENGINES = ("kubeflow-v2",)
 # The image Kubeflow runs each component in: TFX's own plus this package (build it from this repository).
 DEFAULT_IMAGE = "tfmodels-pipeline:latest"
 
 
-def run(config: PipelineConfig, runner: str = "local") -> None:
-    """Run the pipeline in this process with LocalDagRunner (`"local"`) or BeamDagRunner (`"beam"`)."""
+def run(config: PipelineConfig, runner: str = "local", master: Optional[str] = None) -> None:
+    """Run the pipeline in this process with LocalDagRunner (`"local"`), BeamDagRunner (`"beam"`), or
+    LocalDagRunner with every Beam component on Flink (`"flink"`) or Spark (`"spark"`).
+
+    For flink/spark, `master` names the cluster (Flink's REST `host:port`, `spark://host:port`); None starts a
+    local one for the run (`tfx_pipeline.beam_clusters`), its logs under `<pipeline_root>/<runner>-cluster-logs`.
+    `config.beam_pipeline_args` come after the cluster's arguments, so they can override them.
+    """
+    if runner in ("flink", "spark"):
+        from tfx_pipeline import beam_clusters
+
+        masters = {"flink_master": master} if runner == "flink" else {"spark_master": master}
+        log_dir = os.path.join(config.pipeline_root, f"{runner}-cluster-logs")
+        with beam_clusters.portable_runner_args(runner, log_dir=log_dir, **masters) as cluster_args:
+            config = dataclasses.replace(config, beam_pipeline_args=cluster_args + list(config.beam_pipeline_args))
+            tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+        return
+    if master is not None:
+        raise ValueError(f"a cluster master is for the flink and spark runners, not {runner!r}")
     pipeline = create_pipeline(config)
     if runner == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner

@@ -18,7 +18,13 @@ from tfmodels import export
 from tfmodels.callbacks import ProgressLogger
 from tfx_pipeline import span_qa, token_classification, translation
 from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
-from tfx_pipeline.training import compressed, fine_tune, transformed_dataset
+from tfx_pipeline.training import (
+    chief_fn_args,
+    compressed,
+    distribution_strategy,
+    fine_tune,
+    transformed_dataset,
+)
 
 TINY_ENCODER = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 
@@ -58,9 +64,16 @@ class TransformedTextPreprocess(tf.Module):
 
 
 def run_fn(fn_args):
-    """Train on `fn_args.train_files`, evaluate on `eval_files`, export to `fn_args.serving_model_dir`."""
+    """Train on `fn_args.train_files`, evaluate on `eval_files`, export to `fn_args.serving_model_dir`; under
+    the strategy `hparams.strategy` names (models, optimizers and `fit` in its scope; the chief exports)."""
     hparams = ModelHParams.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(hparams.seed)
+    strategy = distribution_strategy(hparams.strategy)
+    with strategy.scope():
+        return _train_and_export(chief_fn_args(fn_args, strategy), hparams)
+
+
+def _train_and_export(fn_args, hparams):
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
                  ProgressLogger(every_seconds=30, every_steps=max(int(fn_args.train_steps) // 10, 1),

@@ -1,7 +1,37 @@
-"""What every task's Trainer code shares: Transform's output as batches, and the compile-and-fit of a run."""
+"""What every task's Trainer code shares: the run's tf.distribute strategy, Transform's output as batches, and
+the compile-and-fit of a run."""
 
+import tempfile
+
+import attr
 import tensorflow as tf
 from tfx_bsl.public import tfxio
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """The strategy `hparams.strategy` names: "default" (one device), "mirrored" (`MirroredStrategy` over this
+    machine's GPUs, or its CPU) or "multi_worker" (`tfmodels.distribute.multi_worker_strategy`: the workers in
+    `TF_CONFIG`, which Vertex AI sets for each worker pool replica)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        from tfmodels.distribute import multi_worker_strategy
+
+        return multi_worker_strategy()
+    if name != "default":
+        raise ValueError(f"unknown strategy {name!r}")
+    return tf.distribute.get_strategy()
+
+
+def chief_fn_args(fn_args, strategy: tf.distribute.Strategy):
+    """`fn_args` on the chief; elsewhere a copy whose `serving_model_dir` is a scratch folder. Every worker
+    takes part in saving a multi-worker model (its variables are collective), but only the chief's export is
+    the Trainer's output."""
+    from tfmodels.distribute import is_chief
+
+    if is_chief(strategy):
+        return fn_args
+    return attr.evolve(fn_args, serving_model_dir=tempfile.mkdtemp(prefix="non_chief_export_"))
 
 
 def transformed_dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool,

@@ -46,11 +46,18 @@ resolve_classpath() {  # runner artifact
   <dependencies>
     <dependency><groupId>org.apache.beam</groupId><artifactId>$artifact</artifactId><version>$BEAM_JAVA</version></dependency>
     <dependency><groupId>org.apache.beam</groupId><artifactId>beam-runners-java-job-service</artifactId><version>$BEAM_JAVA</version></dependency>
+    <!-- the job server's log (without a binding SLF4J drops it) -->
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.30</version></dependency>
   </dependencies>
 </project>
 POM
   echo "beam_runners: resolving $artifact:$BEAM_JAVA with Maven into $dest/lib" >&2
-  mvn -B -q -Dstyle.color=never -f "$dest/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest/lib" >&2
+  if ! mvn -B -f "$dest/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest/lib" \
+      >"$dest/mvn.log" 2>&1; then
+    tail -40 "$dest/mvn.log" >&2
+    echo "error: Maven could not resolve $artifact:$BEAM_JAVA (log: $dest/mvn.log)" >&2
+    exit 1
+  fi
   touch "$dest/.done"
 }
 

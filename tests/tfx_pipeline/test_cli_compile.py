@@ -70,3 +70,41 @@ def test_compile_kubeflow_v2_for_token_classification_on_character_spans(tmp_pat
     text = json.dumps(spec)
     # The tag set read from the spans' types, the spans row check and the gold_tags preprocessing signature.
     assert "B-city" in text and "I-person" in text and "token_classification_spans" in text and "gold_tags" in text
+
+
+def test_compile_kubeflow_v2_trains_on_vertex_ai_worker_pools(tmp_path):
+    """--vertex-*: the Trainer becomes TFX's Vertex AI Trainer with a chief pool of 1 and a worker pool of the
+    rest, each running the image; several workers train with the multi_worker strategy (TF_CONFIG from Vertex)."""
+    spec = _compile(tmp_path, "reviews.csv", "text,label\ngood,1\nbad,0\n", "--vertex-project", "my-project",
+                    "--vertex-region", "europe-west4", "--vertex-workers", "3", "--vertex-machine-type",
+                    "n1-highmem-16", "--image", "gcr.io/my-project/tfmodels:1")
+    trainer = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+    assert "google_cloud_ai_platform" in json.dumps(trainer["args"])  # the Vertex executor, not the local one
+    assert trainer["image"] == "gcr.io/my-project/tfmodels:1"
+    parameters = spec["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+    custom_config = json.loads(parameters["custom_config"]["runtimeValue"]["constantValue"]["stringValue"])
+    assert custom_config["ai_platform_enable_vertex"] is True
+    assert custom_config["ai_platform_vertex_region"] == "europe-west4"
+    training = custom_config["ai_platform_training_args"]
+    assert training["project"] == "my-project"
+    pools = training["job_spec"]["worker_pool_specs"]
+    assert [pool["replica_count"] for pool in pools] == [1, 2]
+    assert {pool["machine_spec"]["machine_type"] for pool in pools} == {"n1-highmem-16"}
+    assert {pool["container_spec"]["image_uri"] for pool in pools} == {"gcr.io/my-project/tfmodels:1"}
+    assert custom_config["strategy"] == "multi_worker"
+
+    from tfx_pipeline.hparams import ModelHParams
+
+    # run_fn reads the same custom_config: Vertex's own keys are skipped, ours checked.
+    assert ModelHParams.from_custom_config(custom_config).strategy == "multi_worker"
+
+
+def test_compile_refuses_half_a_vertex_config(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "reviews.csv").write_text("text,label\ngood,1\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compile", "--output", str(tmp_path / "p.json"), "--root", str(tmp_path), "--data-root", str(data),
+              "--vertex-project", "my-project"])
+    assert exit_info.value.code == 1
+    assert "--vertex-region" in capsys.readouterr().err
