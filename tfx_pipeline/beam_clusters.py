@@ -251,7 +251,9 @@ def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_
         else:
             master = spark_master or _start_local_spark(processes, spark_home, workers, work_dir)
         job_port = _start_job_server(processes, runner, cache, master, spark_home)
-        yield ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
+        args = ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
+        # The Flink runner's default parallelism on a remote cluster is 1: one TaskManager would do all the work.
+        yield args + ([f"--parallelism={workers}"] if runner == "flink" else [])
     except BaseException:
         processes.stop_all()
         raise  # the work directory stays: it holds the logs the error names

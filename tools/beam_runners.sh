@@ -36,8 +36,6 @@ MSG
 resolve_classpath() {  # runner artifact
   local runner=$1 artifact=$2 dest="$CACHE/beam-$BEAM_JAVA-$1"
   [ -f "$dest/.done" ] && return
-  need java
-  need mvn
   mkdir -p "$dest"
   cat >"$dest/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -77,7 +75,6 @@ fetch_flink() {
 fetch_spark() {
   local dest="$CACHE/spark-$SPARK"
   if [ ! -f "$dest/.done" ]; then
-    need java
     echo "beam_runners: fetching the pyspark==$SPARK source archive (Spark's distribution) into $dest" >&2
     mkdir -p "$dest/download"
     "$PY" -m pip download -q --no-deps --no-binary :all: "pyspark==$SPARK" -d "$dest/download" >&2
@@ -88,6 +85,8 @@ fetch_spark() {
   resolve_classpath spark beam-runners-spark-3
 }
 
+need java
+need mvn
 runners=("$@")
 [ ${#runners[@]} -eq 0 ] && runners=(flink spark)
 for runner in "${runners[@]}"; do

