@@ -28,6 +28,7 @@ class RunSummary:
     model_run_dir: Optional[str]
     # node id -> artifact type name -> output URIs (e.g. outputs["StatisticsGen"]["ExampleStatistics"])
     outputs: Dict[str, Dict[str, List[str]]] = dataclasses.field(default_factory=dict)
+    seconds: Dict[str, float] = dataclasses.field(default_factory=dict)  # node id -> wall time of its execution
 
     def format(self) -> str:
         """The human summary the CLI prints."""
@@ -80,6 +81,7 @@ def latest_run_summary(metadata_path: str, pipeline_name: str) -> RunSummary:
     for execution in executions:
         node = _node_id(store, execution)
         summary.components[node] = STATE_NAMES.get(execution.last_known_state, "unknown")
+        summary.seconds[node] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3
         outputs = _output_artifacts(store, execution.id)
         summary.outputs[node] = {kind: [artifact.uri for artifact in artifacts] for kind, artifacts in outputs.items()}
         if node == "ExampleValidator":
