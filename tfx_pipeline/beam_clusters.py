@@ -143,7 +143,9 @@ def _start_local_flink(processes: _Processes, home: str, workers: int, work_dir:
         "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": rest_port,
         "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
         "taskmanager.numberOfTaskSlots": 1, "parallelism.default": workers,
-        "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "2048m",
+        "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "3072m",
+        # Beam's gRPC data channel to the SDK workers uses direct memory: whole IMDB reviews need more than 0.
+        "taskmanager.memory.task.off-heap.size": "512m", "taskmanager.memory.framework.off-heap.size": "256m",
         # Beam runs the pipeline as a Flink batch job, whose every blocking result partition takes
         # `sort-shuffle.min-buffers` (default 512) network buffers: Transform has dozens of them per slot.
         "taskmanager.memory.network.min": "256m", "taskmanager.memory.network.max": "256m",
