@@ -59,30 +59,16 @@ POM
   touch "$dest/.done"
 }
 
-fetch_flink() {
-  local dest="$CACHE/flink-$FLINK"
-  if [ ! -f "$dest/.done" ]; then
-    echo "beam_runners: fetching apache-flink-libraries==$FLINK (Flink's jars) into $dest" >&2
-    mkdir -p "$dest/download"
-    "$PY" -m pip download -q --no-deps --no-binary :all: "apache-flink-libraries==$FLINK" -d "$dest/download" >&2
-    tar -xzf "$dest/download/apache-flink-libraries-$FLINK.tar.gz" -C "$dest"
-    rm -rf "$dest/download"
-    touch "$dest/.done"
-  fi
-  resolve_classpath flink "beam-runners-flink-$FLINK_MINOR"
-}
-
-fetch_spark() {
-  local dest="$CACHE/spark-$SPARK"
-  if [ ! -f "$dest/.done" ]; then
-    echo "beam_runners: fetching the pyspark==$SPARK source archive (Spark's distribution) into $dest" >&2
-    mkdir -p "$dest/download"
-    "$PY" -m pip download -q --no-deps --no-binary :all: "pyspark==$SPARK" -d "$dest/download" >&2
-    tar -xzf "$dest/download/pyspark-$SPARK.tar.gz" -C "$dest"
-    rm -rf "$dest/download"
-    touch "$dest/.done"
-  fi
-  resolve_classpath spark beam-runners-spark-3
+# A PyPI source archive unpacked into <cache>/<folder>/ (the archive holds the distribution's jars).
+fetch_sdist() {  # package version folder what
+  local package=$1 version=$2 dest="$CACHE/$3"
+  [ -f "$dest/.done" ] && return
+  echo "beam_runners: fetching $package==$version ($4) into $dest" >&2
+  mkdir -p "$dest/download"
+  "$PY" -m pip download -q --no-deps --no-binary :all: "$package==$version" -d "$dest/download" >&2
+  tar -xzf "$dest/download/$package-$version.tar.gz" -C "$dest"
+  rm -rf "$dest/download"
+  touch "$dest/.done"
 }
 
 need java
@@ -91,8 +77,10 @@ runners=("$@")
 [ ${#runners[@]} -eq 0 ] && runners=(flink spark)
 for runner in "${runners[@]}"; do
   case $runner in
-    flink) fetch_flink ;;
-    spark) fetch_spark ;;
+    flink) fetch_sdist apache-flink-libraries "$FLINK" "flink-$FLINK" "Flink's jars"
+           resolve_classpath flink "beam-runners-flink-$FLINK_MINOR" ;;
+    spark) fetch_sdist pyspark "$SPARK" "spark-$SPARK" "Spark's distribution"
+           resolve_classpath spark beam-runners-spark-3 ;;
     *) echo "error: unknown runner '$runner' (flink or spark)" >&2; exit 2 ;;
   esac
 done
