@@ -24,10 +24,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 from tfmodels.distribute.local_cluster import free_ports, stop
 
@@ -64,16 +65,10 @@ def fetch(runner: str) -> str:
     if not os.path.exists(FETCH_TOOL):
         raise ClusterError(f"{FETCH_TOOL} is missing: --runner {runner} runs from a checkout of tfmodels")
     result = subprocess.run(["bash", FETCH_TOOL, runner], capture_output=True, text=True,
-                            env=dict(os.environ, PY=os.environ.get("PY", _python())))
+                            env=dict(os.environ, PY=os.environ.get("PY", sys.executable)))
     if result.returncode != 0:
         raise ClusterError(f"{FETCH_TOOL} {runner} failed:\n{result.stderr.strip()[-3000:]}")
     return result.stdout.strip().splitlines()[-1]
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 class _Processes:
@@ -81,34 +76,34 @@ class _Processes:
 
     def __init__(self, log_dir: str):
         self.log_dir = log_dir
-        self.started: List[subprocess.Popen] = []
-        self.logs = {}
+        self.started: Dict[str, subprocess.Popen] = {}  # name (its log is <name>.log) -> process
+
+    def log(self, name: str) -> str:
+        return os.path.join(self.log_dir, f"{name}.log")
 
     def start(self, name: str, command: List[str], env: Optional[dict] = None) -> subprocess.Popen:
-        log_path = os.path.join(self.log_dir, f"{name}.log")
-        with open(log_path, "ab") as log:
+        with open(self.log(name), "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                        env=dict(os.environ, **(env or {})))
-        self.started.append(process)
-        self.logs[process.pid] = log_path
+        self.started[name] = process
         with open(os.path.join(self.log_dir, PROCESSES_FILE), "w") as f:
-            json.dump({os.path.basename(self.logs[p.pid])[:-len(".log")]: p.pid for p in self.started}, f)
+            json.dump({started: p.pid for started, p in self.started.items()}, f)
         return process
 
     def wait_until(self, ready, what: str, timeout: float = STARTUP_TIMEOUT_S) -> None:
         """Polls `ready()` until true; fails naming the log of a process that exited, or on timeout."""
         deadline = time.monotonic() + timeout
         while not ready():
-            for process in self.started:
+            for name, process in self.started.items():
                 if process.poll() is not None:
-                    raise ClusterError(f"{what}: a process exited with {process.returncode} before it was "
-                                       f"ready; see {self.logs[process.pid]}")
+                    raise ClusterError(f"{what}: {name} exited with {process.returncode} before it was "
+                                       f"ready; see {self.log(name)}")
             if time.monotonic() > deadline:
                 raise ClusterError(f"{what} not ready after {timeout:.0f} s; logs in {self.log_dir}")
             time.sleep(0.5)
 
     def stop_all(self) -> None:
-        stop(list(reversed(self.started)), grace=15.0)
+        stop(list(reversed(self.started.values())), grace=15.0)
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:

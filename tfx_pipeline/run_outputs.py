@@ -19,6 +19,8 @@ import math
 import os
 from typing import Any, Dict, List
 
+from tfx_pipeline.run_summary import split_name
+
 # Approximate statistics: a sketch's result depends on the order and partitioning of its input.
 APPROXIMATE_STATISTICS = ("histograms", "weighted_numeric_stats", "rank_histogram", "num_values_histogram",
                           "weighted_common_stats", "feature_list_length_histogram",
@@ -39,7 +41,7 @@ def examples_digest(uri: str) -> Dict[str, Any]:
         digest = hashlib.sha256()
         for record in records:
             digest.update(len(record).to_bytes(8, "little") + record)
-        digests[os.path.basename(split_dir)[len("Split-"):]] = {"count": len(records), "sha256": digest.hexdigest()}
+        digests[split_name(split_dir)] = {"count": len(records), "sha256": digest.hexdigest()}
     return digests
 
 
@@ -52,7 +54,7 @@ def statistics(uri: str) -> Dict[str, Any]:
     found = {}
     for path in sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*", "FeatureStats.pb"))):
         stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(tf.io.gfile.GFile(path, "rb").read())
-        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        split = split_name(os.path.dirname(path))
         for dataset in stats.datasets:
             features = {"num_examples": dataset.num_examples}
             for feature in dataset.features:

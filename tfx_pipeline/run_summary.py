@@ -59,6 +59,11 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def split_name(split_dir: str) -> str:
+    """"train" for an artifact's `.../Split-train` folder."""
+    return os.path.basename(os.path.normpath(split_dir))[len("Split-"):]
+
+
 def open_store(metadata_path: str) -> mlmd.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
@@ -136,7 +141,7 @@ def _anomalies(outputs) -> Dict[str, List[str]]:
             if anomalies.HasField("dataset_anomaly_info"):
                 problems.append(f"dataset: {anomalies.dataset_anomaly_info.description}")
             if problems:
-                found[os.path.basename(os.path.dirname(path))[len("Split-"):]] = problems
+                found[split_name(os.path.dirname(path))] = problems
     return found
 
 
