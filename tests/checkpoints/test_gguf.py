@@ -1,0 +1,203 @@
+"""GGUF import: tiny files written with llama.cpp's own ``gguf`` writer in each tensor type, read
+back and compared with the weights that went in and with a numpy Llama forward pass."""
+
+import os
+
+import numpy as np
+import pytest
+from checkpoints.llama_files import (
+    SPECIAL_TOKENS,
+    TINY,
+    quantized,
+    tiny_tokenizer,
+    tokenizer_parts,
+    write_gguf,
+)
+from models.llama_reference import apply_rope, random_llama_weights
+
+from tfmodels.checkpoints.gguf import (
+    GGUFFormatError,
+    permute_rows_for_gguf,
+    read_gguf,
+    unpermute_rows_from_gguf,
+)
+from tfmodels.checkpoints.weight_mapping import CheckpointMismatchError
+
+QUANTIZATIONS = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def weights(tokenizer):
+    return random_llama_weights(vocab_size=tokenizer.get_vocab_size(), seed=3, **TINY)
+
+
+def _interleaved_rope(x, positions, theta):
+    """GPT-J style RoPE (what llama.cpp computes): rotates adjacent pairs (2i, 2i+1)."""
+    head_dim = x.shape[-1]
+    inverse_frequencies = 1.0 / theta ** (np.arange(0, head_dim, 2) / head_dim)
+    angles = positions[..., None] * inverse_frequencies
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    even, odd = x[..., 0::2], x[..., 1::2]
+    out = np.empty_like(x)
+    out[..., 0::2] = even * cos - odd * sin
+    out[..., 1::2] = even * sin + odd * cos
+    return out
+
+
+def test_llama_cpp_row_permutation_turns_half_rotation_into_pair_rotation():
+    rng = np.random.default_rng(0)
+    heads, head_dim, width, length = 3, 8, 5, 4
+    q_weight = rng.standard_normal((heads * head_dim, width))
+    x = rng.standard_normal((1, length, width))
+    positions = np.arange(length)[None]
+
+    def project(weight):  # [1, heads, length, head_dim]
+        return (x @ weight.T).reshape(1, length, heads, head_dim).transpose(0, 2, 1, 3)
+
+    gguf_weight = permute_rows_for_gguf(q_weight, heads)
+    hf_rotated = apply_rope(project(q_weight), positions, 10000.0)
+    llama_cpp_rotated = _interleaved_rope(project(gguf_weight), positions, 10000.0)
+    # Same rotated vectors, the components of each head in llama.cpp's interleaved order.
+    np.testing.assert_allclose(llama_cpp_rotated, _interleave(hf_rotated), atol=1e-12)
+    np.testing.assert_array_equal(unpermute_rows_from_gguf(gguf_weight, heads), q_weight)
+
+
+def _interleave(x):
+    """Each head's halves [a0..a(d/2-1) | b0..] -> (a0, b0, a1, b1, ...)."""
+    half = x.shape[-1] // 2
+    return np.stack([x[..., :half], x[..., half:]], axis=-1).reshape(x.shape)
+
+
+@pytest.mark.parametrize("quantization", QUANTIZATIONS)
+def test_round_trip_gives_the_dequantized_weights_in_hugging_face_layout(
+    tmp_path, weights, tokenizer, quantization
+):
+    path = write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer, quantization)
+    contents = read_gguf(path)
+    assert sorted(contents.weights) == sorted(weights)
+    for name, original in weights.items():
+        loaded = contents.weights[name]
+        assert loaded.dtype == np.float32 and loaded.shape == original.shape, name
+        # llama.cpp quantizes per row, so un-permuting after dequantizing is exact.
+        expected = quantized(original, quantization) if original.ndim == 2 else original
+        np.testing.assert_array_equal(loaded, expected, err_msg=name)
+    # ... and close to the originals: error relative to the largest weight, as each type allows.
+    tolerance = {"F32": 0, "F16": 1e-3, "BF16": 8e-3, "Q8_0": 1e-2}.get(quantization, 0.1)
+    original = weights["model.embed_tokens.weight"]
+    error = np.abs(contents.weights["model.embed_tokens.weight"] - original).max()
+    assert error <= tolerance * np.abs(original).max()
+
+
+def test_tokenizer_fields_and_metadata(tmp_path, weights, tokenizer):
+    contents = read_gguf(write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer))
+    vocabulary, merges = tokenizer_parts(tokenizer)
+    fields = contents.tokenizer
+    assert fields["vocabulary"] == vocabulary and fields["merges"] == merges
+    assert fields["special_tokens"] == SPECIAL_TOKENS
+    assert (fields["bos_token_id"], fields["eos_token_id"], fields["pad_token_id"]) == (1, 2, 0)
+    assert fields["pre_tokenizer"] == "gpt2" and fields["add_bos_token"] is False
+    assert "<|im_start|>" in fields["chat_template"]
+    assert contents.architecture == "llama"
+    assert contents.metadata["llama.attention.head_count_kv"] == TINY["num_kv_heads"]
+
+
+def test_k_quant_tensor_is_dequantized_by_gguf(tmp_path, weights, tokenizer):
+    """No writer quantizes K-quants, so a Q6_K matrix is made of raw blocks (random 6-bit values
+    and scales, a sane f16 super-scale) and must read as ``gguf.quants.dequantize`` of them."""
+    import gguf
+
+    block_bytes, block_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q6_K][::-1]
+    width = 256  # one K-quant super-block per row
+    wide = random_llama_weights(
+        vocab_size=tokenizer.get_vocab_size(), width=width, num_layers=1, num_heads=4,
+        num_kv_heads=2, intermediate=256, seed=5,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (wide["model.layers.0.mlp.up_proj.weight"].shape[0], block_bytes))
+    raw = raw.astype(np.uint8)
+    raw[:, -2:] = np.array([0.01], np.float16).view(np.uint8)  # d, the last field of a block
+    expected = gguf.quants.dequantize(raw, gguf.GGMLQuantizationType.Q6_K)
+    assert block_size == width and np.isfinite(expected).all()
+
+    path = str(tmp_path / "k.gguf")
+    write_gguf(path, {**wide, "model.layers.0.mlp.up_proj.weight": expected}, tokenizer)
+    _replace_tensor_bytes(path, "blk.0.ffn_up.weight", raw, gguf.GGMLQuantizationType.Q6_K)
+    loaded = read_gguf(path).weights["model.layers.0.mlp.up_proj.weight"]
+    np.testing.assert_array_equal(loaded, expected)
+
+
+def _replace_tensor_bytes(path, name, raw, qtype):
+    """Rewrites one F32 tensor of a GGUF file as ``qtype`` blocks by re-writing the whole file."""
+    import gguf
+
+    reader = gguf.GGUFReader(path)
+    writer = gguf.GGUFWriter(path + ".tmp", reader.fields["general.architecture"].contents())
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        sub_type = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub_type)
+    for tensor in reader.tensors:
+        if tensor.name == name:
+            writer.add_tensor(name, raw, raw_shape=raw.shape, raw_dtype=qtype)
+        else:
+            writer.add_tensor(tensor.name, np.array(tensor.data))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(path + ".tmp", path)
+
+
+def test_another_architecture_is_refused_by_name(tmp_path, weights, tokenizer):
+    path = write_gguf(str(tmp_path / "qwen.gguf"), weights, tokenizer, architecture="qwen2")
+    with pytest.raises(GGUFFormatError, match=r"general.architecture is 'qwen2'; supported: llama"):
+        read_gguf(path)
+
+
+def test_truncated_file_is_named_as_truncated(tmp_path, weights, tokenizer):
+    path = write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer)
+    for keep in (os.path.getsize(path) // 2, 100):
+        truncated = str(tmp_path / f"cut{keep}.gguf")
+        with open(path, "rb") as source, open(truncated, "wb") as target:
+            target.write(source.read(keep))
+        with pytest.raises(GGUFFormatError, match=rf"cut{keep}.gguf \({keep} bytes\).*truncated"):
+            read_gguf(truncated)
+
+
+def test_not_a_gguf_file(tmp_path):
+    path = tmp_path / "model.gguf"
+    path.write_text("this is not a model\n" * 10)
+    with pytest.raises(GGUFFormatError, match="not a readable GGUF file"):
+        read_gguf(str(path))
+    with pytest.raises(FileNotFoundError, match="no GGUF file"):
+        read_gguf(str(tmp_path / "absent.gguf"))
+
+
+def test_missing_tensor_is_named(tmp_path, weights, tokenizer):
+    path = write_gguf(str(tmp_path / "t.gguf"), weights, tokenizer, skip=("blk.1.ffn_up.weight",))
+    with pytest.raises(CheckpointMismatchError, match=r"lacks tensor\(s\) 'blk.1.ffn_up.weight'$"):
+        read_gguf(path)
+
+
+def test_wrong_shape_is_named(tmp_path, weights, tokenizer):
+    bad = dict(weights)
+    bad["model.layers.0.mlp.gate_proj.weight"] = weights["model.layers.0.mlp.gate_proj.weight"][:32]
+    path = write_gguf(str(tmp_path / "t.gguf"), bad, tokenizer)
+    with pytest.raises(
+        CheckpointMismatchError, match=r"'blk.0.ffn_gate.weight' .* shape \[32, 32\], .* \[64, 32\]"
+    ):
+        read_gguf(path)
+
+
+def test_unsupported_tensor_type_is_named(tmp_path, weights, tokenizer):
+    path = write_gguf(
+        str(tmp_path / "t.gguf"), weights, tokenizer, tensor_types={"blk.0.attn_v.weight": "int32"}
+    )
+    with pytest.raises(GGUFFormatError, match=r"'blk.0.attn_v.weight' has type I32"):
+        read_gguf(path)
