@@ -5,16 +5,18 @@ from keras import ops
 
 from tfmodels.layers.activations import get_activation, serialize_activation
 from tfmodels.layers.initializers import clone_initializer
+from tfmodels.layers.lora import LoraKernels
 from tfmodels.layers.quantization import Int8Kernels
 from tfmodels.ops import add_bias
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class Dense(Int8Kernels, keras.layers.Layer):
+class Dense(LoraKernels, Int8Kernels, keras.layers.Layer):
     """``activation(x @ kernel + bias)`` on the last axis, with ``kernel``/``bias`` named as in
     ``keras.layers.Dense``; the bias gradient is a matmul (see ``tfmodels.ops.add_bias``), which
     made BERT training steps ~20% faster under XLA on CPU. ``quantize("int8")`` (and so
-    ``keras.Model.quantize``) makes the kernel int8 with per-unit scales (``Int8Kernels``).
+    ``keras.Model.quantize``) makes the kernel int8 with per-unit scales (``Int8Kernels``);
+    ``enable_lora(rank)`` adds low-rank adapters to the kernel, float or int8 (``LoraKernels``).
 
     Args:
         units: output width.
@@ -22,6 +24,8 @@ class Dense(Int8Kernels, keras.layers.Layer):
         use_bias: whether to add a bias.
         kernel_initializer: initializer for the kernel.
         bias_initializer: initializer for the bias.
+        lora_rank, lora_alpha, lora_kernels: LoRA adapters (see ``LoraKernels.enable_lora``);
+            ``None`` for none.
 
     Example:
     >>> Dense(4)(keras.ops.ones((2, 3, 8))).shape
@@ -35,9 +39,13 @@ class Dense(Int8Kernels, keras.layers.Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        lora_rank=None,
+        lora_alpha=None,
+        lora_kernels=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.init_lora(lora_rank, lora_alpha, lora_kernels)
         self.units = units
         self.activation = activation
         self.use_bias = use_bias
@@ -52,6 +60,7 @@ class Dense(Int8Kernels, keras.layers.Layer):
             self.bias = self.add_weight(
                 name="bias", shape=(self.units,), initializer=clone_initializer(self.bias_initializer)
             )
+        self.build_lora()
         self.built = True
 
     def call(self, x):
@@ -76,4 +85,4 @@ class Dense(Int8Kernels, keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
-        return config
+        return {**config, **self.lora_config()}
