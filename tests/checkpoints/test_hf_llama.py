@@ -1,0 +1,108 @@
+"""Hugging Face Llama folders: tiny random checkpoints written with safetensors, read back, and
+the same weights from a GGUF file."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from checkpoints.llama_files import (
+    CHAT_TEMPLATE,
+    TINY,
+    tiny_tokenizer,
+    write_gguf,
+    write_hf_llama,
+)
+from models.llama_reference import random_llama_weights
+
+from tfmodels.checkpoints.gguf import read_gguf
+from tfmodels.checkpoints.hf_llama import read_hf_llama
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def weights(tokenizer):
+    return random_llama_weights(vocab_size=tokenizer.get_vocab_size(), seed=4, **TINY)
+
+
+def test_folder_reads_back_and_matches_the_same_weights_written_as_gguf(
+    tmp_path, weights, tokenizer
+):
+    contents = read_hf_llama(write_hf_llama(str(tmp_path / "hf"), weights, tokenizer))
+    from_gguf = read_gguf(write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer))
+    assert sorted(contents.weights) == sorted(weights) == sorted(from_gguf.weights)
+    for name, original in weights.items():
+        np.testing.assert_array_equal(contents.weights[name], original, err_msg=name)
+        np.testing.assert_array_equal(from_gguf.weights[name], original, err_msg=name)
+    assert contents.config["num_key_value_heads"] == TINY["num_kv_heads"]
+    assert contents.chat_template == CHAT_TEMPLATE
+    assert os.path.basename(contents.tokenizer_json) == "tokenizer.json"
+
+
+def test_sharded_bfloat16_untied_checkpoint(tmp_path, tokenizer):
+    import ml_dtypes
+    from safetensors.numpy import save_file
+
+    weights = random_llama_weights(vocab_size=tokenizer.get_vocab_size(), tied=False, **TINY)
+    directory = write_hf_llama(str(tmp_path / "hf"), weights, tokenizer)
+    os.remove(os.path.join(directory, "model.safetensors"))
+    names = sorted(weights)
+    shards = {
+        "model-00001-of-00002.safetensors": names[:7],
+        "model-00002-of-00002.safetensors": names[7:],
+    }
+    for shard, shard_names in shards.items():
+        arrays = {n: weights[n].astype(ml_dtypes.bfloat16) for n in shard_names}
+        arrays["model.layers.0.self_attn.rotary_emb.inv_freq"] = np.ones(4, np.float32)
+        save_file(arrays, os.path.join(directory, shard))
+    index = {"weight_map": {n: s for s, shard_names in shards.items() for n in shard_names}}
+    with open(os.path.join(directory, "model.safetensors.index.json"), "w") as f:
+        json.dump(index, f)
+
+    contents = read_hf_llama(directory)
+    assert sorted(contents.weights) == names and "lm_head.weight" in names
+    for name, original in weights.items():
+        expected = original.astype(ml_dtypes.bfloat16).astype(np.float32)
+        np.testing.assert_array_equal(contents.weights[name], expected, err_msg=name)
+
+
+def _edit_config(directory, **changes):
+    path = os.path.join(directory, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    with open(path, "w") as f:
+        json.dump({**config, **changes}, f)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"model_type": "qwen2"}, r"model_type is 'qwen2'; supported: llama"),
+        ({"attention_bias": True}, r"attention_bias=True is not supported"),
+        (
+            {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}},
+            r"rope_scaling=.* not supported",
+        ),
+    ],
+)
+def test_unsupported_configs_are_named(tmp_path, weights, tokenizer, changes, message):
+    directory = write_hf_llama(str(tmp_path / "hf"), weights, tokenizer)
+    _edit_config(directory, **changes)
+    with pytest.raises(ValueError, match=message):
+        read_hf_llama(directory)
+
+
+def test_missing_files_are_named(tmp_path, weights, tokenizer):
+    directory = write_hf_llama(str(tmp_path / "hf"), weights, tokenizer)
+    os.remove(os.path.join(directory, "model.safetensors"))
+    with pytest.raises(FileNotFoundError, match="neither model.safetensors nor"):
+        read_hf_llama(directory)
+    os.remove(os.path.join(directory, "tokenizer.json"))
+    with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
+        read_hf_llama(directory)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        read_hf_llama(str(tmp_path))
