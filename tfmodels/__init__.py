@@ -18,6 +18,7 @@ from tfmodels.models.bert import (  # noqa: E402
     BertSpanQA,
     BertTokenClassifier,
 )
+from tfmodels.models.llama import DecoderBackbone, DecoderConfig  # noqa: E402
 from tfmodels.models.transformer import (  # noqa: E402
     InverseSqrtWarmup,
     LabelSmoothedCrossEntropy,
@@ -37,6 +38,8 @@ __all__ = [
     "BertPretrainer",
     "BertSpanQA",
     "BertTokenClassifier",
+    "DecoderBackbone",
+    "DecoderConfig",
     "InverseSqrtWarmup",
     "LabelSmoothedCrossEntropy",
     "LinearWarmupDecay",
