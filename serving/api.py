@@ -4,14 +4,16 @@
 and records request count and latency under TF Serving's metric names.
 """
 
+import contextlib
 import logging
+import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
 
 from serving import inference
-from serving.errors import ServingError, deadline_exceeded, internal, invalid_argument
+from serving.errors import ServingError, deadline_exceeded, internal, invalid_argument, unavailable
 from serving.manager import ServableManager
 from serving.metrics import ServerMetrics
 from serving.tensors import claimed_bytes
@@ -44,6 +46,30 @@ class ServingApi:
         self.max_request_bytes = max_request_bytes
         self.metrics = metrics
         self._reload_config = reload_config
+        self._in_flight = 0  # requests being answered by either front end
+        self._idle = threading.Condition()
+        self.draining = False  # set when the server shuts down: new requests get UNAVAILABLE
+
+    @contextlib.contextmanager
+    def tracked(self) -> Iterator[None]:
+        """Count one request (REST or gRPC, parsing included) as in flight while it is answered."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.notify_all()
+
+    def begin_drain(self) -> None:
+        self.draining = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight (True) or `timeout` seconds pass (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=max(timeout, 0))
 
     def check_size(self, request) -> None:
         """Refuse a request whose tensors would decode to more than --max_request_bytes, before decoding."""
@@ -60,12 +86,17 @@ class ServingApi:
 
         `prepare(servable, request) -> request`, when given, completes the request once the servable is resolved
         (REST needs the signature's dtypes to type JSON values), so both steps see the same version.
-        `deadline` (time.monotonic() seconds): work is not started once it has passed (DEADLINE_EXCEEDED).
+        `deadline` (time.monotonic() seconds; default: the thread's `deadlines.current_deadline()`): work is not
+        started once it has passed, and a model run still going then is cancelled (DEADLINE_EXCEEDED).
         """
+        if deadline is None:
+            deadline = inference.current_deadline()
         start = time.monotonic()
         status = "OK"
         model_name = ""
         try:
+            if self.draining:
+                raise unavailable("The server is shutting down")
             if api == "get_model_status":
                 model_name = request.model_spec.name
                 return get_model_status_pb2.GetModelStatusResponse(

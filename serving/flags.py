@@ -3,6 +3,7 @@ so that `--help` and flag errors answer at once and print no TF/CUDA start-up no
 
 import argparse
 
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0
 DEFAULT_MAX_REQUEST_BYTES = 32 << 20  # decoded size one request may reach (REST body, tensor payloads, gRPC message)
 
 
@@ -43,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
              "(REST and gRPC); larger ones get INVALID_ARGUMENT / HTTP 413 before anything is allocated")
     add("--enable_grpc_healthcheck_service", type=_bool, nargs="?", const=True, default=False,
         help="serve grpc.health.v1.Health (SERVING once the models are loaded)")
+    add("--shutdown_grace_seconds", type=float, default=DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        help="on SIGTERM/SIGINT: stop accepting, let requests in flight finish for this long, then cancel the "
+             "model runs still going (their clients get UNAVAILABLE / 503) and exit; SIGHUP reloads instead")
+    add("--max_num_load_retries", type=int, default=5,
+        help="times a version that failed to load is tried again with unchanged files (changed files always "
+             "get a new try)")
+    add("--load_retry_interval_micros", type=int, default=60_000_000,
+        help="microseconds between those retries")
     add("--port_file", default="",
         help="after the server listens, write {\"grpc_port\", \"rest_port\", \"pid\"} as JSON to this file")
     return p

@@ -19,10 +19,12 @@ def _handler(api_name: str):
         deadline = None if remaining is None else time.monotonic() + remaining
         if not context.is_active() or (deadline is not None and remaining <= 0):
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded before the request was started")
-        try:
-            return self._api.call(api_name, ENTRYPOINT, request, deadline=deadline)
-        except ServingError as e:
-            context.abort(e.code, truncate(e.message))
+        with self._api.tracked():
+            try:
+                return self._api.call(api_name, ENTRYPOINT, request, deadline=deadline)
+            except ServingError as e:
+                error = e
+        context.abort(error.code, truncate(error.message))
 
     method.__name__ = api_name
     return method

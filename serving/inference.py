@@ -5,8 +5,6 @@ Each function takes a loaded `Servable` and a request proto and returns the resp
 multi_inference.cc, get_model_metadata_impl.cc). The gRPC and REST front ends and model warmup all call these.
 """
 
-import contextlib
-import threading
 from typing import List
 
 import numpy as np
@@ -20,6 +18,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from serving.deadlines import current_deadline, request_deadline  # noqa: F401 (re-exported)
 from serving.errors import invalid_argument
 from serving.servable import (
     DEFAULT_SIGNATURE,
@@ -37,25 +36,6 @@ CLASSIFY_INPUT = "inputs"
 CLASSIFY_OUTPUT_CLASSES = "classes"
 CLASSIFY_OUTPUT_SCORES = "scores"
 SIGNATURE_DEF_FIELD = "signature_def"
-
-
-_deadline = threading.local()
-
-
-@contextlib.contextmanager
-def request_deadline(deadline):
-    """Make `deadline` (time.monotonic() seconds or None) the current request's, for the batching runner."""
-    previous = getattr(_deadline, "value", None)
-    _deadline.value = deadline
-    try:
-        yield
-    finally:
-        _deadline.value = previous
-
-
-def current_deadline():
-    """The deadline of the request this thread is answering (None: no deadline)."""
-    return getattr(_deadline, "value", None)
 
 
 def model_spec(servable: Servable, signature_name: str = None) -> model_pb2.ModelSpec:

@@ -7,6 +7,7 @@ as `"outputs"`); binary strings travel as `{"b64": "..."}`. Classify/Regress tak
 
 import base64
 import json
+import re
 from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
@@ -23,12 +24,38 @@ _INT_TYPES = {types_pb2.DT_INT8, types_pb2.DT_INT16, types_pb2.DT_INT32, types_p
               types_pb2.DT_UINT16, types_pb2.DT_UINT32, types_pb2.DT_UINT64}
 
 
+# A \\uD800-\\uDFFF escape: JSON text can spell a lone surrogate, which no UTF-8 string holds.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value) -> bool:
+    """Whether a string (key or value) anywhere in the parsed document is not valid Unicode text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_body(body: bytes) -> Dict[str, Any]:
-    """The request body as a JSON object."""
+    """The request body as a JSON object (strings valid Unicode: a lone surrogate escape is refused, as
+    RapidJSON refuses it in TF Serving)."""
     try:
         document = json.loads(body.decode("utf-8")) if body.strip() else None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise invalid_argument(f"JSON Parse error: {type(e).__name__}: {e}"[:200]) from None
+    # Only bodies that spell a surrogate escape are walked: the check costs nothing on ordinary requests.
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(document):
+        raise invalid_argument("JSON Parse error: The surrogate pair in string is invalid.")
     if document is None:
         raise invalid_argument("JSON Parse error: The document is empty.")
     if not isinstance(document, dict):
@@ -47,10 +74,16 @@ def _is_b64(value) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "b64" in value
 
 
+# Standard base64, padded to a multiple of 4 with exactly the padding its length needs.
+_CANONICAL_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
 def _decode_b64(value) -> bytes:
     if not isinstance(value["b64"], str):
         raise invalid_argument("'b64' value must be a string")
     try:
+        if not _CANONICAL_B64.fullmatch(value["b64"]):  # b64decode takes extra padding ("YWJj=")
+            raise ValueError("not canonical base64")
         return base64.b64decode(value["b64"], validate=True)
     except ValueError:
         raise invalid_argument(f"Unable to base64 decode: {value['b64'][:64]}") from None

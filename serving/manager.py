@@ -3,13 +3,14 @@
 Loads happen outside the request lock, so serving never waits on a load. A new version becomes AVAILABLE before
 the version it replaces starts UNLOADING, and an unload waits until requests already holding the old version
 finish, so a version switch drops no request. A version that fails to load is recorded (state END with its
-error) and is retried only when the files in its directory change.
+error) and is retried when the files in its directory tree change, and a few times with the same files.
 """
 
 import contextlib
 import logging
 import os
 import threading
+import time
 from typing import Callable, Dict, Iterator, List, Optional
 
 import grpc
@@ -23,16 +24,54 @@ from serving.servable import Servable
 State = get_model_status_pb2.ModelVersionStatus.State
 log = logging.getLogger(__name__)
 
+# TF Serving's --max_num_load_retries / --load_retry_interval_micros defaults: a version that failed to load
+# with unchanged files is tried again this often, this many times (a copy still in progress may complete).
+DEFAULT_MAX_NUM_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL_SECONDS = 60.0
 # How long an unload waits for in-flight requests on the old version before it unloads anyway.
 UNLOAD_DRAIN_SECONDS = 60.0
 
 
-def directory_fingerprint(path: str):
-    """What changes when a version directory is rewritten: (name, size, mtime) of its direct children.
+# Bounds of the fingerprint walk, so that a version holding huge trees cannot stall the poller.
+FINGERPRINT_MAX_ENTRIES = 10_000
+FINGERPRINT_MAX_DEPTH = 8
 
-    One level only, so that a version holding symlink loops or links to large trees cannot hang or spin the
-    poller (rewriting `variables/` changes that directory's mtime, so a retry is still noticed).
+
+def directory_fingerprint(path: str):
+    """What changes when a version directory is rewritten or a copy into it completes: (relative path, size,
+    mtime) of every entry in its tree.
+
+    Local directories are walked without following symbolic links (a link is recorded as itself), at most
+    FINGERPRINT_MAX_DEPTH levels and FINGERPRINT_MAX_ENTRIES entries, so symlink loops or links to large
+    trees cannot hang or spin the poller; `variables/variables.data-*` growing as `cp -r` or rsync finishes
+    changes it. Other file systems (gs://, ...) are looked at one level deep through tf.io.gfile.
     """
+    if "://" in path:
+        return _gfile_fingerprint(path)
+    entries = []
+    pending = [("", 0)]
+    while pending and len(entries) < FINGERPRINT_MAX_ENTRIES:
+        relative, depth = pending.pop()
+        try:
+            with os.scandir(os.path.join(path, relative)) as children:
+                for child in children:
+                    name = os.path.join(relative, child.name)
+                    try:
+                        stat = child.stat(follow_symlinks=False)
+                    except OSError:
+                        entries.append((name, None, None))
+                        continue
+                    entries.append((name, stat.st_size, stat.st_mtime_ns))
+                    if depth + 1 < FINGERPRINT_MAX_DEPTH and child.is_dir(follow_symlinks=False):
+                        pending.append((name, depth + 1))
+        except OSError:
+            if not relative:
+                return None
+            entries.append((relative, "unreadable", None))
+    return tuple(sorted(entries[:FINGERPRINT_MAX_ENTRIES]))
+
+
+def _gfile_fingerprint(path: str):
     entries = []
     try:
         children = tf.io.gfile.listdir(path)
@@ -58,6 +97,8 @@ class VersionRecord:
         self.servable: Optional[Servable] = None
         self.fingerprint = None
         self.in_flight = 0
+        self.attempts = 0  # loads tried with the same files
+        self.failed_at = 0.0  # time.monotonic() of the last failed load
 
     def status_proto(self) -> get_model_status_pb2.ModelVersionStatus:
         status = get_model_status_pb2.ModelVersionStatus(version=self.version, state=self.state)
@@ -74,17 +115,25 @@ class ModelRecord:
         self.versions: Dict[int, VersionRecord] = {}
         self.labels: Dict[str, int] = {}
         self.listing_failed = False  # the last poll could not list the base path
+        self.chosen: Optional[List[int]] = None  # versions the policy serves, as of the last sync
+        self.on_disk = set()  # version numbers seen on disk by the last sync
 
 
 class ServableManager:
     """Holds the models of a ModelServerConfig and answers "which servable serves this ModelSpec?"."""
 
-    def __init__(self, load: Callable[[str, int, str], Servable], unload: Callable[[Servable], None]):
+    def __init__(self, load: Callable[[str, int, str], Servable], unload: Callable[[Servable], None],
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS):
+        self.max_num_load_retries = max_num_load_retries
+        self.load_retry_interval_seconds = load_retry_interval_seconds
         self._load = load
         self._unload = unload
         self._lock = threading.Condition()  # guards the records and in-flight counts
         self._sync_lock = threading.RLock()  # one config change or poll at a time
         self._models: Dict[str, ModelRecord] = {}
+        self._failed_attempts: Dict[str, Dict[int, VersionRecord]] = {}  # base path -> versions a config change
+        # that was refused failed to load
 
     # ---- requests ---------------------------------------------------------------------------------------------
     def _resolve(self, spec: model_pb2.ModelSpec) -> VersionRecord:
@@ -162,34 +211,65 @@ class ServableManager:
 
     # ---- config and polling -----------------------------------------------------------------------------------
     def apply_config(self, config: model_config.ModelServerConfig) -> None:
-        """Realize `config`: add and load new models, update changed ones, unload the models it leaves out.
+        """Realize `config` whole or not at all: add and load new models, update changed ones, unload the models
+        it leaves out.
 
-        Returns once every model in it has a version available (else raises, leaving the config applied).
+        Everything the new config needs is checked and loaded beside what serves: only when every model in it
+        has a version available (and its labels name available versions) does it replace the old config; then
+        what the new config no longer wants is unloaded. On any failure the old config keeps serving unchanged,
+        the versions loaded for the attempt are released, and the error is raised.
         """
         model_config.validate(config)
         for model in config.model_config_list.config:
             if not tf.io.gfile.isdir(model.base_path):
                 raise not_found(f"Could not find base path {model.base_path} for servable {model.name}")
         with self._sync_lock:
-            wanted = {m.name: m for m in config.model_config_list.config}
+            staged: Dict[str, ModelRecord] = {}
+            try:
+                for model in config.model_config_list.config:
+                    record = self._staged_record(model)
+                    staged[model.name] = record
+                    chosen = self._load_wanted(record)
+                    self._check_labels(record, chosen, dict(model.version_labels))
+            except BaseException:
+                for name, record in staged.items():
+                    self._release_staged(record, self._models.get(name))
+                raise
             with self._lock:
-                removed = [self._models.pop(name) for name in list(self._models) if name not in wanted]
-                for name, model in wanted.items():
-                    if name in self._models:
-                        self._models[name].config = model
-                    else:
-                        self._models[name] = ModelRecord(model)
-            for record in removed:
-                for version in list(record.versions.values()):
-                    self._unload_version(record, version)
-            for name in wanted:
-                self._sync_model(self._models[name])
-            for name, model in wanted.items():
-                self._apply_labels(self._models[name], dict(model.version_labels))
+                previous, self._models = self._models, staged
+            for name, record in previous.items():  # versions of removed or re-pointed models
+                kept = staged.get(name)
+                for entry in list(record.versions.values()):
+                    if kept is None or kept.versions.get(entry.version) is not entry:
+                        self._unload_version(record, entry)
+            for record in staged.values():
+                self._unload_unwanted(record, record.chosen)
 
-    def _apply_labels(self, record: ModelRecord, labels: Dict[str, int]) -> None:
+    def _staged_record(self, model: model_config.ModelConfig) -> "ModelRecord":
+        """A record for `model` not yet visible to requests: it shares the loaded versions of the current
+        record of that name when the base path is the same (a policy or label change reloads nothing)."""
+        record = ModelRecord(model)
+        current = self._models.get(model.name)
+        if current is not None and current.config.base_path == model.base_path:
+            record.versions = dict(current.versions)
+            record.labels = dict(current.labels)
+        else:  # versions that failed in an earlier attempt are retried only as their retry rules allow
+            record.versions = dict(self._failed_attempts.get(model.base_path, {}))
+        return record
+
+    def _release_staged(self, record: "ModelRecord", current: Optional["ModelRecord"]) -> None:
+        """Unload what a failed config change loaded into `record` (versions `current` does not hold), and
+        remember the versions that failed to load so that the next attempt does not load them again at once."""
+        failed = {v: e for v, e in record.versions.items() if e.state == State.END and e.error is not None}
+        if failed:
+            self._failed_attempts[record.config.base_path] = failed
+        for entry in list(record.versions.values()):
+            if current is None or current.versions.get(entry.version) is not entry:
+                self._unload_version(record, entry)
+
+    def _check_labels(self, record: "ModelRecord", chosen: List[int], labels: Dict[str, int]) -> None:
         with self._lock:
-            available = {v for v, r in record.versions.items() if r.state == State.AVAILABLE}
+            available = {v for v in chosen if record.versions[v].state == State.AVAILABLE}
             if not available:
                 errors = [r.error for r in record.versions.values() if r.error is not None]
                 if errors:
@@ -215,6 +295,13 @@ class ServableManager:
                     log.exception("polling model %s failed", record.config.name)
 
     def _sync_model(self, record: ModelRecord) -> None:
+        chosen = self._load_wanted(record)
+        if chosen is not None:
+            self._unload_unwanted(record, chosen)
+
+    def _load_wanted(self, record: ModelRecord) -> Optional[List[int]]:
+        """Load the versions the policy wants (newest first) that are not loaded yet; returns the versions
+        chosen to serve, or None when the base path could not be listed (then nothing changes)."""
         try:
             on_disk = model_config.list_versions(record.config.base_path)
         except model_config.BasePathListingError as e:
@@ -222,7 +309,8 @@ class ServableManager:
             if not record.listing_failed:
                 log.warning("%s; keeping the loaded versions of %s", e, record.config.name)
             record.listing_failed = True
-            return
+            record.chosen = [v for v, r in record.versions.items() if r.state == State.AVAILABLE]
+            return None
         if record.listing_failed:
             log.info("Base path %s of %s can be listed again", record.config.base_path, record.config.name)
             record.listing_failed = False
@@ -236,22 +324,38 @@ class ServableManager:
                 chosen.append(version)
             elif self._load_version(record, version, on_disk[version]):
                 chosen.append(version)
+        record.chosen = chosen
+        record.on_disk = set(on_disk)
+        return chosen
+
+    def _unload_unwanted(self, record: ModelRecord, chosen: Optional[List[int]]) -> None:
+        if chosen is None:
+            return
         for version in list(record.versions.values()):
             if version.state == State.AVAILABLE and version.version not in chosen:
                 self._unload_version(record, version)
-            elif version.state == State.END and version.version not in on_disk:
+            elif version.state == State.END and version.version not in record.on_disk:
                 with self._lock:
                     record.versions.pop(version.version, None)
 
     def _load_version(self, record: ModelRecord, version: int, path: str) -> bool:
-        """Load one version unless it already failed with the same files; True when it is AVAILABLE."""
+        """Load one version unless it already failed with the same files and its retries are spent or not
+        due yet (as TF Serving's --max_num_load_retries / --load_retry_interval_micros); True when it is
+        AVAILABLE. Changed files (anywhere in the version's tree) always earn a fresh try."""
         existing = record.versions.get(version)
         fingerprint = directory_fingerprint(path)
+        attempts = 0
         if existing is not None and existing.error is not None and existing.fingerprint == fingerprint:
-            return False
+            attempts = existing.attempts
+            if attempts > self.max_num_load_retries or (
+                    time.monotonic() - existing.failed_at < self.load_retry_interval_seconds):
+                return False
+            log.info("Retrying to load servable %s version %d (retry %d of %d)", record.config.name, version,
+                     attempts, self.max_num_load_retries)
         entry = VersionRecord(version)
         entry.state = State.LOADING
         entry.fingerprint = fingerprint
+        entry.attempts = attempts + 1
         with self._lock:
             record.versions[version] = entry
         try:
@@ -264,6 +368,7 @@ class ServableManager:
             with self._lock:
                 entry.error = error
                 entry.state = State.END
+                entry.failed_at = time.monotonic()
             return False
         with self._lock:
             entry.servable = servable
@@ -271,13 +376,14 @@ class ServableManager:
         log.info("Successfully loaded servable version {name: %s version: %d}", record.config.name, version)
         return True
 
-    def _unload_version(self, record: ModelRecord, entry: VersionRecord) -> None:
-        """Stop routing to `entry`, wait for its in-flight requests, then release it."""
+    def _unload_version(self, record: ModelRecord, entry: VersionRecord,
+                        timeout: float = UNLOAD_DRAIN_SECONDS) -> None:
+        """Stop routing to `entry`, wait (up to `timeout` s) for its in-flight requests, then release it."""
         with self._lock:
             if entry.state != State.AVAILABLE:
                 return
             entry.state = State.UNLOADING
-            self._lock.wait_for(lambda: entry.in_flight == 0, timeout=UNLOAD_DRAIN_SECONDS)
+            self._lock.wait_for(lambda: entry.in_flight == 0, timeout=timeout)
             servable, entry.servable = entry.servable, None
         try:
             self._unload(servable)
@@ -286,10 +392,12 @@ class ServableManager:
                 entry.state = State.END
         log.info("Unloaded servable version {name: %s version: %d}", record.config.name, entry.version)
 
-    def unload_all(self) -> None:
+    def unload_all(self, timeout: float = UNLOAD_DRAIN_SECONDS) -> None:
+        """Unload every version, waiting at most `timeout` seconds in all for requests still holding them."""
+        end = time.monotonic() + timeout
         with self._sync_lock:
             with self._lock:
                 records = list(self._models.values())
             for record in records:
                 for entry in list(record.versions.values()):
-                    self._unload_version(record, entry)
+                    self._unload_version(record, entry, timeout=max(end - time.monotonic(), 0))

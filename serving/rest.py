@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 from typing import Callable, Optional
 from urllib.parse import unquote_to_bytes
 
@@ -29,6 +30,7 @@ from tensorflow_serving.apis import (
 
 from serving import json_codec
 from serving.api import ServingApi
+from serving.deadlines import request_deadline
 from serving.errors import ServingError, http_status, invalid_argument, truncate
 from serving.metrics import ServerMetrics
 from serving.servable import predict_signature_missing
@@ -80,12 +82,15 @@ def _message_to_dict(message) -> dict:
 class RestHandlers:
     """The REST routes, as plain methods from (method, path, body) to (HTTP status, JSON document)."""
 
-    def __init__(self, api: ServingApi):
+    def __init__(self, api: ServingApi, timeout_seconds: Optional[float] = None):
         self._api = api
+        self._timeout_seconds = timeout_seconds  # each request's deadline, as TF Serving's REST RunOptions
 
     def handle(self, method: str, path: str, body: bytes):
+        deadline = None if self._timeout_seconds is None else time.monotonic() + self._timeout_seconds
         try:
-            return 200, self._route(method, path, body)
+            with self._api.tracked(), request_deadline(deadline):
+                return 200, self._route(method, path, body)
         except ServingError as e:
             return http_status(e.code), {"error": truncate(e.message)}
         except Exception as e:  # a bug or odd input must answer 500, not drop the connection
@@ -181,8 +186,8 @@ class RestServer:
     """The REST API (and Prometheus metrics at `prometheus_path`) on host:port; port 0 picks a free one.
 
     `threads` answer requests (`--rest_api_num_threads`); a connection idle or stalled mid-request for
-    `timeout_seconds` is closed (`--rest_api_timeout_in_ms`); bodies over `max_request_bytes` get 413 before
-    they are buffered in full.
+    `timeout_seconds` is closed (`--rest_api_timeout_in_ms`), which is also each request's deadline; bodies over
+    `max_request_bytes` get 413 before they are buffered in full.
     """
 
     def __init__(self, api: ServingApi, host: str, port: int, metrics: ServerMetrics,
@@ -192,22 +197,36 @@ class RestServer:
         from waitress.server import create_server
 
         self._server = create_server(
-            wsgi_app(RestHandlers(api), metrics, prometheus_path, ready), host=host, port=port,
+            wsgi_app(RestHandlers(api, timeout_seconds), metrics, prometheus_path, ready), host=host, port=port,
             threads=threads, backlog=backlog, connection_limit=connection_limit,
             channel_timeout=max(int(round(timeout_seconds)), 1), max_request_body_size=max_request_bytes,
             ident="tfmodels-serving", clear_untrusted_proxy_headers=True, expose_tracebacks=False,
             asyncore_loop_timeout=1)
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="rest", daemon=True)
+        self._accepting = True
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stop accepting, let requests in progress finish (up to `grace` s), drop queued ones, close all."""
+    def stop_accepting(self) -> None:
+        """Close the listening socket; open connections keep being served."""
         from waitress import wasyncore
 
-        wasyncore.dispatcher.close(self._server)  # close the listening socket; the loop keeps serving the rest
+        if self._accepting:
+            self._accepting = False
+            wasyncore.dispatcher.close(self._server)
+
+    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop accepting, let requests in progress finish (up to `grace` s) and their answers reach the
+        clients, drop queued ones, close every connection."""
+        self.stop_accepting()
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=grace)
+        flushed = time.monotonic() + min(grace, 2.0) + 0.5  # answers written by now still have to be sent
+        while time.monotonic() < flushed and any(
+                getattr(channel, "total_outbufs_len", 0) for channel in list(self._server._map.values())):
+            time.sleep(0.02)
+        from waitress import wasyncore
+
         wasyncore.close_all(self._server._map)  # open connections and the trigger; the loop then ends
         self._thread.join(timeout=10)

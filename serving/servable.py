@@ -9,7 +9,16 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving.errors import ServingError, failed_precondition, internal, invalid_argument, not_found
+from serving import deadlines
+from serving.errors import (
+    ServingError,
+    deadline_exceeded,
+    failed_precondition,
+    internal,
+    invalid_argument,
+    not_found,
+    unavailable,
+)
 from serving.tensors import dtype_enum, type_name
 
 SERVE_TAG = "serve"
@@ -65,9 +74,20 @@ class Signature:
     def __call__(self, arrays: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Run the signature on validated arrays and return every output as numpy."""
         try:
-            outputs = self._function(**{alias: tf.convert_to_tensor(arrays[alias]) for alias in self.input_aliases})
+            outputs = deadlines.cancellable_run(
+                self._function, {alias: tf.convert_to_tensor(arrays[alias]) for alias in self.input_aliases},
+                deadlines.current_deadline())
+        except deadlines.RunCanceled as e:  # the client's deadline passed, or the server's grace period is over
+            if e.reason == "deadline":
+                raise deadline_exceeded("Deadline exceeded while the model ran; its work was cancelled") from None
+            raise unavailable("The server is shutting down; the request was cancelled") from None
         except tf.errors.OpError as e:  # runtime failures keep TF's own code (e.g. INVALID_ARGUMENT from an op)
             raise ServingError(_GRPC_CODE_BY_VALUE.get(e.error_code, grpc.StatusCode.UNKNOWN), e.message) from None
+        except UnicodeDecodeError as e:
+            # An op's error message quoting the client's bytes (ParseExample on garbage) is not UTF-8, and TF
+            # fails to turn that status into an OpError; the op refused the input, so the client is at fault.
+            raise invalid_argument(f"Could not parse the input: the model refused it with a message that is "
+                                   f"not UTF-8 ({e.reason} at byte {e.start})") from None
         return {alias: tensor.numpy() for alias, tensor in outputs.items()}
 
 

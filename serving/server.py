@@ -23,18 +23,24 @@ from typing import Optional  # noqa: E402
 
 import grpc  # noqa: E402
 
-from serving import inference, model_config, protos, warmup  # noqa: E402
+from serving import deadlines, inference, model_config, protos, warmup  # noqa: E402
 from serving.api import ServingApi  # noqa: E402
 from serving.batching import BatchingOptions, BatchScheduler  # noqa: E402
-from serving.errors import deadline_exceeded  # noqa: E402
-from serving.flags import DEFAULT_MAX_REQUEST_BYTES, parse_args  # noqa: E402
+from serving.errors import ServingError, deadline_exceeded  # noqa: E402
+from serving.flags import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SHUTDOWN_GRACE_SECONDS, parse_args  # noqa: E402
 from serving.grpc_service import add_services  # noqa: E402
-from serving.manager import ServableManager  # noqa: E402
+from serving.manager import (  # noqa: E402
+    DEFAULT_LOAD_RETRY_INTERVAL_SECONDS,
+    DEFAULT_MAX_NUM_LOAD_RETRIES,
+    ServableManager,
+)
 from serving.metrics import DEFAULT_PATH, ServerMetrics  # noqa: E402
 from serving.servable import Servable  # noqa: E402
 
 log = logging.getLogger("serving.server")
 
+# After the shutdown grace period, how long cancelled requests get to send their answers.
+CANCELLED_ANSWER_SECONDS = 2.0
 # TF Serving accepts messages up to INT_MAX bytes.
 MAX_MESSAGE_BYTES = 2 ** 31 - 1
 
@@ -70,7 +76,10 @@ class ModelServer:
                  model_config_file_poll_wait_seconds: float = 0.0, grpc_max_workers: int = 64,
                  grpc_socket_path: Optional[str] = None, rest_api_num_threads: int = 16,
                  rest_api_timeout_in_ms: int = 30000, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-                 enable_grpc_healthcheck_service: bool = False):
+                 enable_grpc_healthcheck_service: bool = False,
+                 shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError("Give exactly one of model_base_path and model_config_file")
         self.model_base_path, self.model_name = model_base_path, model_name
@@ -91,9 +100,12 @@ class ModelServer:
         self.rest_api_num_threads, self.rest_api_timeout_in_ms = rest_api_num_threads, rest_api_timeout_in_ms
         self.max_request_bytes = max_request_bytes
         self.enable_grpc_healthcheck_service = enable_grpc_healthcheck_service
+        self.shutdown_grace_seconds = shutdown_grace_seconds
 
         self.metrics = ServerMetrics()
-        self.manager = ServableManager(self._load_servable, self._unload_servable)
+        self.manager = ServableManager(self._load_servable, self._unload_servable,
+                                       max_num_load_retries=max_num_load_retries,
+                                       load_retry_interval_seconds=load_retry_interval_seconds)
         self.api = ServingApi(self.manager, self.metrics, self.manager.apply_config,
                               max_request_bytes=max_request_bytes)
         self._scheduler: Optional[BatchScheduler] = None
@@ -103,6 +115,7 @@ class ModelServer:
         self._stop_event = threading.Event()
         self._threads = []
         self._config_text = ""  # the model config last applied, to notice when the file changes
+        self._config_error = None  # the last config-file error logged, so that a poll logs it only once
         self.grpc_port: Optional[int] = None
         self.rest_port: Optional[int] = None
 
@@ -220,25 +233,66 @@ class ModelServer:
         self._threads.append(thread)
 
     def _reload_config_file(self) -> None:
-        config = model_config.read_model_config_file(self.model_config_file)
-        if str(config) != self._config_text:
-            self._config_text = str(config)
-            log.info("Reloading model config from %s", self.model_config_file)
+        """Apply the config file when it changed. A file that does not parse, or a config that cannot be
+        applied, keeps the current config serving; it is logged once (and again when the error changes) and
+        retried on the next poll, so a base path that appears later is still picked up."""
+        try:
+            config = model_config.read_model_config_file(self.model_config_file)
+        except ServingError as e:
+            self._config_failed(e.message)
+            return
+        text = str(config)
+        if text == self._config_text:
+            self._config_error = None
+            return
+        try:
             self.manager.apply_config(config)
+        except ServingError as e:
+            self._config_failed(f"{e.message}; keeping the current model config")
+            return
+        self._config_text, self._config_error = text, None
+        log.info("Applied the model config from %s", self.model_config_file)
 
-    def stop(self, grace: float = 1.0) -> None:
-        """Stop listening, let in-flight requests finish (up to `grace` seconds), unload everything."""
+    def _config_failed(self, message: str) -> None:
+        if message != self._config_error:
+            log.error("Model config file %s: %s", self.model_config_file, message)
+            self._config_error = message
+
+    def reload(self) -> None:
+        """What SIGHUP asks for: re-read the model config file (when serving one), then poll the base paths."""
+        if self.model_config_file:
+            self._reload_config_file()
+        self.manager.poll()
+
+    def stop(self, grace: Optional[float] = None) -> None:
+        """Drain, then release everything: stop accepting (REST listener closed, gRPC refuses new calls, requests
+        arriving on open connections get UNAVAILABLE / 503), give the requests in flight up to `grace` seconds
+        (default `shutdown_grace_seconds`) to finish, cancel the model runs still going after that (their
+        clients get UNAVAILABLE / 503 instead of a dropped connection), then unload every version."""
+        grace = self.shutdown_grace_seconds if grace is None else grace
+        end = time.monotonic() + grace
         self._stop_event.set()
+        self.api.begin_drain()
         if self._rest_server is not None:
-            self._rest_server.stop()
-            self._rest_server = None
+            self._rest_server.stop_accepting()
+        grpc_stopped = None
         if self._grpc_server is not None:
-            self._grpc_server.stop(grace).wait()
+            grpc_stopped = self._grpc_server.stop(grace + CANCELLED_ANSWER_SECONDS)
+        if not self.api.wait_idle(end - time.monotonic()):
+            cancelled = deadlines.cancel_all("shutdown")
+            log.warning("Shutdown grace period of %.1f s is over: cancelled %d model run(s) in flight", grace,
+                        cancelled)
+            self.api.wait_idle(CANCELLED_ANSWER_SECONDS)
+        if self._rest_server is not None:
+            self._rest_server.stop(grace=CANCELLED_ANSWER_SECONDS)
+            self._rest_server = None
+        if grpc_stopped is not None:
+            grpc_stopped.wait()
             self._grpc_server = None
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads = []
-        self.manager.unload_all()
+        self.manager.unload_all(timeout=CANCELLED_ANSWER_SECONDS)
         if self._scheduler is not None:
             self._scheduler.stop()
             self._scheduler = None
@@ -266,10 +320,19 @@ def main(argv=None) -> int:
         grpc_max_workers=args.grpc_max_threads, grpc_socket_path=args.grpc_socket_path or None,
         rest_api_num_threads=args.rest_api_num_threads, rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
         max_request_bytes=args.max_request_bytes,
-        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service)
-    stop = threading.Event()
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
+        shutdown_grace_seconds=args.shutdown_grace_seconds, max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_seconds=args.load_retry_interval_micros / 1e6)
+    stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # SIGHUP (the terminal hung up, or `kill -HUP` from an operator) re-reads the config instead of killing a
+    # server that is answering requests; SIGTERM / SIGINT drain and exit.
+    def on_hangup(*_):
+        reload.set()
+        stop.set()  # wakes the main thread, which sees `reload` and goes on serving
+
+    signal.signal(signal.SIGHUP, on_hangup)
     try:
         server.start()
     except Exception as e:
@@ -281,8 +344,18 @@ def main(argv=None) -> int:
         with open(args.port_file + ".tmp", "w") as f:
             json.dump({"grpc_port": server.grpc_port, "rest_port": server.rest_port, "pid": os.getpid()}, f)
         os.replace(args.port_file + ".tmp", args.port_file)
-    stop.wait()
-    log.info("Shutting down")
+    while True:
+        stop.wait()
+        if not reload.is_set():
+            break
+        reload.clear()
+        stop.clear()
+        log.info("SIGHUP: reloading the model config and polling the base paths")
+        try:
+            server.reload()
+        except Exception as e:  # keep serving what is loaded
+            log.error("Reload failed: %s", getattr(e, "message", e))
+    log.info("Shutting down (grace period %.1f s)", server.shutdown_grace_seconds)
     server.stop()
     log.info("Stopped")
     return 0

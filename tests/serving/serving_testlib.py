@@ -160,3 +160,20 @@ def examples_request(request, signature, examples=(), context=None):
     else:
         request.input.example_list.examples.extend(examples)
     return request
+
+
+class Sleeper(tf.Module):
+    """`seconds` (float [batch]) -> y: busy for the first element's seconds in a graph loop of small ops, so a
+    run can be cancelled between ops (a request that is still working when a deadline or shutdown comes)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def sleep(self, seconds):
+        end = tf.timestamp() + tf.cast(seconds[0], tf.float64)
+        steps = tf.while_loop(lambda i: tf.timestamp() < end, lambda i: i + 1, [tf.constant(0)])
+        return {"y": seconds * 0.0 + tf.cast(steps[0] * 0, tf.float32)}
+
+
+def build_sleeper(path):
+    module = Sleeper()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.sleep})
+    return str(path)
