@@ -1,5 +1,6 @@
 """Text processing for BERT with core TensorFlow ops: tokenizer, packing, pretraining data."""
 
+from tfmodels.text.byte_pair import BytePairTokenizer
 from tfmodels.text.packing import BertPacker, truncation_lengths
 from tfmodels.text.preprocessing import BertPreprocessor
 from tfmodels.text.pretraining import pretraining_dataset
@@ -10,6 +11,7 @@ __all__ = [
     "BertPacker",
     "BertPreprocessor",
     "BertTokenizer",
+    "BytePairTokenizer",
     "learn_vocabulary",
     "load_vocabulary",
     "pretraining_dataset",
