@@ -190,7 +190,7 @@ class BytePairTokenizer(keras.layers.Layer):
 
         self._vocab = _Vocabulary(vocabulary, pairs, index)
         self._vocab.compiled_tokenize = tf.function(
-            self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
+            self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
         )
         self.special_token_ids = [index[t] for t in self.special_tokens]
         # A byte without a token (SmolLM2 has none for a few control characters and bytes
@@ -345,12 +345,13 @@ class BytePairTokenizer(keras.layers.Layer):
         ids = tokenize(texts)
         return ids[0] if is_scalar else ids
 
+    # Plain graph code (the loop is an explicit tf.while_loop): autograph would only slow tracing.
+    @tf.autograph.experimental.do_not_convert
     def _tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         pieces, text_of_piece, special_id = self._pre_tokenize(texts)
-        tokens = self._byte_pair_merge(pieces)
-        piece_of_token = tokens.value_rowids()
+        ids, piece_of_token = self._byte_pair_merge(pieces)
         special = tf.gather(special_id, piece_of_token)
-        ids = tf.where(special >= 0, special, tokens.values)
+        ids = tf.where(special >= 0, special, ids)
         return tf.RaggedTensor.from_value_rowids(
             ids,
             tf.gather(text_of_piece, piece_of_token),
@@ -424,53 +425,53 @@ class BytePairTokenizer(keras.layers.Layer):
         pieces, source, special_id = _split(pieces, _GPT2_PATTERN, source, special_id)
         return pieces, source, special_id
 
-    def _byte_pair_merge(self, pieces: tf.Tensor) -> tf.RaggedTensor:
-        """BPE over all pieces at once: ragged ``[pieces, (token ids)]``.
+    def _byte_pair_merge(self, pieces: tf.Tensor):
+        """BPE over all pieces at once.
 
-        Every round merges, in every unfinished piece, the leftmost occurrence of
-        its lowest-rank pair (as Hugging Face's BPE does); a piece with no pair in
-        the merges is finished and leaves the loop.
+        Returns ``(ids, piece_of_token)``: the token ids of all pieces, flat and in
+        order, and the piece each came from. Every round merges, in every
+        unfinished piece, the leftmost occurrence of its lowest-rank pair (as
+        Hugging Face's BPE does); a piece with no pair in the merges is finished
+        and leaves the loop. The state is flat (a symbol's row is its piece's
+        index among the unfinished ones) to keep the graph small.
         """
-        byte_values = tf.strings.unicode_decode(pieces, "ISO-8859-1")  # byte value = code point
-        symbols = tf.ragged.boolean_mask(
-            byte_values.with_values(tf.gather(self._byte_token_ids, byte_values.values)),
-            byte_values.with_values(tf.gather(self._byte_token_ids, byte_values.values) >= 0),
+        # Latin-1 decoding turns every byte into the code point of the same value.
+        row_splits, byte_values = tf.raw_ops.UnicodeDecode(
+            input=pieces, input_encoding="ISO-8859-1", Tsplits=tf.int32
         )
+        symbols = tf.gather(self._byte_token_ids, byte_values)
+        row = tf.searchsorted(row_splits[1:], tf.range(tf.size(symbols)), side="right")
+        has_token = _where(symbols >= 0)
+        symbols, row = tf.gather(symbols, has_token), tf.gather(row, has_token)
         vocabulary_size = tf.constant(self.vocabulary_size(), tf.int64)
         no_merge = tf.constant(self._num_merges, tf.int64)
 
-        def step(active, values, lengths, finished):
-            row = tf.repeat(tf.range(tf.size(lengths)), lengths)
-            left, right = values[:-1], values[1:]
-            key = tf.cast(left, tf.int64) * vocabulary_size + tf.cast(right, tf.int64)
+        def step(active, values, row, finished):
+            key = tf.cast(values[:-1], tf.int64) * vocabulary_size + tf.cast(values[1:], tf.int64)
             rank = self._merge_ranks.lookup(key)
             rank = tf.where((row[:-1] == row[1:]) & (rank >= 0), rank, no_merge)
             # Lowest rank first, then leftmost: (rank, flat position) packed in one int64.
-            packed = rank * (2**32) + tf.range(tf.size(rank, tf.int64), dtype=tf.int64)
-            best = tf.math.unsorted_segment_min(packed, row[:-1], tf.size(lengths))
-            best_rank = best // (2**32)
-            done = best_rank >= no_merge  # also a piece with no pair: its min is int64 max
-            merging = tf.logical_not(done)
+            packed = rank * 2**32 + tf.range(tf.size(rank, tf.int64), dtype=tf.int64)
+            best = tf.math.unsorted_segment_min(packed, row[:-1], tf.size(active))
+            best_rank = best // 2**32
+            merging = best_rank < no_merge  # a row without pairs has int64 max: finished
+            symbol_merging = tf.gather(merging, row)
+            done = _where(tf.logical_not(symbol_merging))
             finished = [
-                ta.write(ta.size(), t)
-                for ta, t in zip(
-                    finished,
-                    (
-                        tf.boolean_mask(active, done),
-                        tf.boolean_mask(lengths, done),
-                        tf.boolean_mask(values, tf.gather(done, row)),
-                    ),
-                )
+                finished[0].write(finished[0].size(), tf.gather(values, done)),
+                finished[1].write(finished[1].size(), tf.gather(active, tf.gather(row, done))),
             ]
-            position = tf.cast(tf.boolean_mask(best % (2**32), merging), tf.int32)[:, None]
-            merged = tf.gather(self._merged_ids, tf.boolean_mask(best_rank, merging))
+            rows = _where(merging)
+            position = tf.cast(tf.gather(best % 2**32, rows), tf.int32)[:, None]
+            merged = tf.gather(self._merged_ids, tf.gather(best_rank, rows))
             values = tf.tensor_scatter_nd_update(values, position, merged)
             dropped = tf.scatter_nd(position + 1, tf.ones_like(merged), tf.shape(values))
-            keep = tf.logical_and(tf.gather(merging, row), dropped == 0)
+            keep = _where(symbol_merging & (dropped == 0))
+            new_row = tf.cumsum(tf.cast(merging, tf.int32)) - 1
             return (
-                tf.boolean_mask(active, merging),
-                tf.boolean_mask(values, keep),
-                tf.boolean_mask(lengths, merging) - 1,
+                tf.gather(active, rows),
+                tf.gather(values, keep),
+                tf.gather(new_row, tf.gather(row, keep)),
                 finished,
             )
 
@@ -478,24 +479,19 @@ class BytePairTokenizer(keras.layers.Layer):
             tf.TensorArray(
                 tf.int32, size=0, dynamic_size=True, infer_shape=False, element_shape=[None]
             )
-            for _ in range(3)
+            for _ in range(2)
         ]
         active = tf.range(tf.size(pieces))
-        lengths = tf.cast(symbols.row_lengths(), tf.int32)
         _, _, _, finished = tf.while_loop(
             lambda active, *_: tf.size(active) > 0,
             lambda *state: step(*state[:3], list(state[3])),
-            (active, symbols.values, lengths, finished),
-            shape_invariants=(
-                tf.TensorShape([None]),
-                tf.TensorShape([None]),
-                tf.TensorShape([None]),
-                [None] * 3,
-            ),
+            (active, symbols, row, finished),
+            shape_invariants=(tf.TensorShape([None]),) * 3 + ([None] * 2,),
         )
-        piece, lengths, values = (ta.concat() for ta in finished)
-        tokens = tf.RaggedTensor.from_row_lengths(values, lengths, validate=False)
-        return tf.gather(tokens, tf.argsort(piece))
+        ids, piece = (ta.concat() for ta in finished)
+        # Pieces finish in any order; a stable sort by piece restores text order.
+        order = tf.argsort(piece, stable=True)
+        return tf.gather(ids, order), tf.cast(tf.gather(piece, order), tf.int64)
 
     def get_config(self):
         config = super().get_config()
@@ -524,10 +520,21 @@ def _split(pieces, pattern, source, special_id, rewrite=_AROUND_MATCH):
 
     ``source`` and ``special_id`` (one per piece) follow the parts.
     """
-    parts = tf.strings.split(tf.strings.regex_replace(pieces, pattern, rewrite), sep=_SEPARATOR)
-    parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)
-    of_part = parts.value_rowids()
-    return parts.values, tf.gather(source, of_part), tf.gather(special_id, of_part)
+    indices, parts, _ = tf.raw_ops.StringSplitV2(
+        input=tf.strings.regex_replace(pieces, pattern, rewrite), sep=_SEPARATOR
+    )
+    nonempty = _where(tf.strings.length(parts) > 0)
+    of_part = tf.gather(indices[:, 0], nonempty)
+    return (
+        tf.gather(parts, nonempty),
+        tf.gather(source, of_part),
+        tf.gather(special_id, of_part),
+    )
+
+
+def _where(mask: tf.Tensor) -> tf.Tensor:
+    """Positions of the true items of a 1-D mask (a gather with them is a light boolean_mask)."""
+    return tf.reshape(tf.where(mask), [-1])
 
 
 def _token_bytes(token: str, to_latin1: dict) -> bytes:
