@@ -9,7 +9,8 @@ from tfmodels.utils.logs import import_tensorflow_quietly  # noqa: E402  (standa
 
 import_tensorflow_quietly()  # drops TF's known CPU start-up noise ("Unable to register cuFFT factory", ...)
 
-from tfmodels import checkpoints, compress, datasets, layers, ops, text  # noqa: E402
+from tfmodels import checkpoints, compress, datasets, generation, layers, ops, text  # noqa: E402
+from tfmodels.export.seq2seq import Translator, export_translator  # noqa: E402
 from tfmodels.models.bert import (  # noqa: E402
     BertClassifier,
     BertConfig,
@@ -18,13 +19,16 @@ from tfmodels.models.bert import (  # noqa: E402
     BertSpanQA,
     BertTokenClassifier,
 )
-from tfmodels.models.llama import DecoderBackbone, DecoderConfig  # noqa: E402
+from tfmodels.models.llama import (  # noqa: E402
+    CausalLM,
+    CausalLMPreprocessor,
+    DecoderBackbone,
+    DecoderConfig,
+)
 from tfmodels.models.transformer import (  # noqa: E402
     InverseSqrtWarmup,
     LabelSmoothedCrossEntropy,
     Seq2SeqTransformer,
-    Translator,
-    export_translator,
     masked_accuracy,
 )
 from tfmodels.optimizers import LinearWarmupDecay, fine_tuning_optimizer  # noqa: E402
@@ -38,6 +42,8 @@ __all__ = [
     "BertPretrainer",
     "BertSpanQA",
     "BertTokenClassifier",
+    "CausalLM",
+    "CausalLMPreprocessor",
     "DecoderBackbone",
     "DecoderConfig",
     "InverseSqrtWarmup",
@@ -50,6 +56,7 @@ __all__ = [
     "datasets",
     "export_translator",
     "fine_tuning_optimizer",
+    "generation",
     "layers",
     "masked_accuracy",
     "ops",

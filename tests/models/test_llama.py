@@ -5,7 +5,12 @@ import json
 import keras
 import numpy as np
 import pytest
-from models.llama_reference import llama_hidden_states, llama_logits, random_llama_weights
+from models.llama_reference import (
+    greedy_continuation,
+    llama_hidden_states,
+    llama_logits,
+    random_llama_weights,
+)
 from testlib import run_layer_test, run_model_test
 
 from tfmodels.models.llama import DecoderBackbone, DecoderConfig, LlamaDecoderBlock
@@ -126,3 +131,220 @@ def test_backbone_config_round_trips_through_json():
     clone = DecoderBackbone.from_config(config)
     assert clone.config == backbone.config and clone.dtype_policy.name == "mixed_bfloat16"
     keras.config.set_dtype_policy("float32")
+
+
+# -- CausalLM ---------------------------------------------------------------------------------
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+END = 258  # <|im_end|>
+SMOLLM_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def _tokenizer():
+    from tfmodels.text.byte_pair import BytePairTokenizer, bytes_to_unicode
+
+    vocabulary = list(bytes_to_unicode().values()) + SPECIALS + ["he", "ll"]
+    return BytePairTokenizer(vocabulary, ["h e", "l l"], special_tokens=SPECIALS)
+
+
+VOCAB = 261
+
+
+def _causal_lm(sequence_length=12, seed=0, **overrides):
+    from tfmodels.models.llama import CausalLM, CausalLMPreprocessor
+
+    config = DecoderConfig(**{**TINY, "vocab_size": VOCAB, **overrides})
+    backbone = DecoderBackbone(config)
+    weights = random_llama_weights(vocab_size=VOCAB, tied=config.tie_word_embeddings, seed=seed)
+    backbone.assign_hf_llama_weights(weights)
+    preprocessor = CausalLMPreprocessor(_tokenizer(), sequence_length=sequence_length,
+                                        end_token_ids=[END], chat_template=SMOLLM_TEMPLATE)
+    return CausalLM(backbone, preprocessor), weights
+
+
+def test_cached_prefill_and_steps_equal_the_full_forward_pass():
+    model, _ = _causal_lm()
+    # Row 0 right-padded, row 1 full: decoding_init left-aligns them.
+    inputs = {"token_ids": np.array([[5, 9, 7, 0, 0], [4, 8, 15, 16, 23]], "int32"),
+              "padding_mask": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], "int32")}
+    new_tokens = np.array([[11, 12, 13], [21, 22, 23]], "int32")
+    logits, cache, context = model.decoding_init(inputs, max_new_tokens=4)
+    step_logits = [np.asarray(logits)]
+    for step in range(3):
+        logits, cache = model.decoding_step(new_tokens[:, step], step, cache, context)
+        step_logits.append(np.asarray(logits))
+    for row, length in enumerate((3, 5)):
+        sequence = np.concatenate([inputs["token_ids"][row, :length], new_tokens[row]])[None]
+        full = np.asarray(model({"token_ids": sequence, "padding_mask": np.ones_like(sequence)}))[0]
+        for step in range(4):
+            np.testing.assert_allclose(step_logits[step][row], full[length - 1 + step], atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def lm():
+    """One model for the generation tests that leave its weights alone: its compiled decoding
+    functions are kept with it, so the tests share their traces."""
+    return _causal_lm()
+
+
+def test_greedy_generation_matches_the_reference_and_batches_with_padding(lm):
+    model, weights = lm
+    prompts = ["hello", "a", "the sea"]
+    completions = model.generate(prompts, max_new_tokens=6)  # the XLA-compiled loop
+    tokenizer = model.preprocessor.tokenizer
+    for prompt, completion in zip(prompts, completions):
+        prompt_ids = np.asarray(tokenizer.tokenize(prompt))
+        expected = [t for t in greedy_continuation(weights, prompt_ids, 6, end_token_ids=(END,),
+                                                   **REFERENCE) if t != END]
+        assert completion == np.asarray(tokenizer.detokenize(np.array(expected, "int32"))).item(
+            ).decode("utf-8", "replace")
+    # Alone as in the batch; the loop without XLA gives the same tokens.
+    assert model.generate("a", max_new_tokens=6, jit_compile=False) == completions[1]
+
+
+def test_generation_stops_at_end_token_and_stop_strings():
+    model, _ = _causal_lm()
+    fast = {"max_new_tokens": 4, "jit_compile": False}  # tracing only: XLA is tested above
+    # Make <|im_end|> the most likely next token everywhere: generation ends at once.
+    embeddings = model.backbone.token_embedding.embeddings
+    table = embeddings.numpy()
+    table[END] = 50.0 * np.asarray(model.backbone(model.preprocessor.generate_preprocess(
+        ["x"])))[0, 0] / np.sqrt(16)
+    embeddings.assign(table)
+    ids = model.generate({"token_ids": np.array([[120]], "int32"),
+                          "padding_mask": np.array([[1]], "int32")}, **fast)
+    assert ids[0, 0] == END and (ids[0, 1:] == END).all()  # pad (= end) after the end
+    assert model.generate("x", **fast) == ""
+    model, _ = _causal_lm()
+    free = model.generate("he", max_new_tokens=8, jit_compile=False)
+    stop = free[-2:]
+    assert len(free) > 2 and free.index(stop) < len(free) - 2 or free.index(stop) > 0
+    assert model.generate("he", max_new_tokens=8, jit_compile=False,
+                          stop_strings=["zzz", stop]) == free[
+        : free.index(stop)]
+
+
+def test_sampling_is_seeded_and_beam_search_runs(lm):
+    model, weights = lm
+    prompts = ["hello", "a"]
+    fast = {"max_new_tokens": 5, "jit_compile": False}
+    first = model.generate(prompts, sampler="top_p", p=0.9, seed=7, **fast)
+    assert first == model.generate(prompts, sampler="top_p", p=0.9, seed=7, **fast)
+    many = {tuple(model.generate(prompts, sampler="top_k", k=50, temperature=3.0, seed=s, **fast))
+            for s in range(4)}
+    assert len(many) > 1
+    # Width-1 beam search is greedy search.
+    greedy = model.generate(prompts, **fast)
+    assert model.generate(prompts, sampler="beam", width=1, **fast) == greedy
+    beams = model.generate(prompts, sampler="beam", width=3, **fast)
+    assert len(beams) == 2 and all(isinstance(text, str) for text in beams)
+
+
+def test_fit_on_raw_strings_and_on_prompt_response_pairs():
+    model, _ = _causal_lm()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    texts = ["hello there", "the cat sat", "hello hello"]
+    before = model.evaluate(texts, verbose=0, return_dict=True)["loss"]
+    model.fit(texts, epochs=3, batch_size=3, verbose=0)
+    after = model.evaluate(texts, verbose=0, return_dict=True)["loss"]
+    assert after < before
+
+    # Pairs: the preprocessor weights only the response and end tokens ...
+    prompts, responses = ["say hi:", "sum:"], [" hi", " 3"]
+    x, labels, weights = model.preprocessor(prompts, responses)
+    # "say hi:" is 7 tokens, " hi" 3: labels 6-8 are the response, 9 the end token.
+    np.testing.assert_array_equal(np.asarray(weights)[0], [0] * 6 + [1, 1, 1, 1] + [0] * 2)
+    assert np.asarray(labels)[0, 9] == END
+    # ... and the loss is the cross-entropy on those tokens alone.
+    logits = np.asarray(model(x), "float64")
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    token_loss = -np.take_along_axis(log_probs, np.asarray(labels)[..., None], -1)[..., 0]
+    expected = (token_loss * np.asarray(weights)).sum() / np.asarray(weights).size
+    loss = model.evaluate(prompts, responses, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(expected, rel=1e-4)
+    as_dict = model.evaluate({"prompts": prompts, "responses": responses}, verbose=0,
+                             return_dict=True)["loss"]
+    assert as_dict == pytest.approx(loss, rel=1e-6)
+    model.fit(tf_dataset(prompts, responses), epochs=1, verbose=0)
+
+
+def tf_dataset(prompts, responses):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((prompts, responses)).batch(2)
+
+
+def test_chat_template_renders_smollm_default_system_message(lm):
+    model, _ = lm
+    text = model.apply_chat_template([{"role": "user", "content": "Hi"}])
+    assert text == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+                    "Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                    "<|im_start|>assistant\n")
+    own = model.apply_chat_template([{"role": "system", "content": "S"},
+                                     {"role": "user", "content": "U"}], add_generation_prompt=False)
+    assert own == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+    with pytest.raises(ValueError, match="role"):
+        model.apply_chat_template([{"content": "no role"}])
+
+
+def test_causal_lm_harness_and_keras_file_with_tokenizer(tmp_path):
+    from tfmodels.models.llama import CausalLM
+
+    config = DecoderConfig(**{**TINY, "vocab_size": VOCAB})
+    run_model_test(CausalLM, lambda: {"backbone": DecoderBackbone(config)}, _inputs(vocab=VOCAB),
+                   expected_output_shape=(2, 6, VOCAB), output_dtype="float32")
+    model, _ = _causal_lm()
+    path = str(tmp_path / "lm.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.generate(["hello", "a"], max_new_tokens=4, jit_compile=False) == model.generate(
+        ["hello", "a"], max_new_tokens=4, jit_compile=False)
+
+
+def _changed(before, model):
+    return {v.path for v in model.weights
+            if not np.array_equal(before[v.path], keras.ops.convert_to_numpy(v))}
+
+
+@pytest.mark.parametrize("quantize", [False, True])
+def test_lora_trains_only_adapters_saves_them_alone_and_merges(quantize, tmp_path):
+    model, _ = _causal_lm()
+    if quantize:
+        model.quantize("int8")
+    model.enable_lora(2, feed_forward=True)
+    adapters = model.backbone.lora_weights()
+    assert len(adapters) == 2 * 2 * (2 + 3)  # 2 blocks x (query, value, gate, up, down) x (A, B)
+    assert {v.path for v in model.trainable_variables} == {v.path for v in adapters.values()}
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(["hello there", "the cat sat"], epochs=2, batch_size=2, verbose=0)
+    assert _changed(before, model) == {v.path for v in adapters.values()}
+
+    x = model.preprocessor.generate_preprocess(["hello there"])
+    adapted = np.asarray(model(x))
+    path = str(tmp_path / "adapters.npz")
+    model.save_lora_weights(path)
+    fresh, _ = _causal_lm()
+    if quantize:
+        fresh.quantize("int8")
+    fresh.enable_lora(2, feed_forward=True)
+    fresh.load_lora_weights(path)
+    np.testing.assert_allclose(fresh(x), adapted, atol=1e-5)
+
+    model.merge_lora()
+    assert not model.backbone.lora_weights()
+    merged = np.asarray(model(x))
+    if quantize:  # requantized: the rounding moves the logits a little
+        assert np.abs(merged - adapted).max() < 0.05 * np.abs(adapted).max()
+    else:
+        np.testing.assert_allclose(merged, adapted, atol=1e-4)
+    mismatched, _ = _causal_lm()
+    mismatched.enable_lora(4, feed_forward=True)
+    with pytest.raises(ValueError, match="shape"):
+        mismatched.load_lora_weights(path)

@@ -158,14 +158,15 @@ class DecoderBackbone(keras.Model):
     # -- LoRA -----------------------------------------------------------------------------------
 
     def lora_layers(self, feed_forward=False):
-        """The layers that get adapters: every block's attention (query and value kernels), and
-        the SwiGLU projections when ``feed_forward``."""
-        layers = []
+        """``{key: layer}`` of the layers that get adapters: every block's attention (query and
+        value kernels), and the SwiGLU projections when ``feed_forward``."""
+        layers = {}
         for block in self.decoder_blocks:
-            layers.append(block.attention)
+            layers[f"{block.name}/attention"] = block.attention
             if feed_forward:
-                ff = block.feed_forward
-                layers += [ff.gate_dense, ff.up_dense, ff.down_dense]
+                for dense in (block.feed_forward.gate_dense, block.feed_forward.up_dense,
+                              block.feed_forward.down_dense):
+                    layers[f"{block.name}/feed_forward/{dense.name}"] = dense
         return layers
 
     def enable_lora(self, rank, alpha=None, feed_forward=False):
@@ -174,28 +175,31 @@ class DecoderBackbone(keras.Model):
         adapters train. Works on int8 weights (``quantize("int8")`` first: QLoRA)."""
         if self.lora is not None:
             raise ValueError(f"LoRA is already enabled on {self.name}: {self.lora}")
-        for layer in self.lora_layers(feed_forward):
+        for layer in self.lora_layers(feed_forward).values():
             layer.enable_lora(rank, alpha)
-        adapters = {id(v) for layer in self.lora_layers(feed_forward)
-                    for v in layer.lora_weights().values()}
+        adapters = {id(v) for v in self.lora_weights(feed_forward).values()}
         for variable in self.weights:
             if id(variable) not in adapters:
                 variable.trainable = False
         self.lora = {"rank": rank, "alpha": alpha, "feed_forward": feed_forward}
 
-    def lora_weights(self):
-        """``{path: variable}`` of every adapter (empty without LoRA)."""
-        if self.lora is None:
-            return {}
-        return {v.path: v for layer in self.lora_layers(self.lora["feed_forward"])
-                for v in layer.lora_weights().values()}
+    def lora_weights(self, feed_forward=None):
+        """``{"decoder_block_0/attention/query_kernel_lora_a": variable, ...}``: every adapter,
+        keyed by its place in the backbone (the keys of ``CausalLM.save_lora_weights``)."""
+        if feed_forward is None:
+            if self.lora is None:
+                return {}
+            feed_forward = self.lora["feed_forward"]
+        return {f"{key}/{name}": variable
+                for key, layer in self.lora_layers(feed_forward).items()
+                for name, variable in layer.lora_weights().items()}
 
     def merge_lora(self):
         """Folds the adapters into the kernels (for export) and makes the weights trainable again
         (int8 kernels stay frozen)."""
         if self.lora is None:
             return
-        for layer in self.lora_layers(self.lora["feed_forward"]):
+        for layer in self.lora_layers(self.lora["feed_forward"]).values():
             layer.merge_lora()
         for variable in self.weights:  # int8 kernels and their scales never train
             variable.trainable = (keras.backend.is_float_dtype(variable.dtype)
