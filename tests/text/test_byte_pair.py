@@ -6,16 +6,13 @@ oracle is a `tokenizers` BPE built from the same lists, with the pre-tokenizer l
 """
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 
 import keras
 import pytest
 import tensorflow as tf
 from conftest import TRICKY_TEXTS
-from test_saved_model import LOADER, TF_TEXT_OPS
+from test_saved_model import load_without_tensorflow_text
 
 from tfmodels.datasets import package_file
 from tfmodels.text import BytePairTokenizer
@@ -353,16 +350,7 @@ def test_saved_model_runs_without_tensorflow_text(smollm_tokenizer, real_texts, 
     export_dir = str(tmp_path / "bpe_model")
     tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
     texts = real_texts[:6] + HANDWRITTEN_TEXTS[-8:-1] + [""]
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, export_dir, json.dumps(texts)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["unknown_ops"] == [] and not out["tensorflow_text_loaded"]
-    assert not TF_TEXT_OPS & set(out["ops"])
+    out = load_without_tensorflow_text(export_dir, texts)
     expected = smollm_tokenizer(tf.constant(texts))
     assert out["ids"] == expected.to_list()
     assert out["packed"]["token_ids"] == expected.to_tensor().numpy().tolist()

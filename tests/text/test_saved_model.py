@@ -65,6 +65,21 @@ LOADER = textwrap.dedent(
 )
 
 
+def load_without_tensorflow_text(export_dir, texts):
+    """Runs LOADER in a fresh interpreter; checks the graph holds only core ops; its report."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER, export_dir, json.dumps(texts)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["unknown_ops"] == []
+    assert not out["tensorflow_text_loaded"]
+    assert not TF_TEXT_OPS & set(out["ops"])
+    return out
+
+
 class _Export(tf.Module):
     def __init__(self, preprocessor):
         super().__init__()
@@ -85,17 +100,7 @@ def test_saved_model_loads_without_tensorflow_text(tokenizer, imdb_texts, tmp_pa
     export_dir = str(tmp_path / "tokenizer_model")
     tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
     texts = imdb_texts[:8] + ["Café 北京 😀", ""]
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, export_dir, json.dumps(texts)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["unknown_ops"] == []
-    assert not out["tensorflow_text_loaded"]
-    assert not TF_TEXT_OPS & set(out["ops"])
+    out = load_without_tensorflow_text(export_dir, texts)
     assert out["ids"] == tokenizer(texts).to_list()
     expected = preprocessor(tf.constant(texts))
     for name in ("token_ids", "segment_ids", "padding_mask"):

@@ -574,12 +574,9 @@ def _pre_tokenizer_name(spec: dict | None, path: str) -> str:
 
 def _as_batch(inputs):
     """Returns (1-D string tensor, whether the input was a scalar)."""
-    if not isinstance(inputs, tf.Tensor):
-        inputs = tf.convert_to_tensor(inputs, tf.string)
-    if inputs.shape.rank == 0:
-        return inputs[tf.newaxis], True
-    if inputs.shape.rank != 1:
+    texts = tf.convert_to_tensor(inputs, tf.string)
+    if texts.shape.rank not in (0, 1):
         raise ValueError(
-            f"BytePairTokenizer takes a scalar or a 1-D batch of strings, got shape {inputs.shape}"
+            f"BytePairTokenizer takes a scalar or a 1-D batch of strings, got {texts.shape}"
         )
-    return inputs, False
+    return tf.reshape(texts, [-1]), texts.shape.rank == 0
