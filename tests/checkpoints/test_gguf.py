@@ -13,15 +13,22 @@ from checkpoints.llama_files import (
     tokenizer_parts,
     write_gguf,
 )
-from models.llama_reference import apply_rope, random_llama_weights
+from models.llama_reference import (
+    apply_rope,
+    greedy_continuation,
+    llama_logits,
+    random_llama_weights,
+)
 
 from tfmodels.checkpoints.gguf import (
     GGUFFormatError,
+    load_gguf,
     permute_rows_for_gguf,
     read_gguf,
     unpermute_rows_from_gguf,
 )
 from tfmodels.checkpoints.weight_mapping import CheckpointMismatchError
+from tfmodels.text import BytePairTokenizer
 
 QUANTIZATIONS = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]
 
@@ -201,3 +208,91 @@ def test_unsupported_tensor_type_is_named(tmp_path, weights, tokenizer):
     )
     with pytest.raises(GGUFFormatError, match=r"'blk.0.attn_v.weight' has type I32"):
         read_gguf(path)
+
+
+# -- the Keras model ------------------------------------------------------------------------------
+
+
+def _reference_config(config):
+    return dict(
+        num_heads=config.num_attention_heads,
+        num_kv_heads=config.num_key_value_heads,
+        rope_theta=config.rope_theta,
+        rms_norm_eps=config.rms_norm_eps,
+    )
+
+
+def assert_matches_reference(model, weights, token_ids, max_new_tokens=6):
+    """The model's logits at every position equal the numpy forward pass over ``weights``
+    (max |diff| <= 1e-3), and its greedy continuation is the reference's, token for token."""
+    config = _reference_config(model.backbone.config)
+    inputs = {
+        "token_ids": token_ids[None].astype("int32"),
+        "padding_mask": np.ones_like(token_ids)[None],
+    }
+    logits = np.asarray(model(inputs))
+    expected = llama_logits(weights, token_ids[None], **config)
+    assert np.abs(logits - expected).max() <= 1e-3
+    generated = model.generate(inputs, max_new_tokens=max_new_tokens, jit_compile=False)[0]
+    reference = greedy_continuation(
+        weights, token_ids, max_new_tokens, end_token_ids=model.end_token_ids, **config
+    )
+    assert generated[: len(reference)].tolist() == reference
+    return generated
+
+
+@pytest.mark.parametrize("quantization", ["F32", "Q4_1"])
+def test_load_gguf_matches_the_numpy_forward_pass(tmp_path, weights, tokenizer, quantization):
+    path = write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer, quantization)
+    model = load_gguf(path)
+    assert model.backbone.compute_dtype == "float32"
+    token_ids = np.array(tokenizer.encode("What is the capital of France? Paris.").ids)
+    assert_matches_reference(model, read_gguf(path).weights, token_ids)
+
+
+def test_load_gguf_brings_the_files_tokenizer_and_chat_template(tmp_path, weights, tokenizer):
+    model = load_gguf(write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer))
+    preprocessor = model.preprocessor
+    assert isinstance(preprocessor.tokenizer, BytePairTokenizer)
+    assert preprocessor.tokenizer.get_vocabulary() == tokenizer_parts(tokenizer)[0]
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    prompt = model.apply_chat_template(messages)
+    assert (
+        prompt
+        == "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert preprocessor.tokenizer(prompt).numpy().tolist() == tokenizer.encode(prompt).ids
+    assert model.end_token_ids == (2,) and preprocessor.pad_token_id == 0
+    assert preprocessor.start_token_id is None  # tokenizer.ggml.add_bos_token is false
+
+
+def test_load_gguf_follows_the_dtype_policy(tmp_path, weights, tokenizer):
+    path = write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer)
+    model = load_gguf(path, dtype="mixed_bfloat16")
+    assert model.backbone.compute_dtype == "bfloat16"
+    assert model.backbone.token_embedding.embeddings.dtype == "float32"
+    token_ids = np.array([[5, 6, 7, 8]], "int32")
+    logits = np.asarray(model({"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}))
+    expected = llama_logits(
+        read_gguf(path).weights, token_ids, **_reference_config(model.backbone.config)
+    )
+    assert np.abs(logits - expected).max() < 0.1 * np.abs(expected).max()
+
+
+@pytest.mark.e2e
+def test_smollm2_answers_like_the_numpy_forward_pass():
+    """The packaged SmolLM2-135M-Instruct (Q4_1): logits of every prompt position equal the numpy
+    forward pass over the same dequantized weights, and the greedy answer is the same."""
+    from tfmodels.datasets import smollm2_path
+
+    model = load_gguf(smollm2_path())
+    prompt = model.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}]
+    )
+    token_ids = model.preprocessor.tokenizer(prompt).numpy()
+    assert len(token_ids) == 37 and token_ids[:2].tolist() == [1, 9690]  # <|im_start|> system
+    generated = assert_matches_reference(
+        model, read_gguf(smollm2_path()).weights, token_ids, max_new_tokens=8
+    )
+    answer = model.preprocessor.tokenizer.detokenize(generated[None])
+    assert answer.numpy()[0].decode().startswith("The capital of France is Paris.")

@@ -1,6 +1,7 @@
 """Hugging Face Llama folders: tiny random checkpoints written with safetensors, read back, and
 the same weights from a GGUF file."""
 
+import dataclasses
 import json
 import os
 
@@ -38,8 +39,13 @@ def test_folder_reads_back_and_matches_the_same_weights_written_as_gguf(
     for name, original in weights.items():
         np.testing.assert_array_equal(contents.weights[name], original, err_msg=name)
         np.testing.assert_array_equal(from_gguf.weights[name], original, err_msg=name)
-    assert contents.config["num_key_value_heads"] == TINY["num_kv_heads"]
-    assert contents.chat_template == CHAT_TEMPLATE
+    # GGUF stores the epsilon as float32; everything else is the same config.
+    assert contents.config.rms_norm_eps == pytest.approx(from_gguf.config.rms_norm_eps, rel=1e-6)
+    assert dataclasses.replace(contents.config, rms_norm_eps=1.0) == dataclasses.replace(
+        from_gguf.config, rms_norm_eps=1.0
+    )
+    assert contents.config.num_key_value_heads == TINY["num_kv_heads"]
+    assert contents.tokenizer_config["chat_template"] == CHAT_TEMPLATE
     assert os.path.basename(contents.tokenizer_json) == "tokenizer.json"
 
 

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from tfmodels.checkpoints.weight_mapping import CheckpointMismatchError
+from tfmodels.models.llama.config import DecoderConfig
 
 SUPPORTED_ARCHITECTURES = ("llama",)
 
@@ -112,15 +113,17 @@ class GGUFContents:
     Attributes:
         path: the file.
         architecture: ``general.architecture``.
+        config: the ``DecoderConfig`` the metadata describes (tied unless ``output.weight``).
         metadata: every key/value of the file as Python values (arrays as lists).
         weights: ``{hf_llama_name: float32 np.ndarray}`` in Hugging Face layouts.
         tokenizer: ``vocabulary``, ``merges``, ``special_tokens``, ``pre_tokenizer`` and the
-            ``bos/eos/pad/unk_token_id`` (``None`` when absent), ``add_bos_token`` and
+            ``bos/eos/eot/pad/unk_token_id`` (``None`` when absent), ``add_bos_token`` and
             ``chat_template`` (``None`` when absent).
     """
 
     path: str
     architecture: str
+    config: DecoderConfig
     metadata: dict
     weights: dict
     tokenizer: dict
@@ -156,44 +159,31 @@ def _metadata(reader, path):
     return metadata
 
 
-def _required(metadata, key, path):
-    if key not in metadata:
-        raise GGUFFormatError(f"{path} lacks the metadata key {key!r}")
-    value = metadata[key]
-    if isinstance(value, list):
-        raise GGUFFormatError(
-            f"{path}: {key!r} is a per-layer list {value}; only one value for all layers is supported"
-        )
-    return value
-
-
-def _expected_shapes(metadata, architecture, path):
-    """``{hf_name: shape}`` of every weight the metadata implies (``lm_head`` excluded)."""
-
-    def key(name):
-        return _required(metadata, f"{architecture}.{name}", path)
-
-    width, layers = int(key("embedding_length")), int(key("block_count"))
-    heads = int(key("attention.head_count"))
-    kv_heads = int(metadata.get(f"{architecture}.attention.head_count_kv", heads))
-    head_dim = int(metadata.get(f"{architecture}.attention.key_length", width // heads))
-    ffn = int(key("feed_forward_length"))
-    vocab = len(metadata.get("tokenizer.ggml.tokens", ())) or int(key("vocab_size"))
-    shapes = {"model.embed_tokens.weight": (vocab, width), "model.norm.weight": (width,)}
-    for i in range(layers):
+def expected_shapes(config):
+    """``{hf_name: shape}`` of every weight a ``DecoderConfig`` implies (``lm_head`` when untied)."""
+    width, ffn = config.hidden_size, config.intermediate_size
+    q_rows = config.num_attention_heads * config.head_dim
+    kv_rows = config.num_key_value_heads * config.head_dim
+    shapes = {
+        "model.embed_tokens.weight": (config.vocab_size, width),
+        "model.norm.weight": (width,),
+    }
+    for i in range(config.num_hidden_layers):
         p = f"model.layers.{i}."
         shapes.update({
             p + "input_layernorm.weight": (width,),
-            p + "self_attn.q_proj.weight": (heads * head_dim, width),
-            p + "self_attn.k_proj.weight": (kv_heads * head_dim, width),
-            p + "self_attn.v_proj.weight": (kv_heads * head_dim, width),
-            p + "self_attn.o_proj.weight": (width, heads * head_dim),
+            p + "self_attn.q_proj.weight": (q_rows, width),
+            p + "self_attn.k_proj.weight": (kv_rows, width),
+            p + "self_attn.v_proj.weight": (kv_rows, width),
+            p + "self_attn.o_proj.weight": (width, q_rows),
             p + "post_attention_layernorm.weight": (width,),
             p + "mlp.gate_proj.weight": (ffn, width),
             p + "mlp.up_proj.weight": (ffn, width),
             p + "mlp.down_proj.weight": (width, ffn),
         })  # fmt: skip
-    return shapes, heads, kv_heads
+    if not config.tie_word_embeddings:
+        shapes["lm_head.weight"] = (config.vocab_size, width)
+    return shapes
 
 
 def _dequantize(tensor, path):
@@ -239,6 +229,7 @@ def _tokenizer_fields(metadata, path):
         "eos_token_id": metadata.get("tokenizer.ggml.eos_token_id"),
         "pad_token_id": metadata.get("tokenizer.ggml.padding_token_id"),
         "unk_token_id": metadata.get("tokenizer.ggml.unknown_token_id"),
+        "eot_token_id": metadata.get("tokenizer.ggml.eot_token_id"),
         "add_bos_token": bool(metadata.get("tokenizer.ggml.add_bos_token", False)),
         "chat_template": metadata.get("tokenizer.chat_template"),
     }
@@ -264,32 +255,32 @@ def read_gguf(path):
             f"{path}: general.architecture is {architecture!r}; supported: "
             f"{', '.join(SUPPORTED_ARCHITECTURES)}"
         )
-    if metadata.get(f"{architecture}.rope.scaling.type", "none") not in ("none", "linear"):
-        raise GGUFFormatError(
-            f"{path}: RoPE scaling {metadata[f'{architecture}.rope.scaling.type']!r} is not supported"
-        )
-    expected, heads, kv_heads = _expected_shapes(metadata, architecture, path)
+    tied = all(tensor.name != "output.weight" for tensor in reader.tensors)
+    try:
+        config = DecoderConfig.from_gguf_metadata(metadata, tie_word_embeddings=tied)
+    except ValueError as error:
+        raise GGUFFormatError(f"{path}: {error}") from error
+    expected = expected_shapes(config)
     tokenizer = _tokenizer_fields(metadata, path)
 
     weights = {}
     for tensor in reader.tensors:
         name = hf_name(tensor.name)
-        if name is None or (name not in expected and name != "lm_head.weight"):
+        if name not in expected:
             raise CheckpointMismatchError(
                 f"{path}: tensor {tensor.name!r} is not part of the Llama architecture we import"
             )
         shape = tuple(int(d) for d in reversed(tensor.shape))
-        want = expected.get(name, expected["model.embed_tokens.weight"])
-        if shape != want:
+        if shape != expected[name]:
             raise CheckpointMismatchError(
                 f"{path}: tensor {tensor.name!r} ({name}) has shape {list(shape)}, the metadata "
-                f"implies {list(want)}"
+                f"implies {list(expected[name])}"
             )
         array = _dequantize(tensor, path)
         if name.endswith("self_attn.q_proj.weight"):
-            array = unpermute_rows_from_gguf(array, heads)
+            array = unpermute_rows_from_gguf(array, config.num_attention_heads)
         elif name.endswith("self_attn.k_proj.weight"):
-            array = unpermute_rows_from_gguf(array, kv_heads)
+            array = unpermute_rows_from_gguf(array, config.num_key_value_heads)
         weights[name] = array
     missing = [gguf_name(name) for name in expected if name not in weights]
     if missing:
@@ -297,4 +288,56 @@ def read_gguf(path):
         raise CheckpointMismatchError(
             f"{path} lacks tensor(s) {', '.join(repr(m) for m in missing[:5])}{more}"
         )
-    return GGUFContents(path, architecture, metadata, weights, tokenizer)
+    return GGUFContents(path, architecture, config, metadata, weights, tokenizer)
+
+
+def load_gguf(path, dtype=None, sequence_length=None):
+    """A ``CausalLM`` from a llama.cpp GGUF file of the Llama architecture, with its
+    ``CausalLMPreprocessor`` (``model.preprocessor.tokenizer`` is the file's byte-level BPE,
+    ``model.apply_chat_template`` uses the file's ``tokenizer.chat_template``).
+
+    Quantized tensors (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, K-quants, F16, BF16) are dequantized by
+    llama.cpp's ``gguf`` package; the model then computes in float32 unless ``dtype`` (or Keras'
+    global policy) says otherwise.
+
+    Args:
+        path: the ``.gguf`` file.
+        dtype: dtype policy (e.g. ``"mixed_bfloat16"``); ``None`` follows Keras' global policy.
+        sequence_length: the preprocessor's length; default the model's context, at most 1024.
+
+    Raises:
+        FileNotFoundError, GGUFFormatError, CheckpointMismatchError: see ``read_gguf``.
+
+    Example:
+    >>> from tfmodels import datasets  # doctest: +SKIP
+    >>> model = load_gguf(datasets.smollm2_path())  # doctest: +SKIP
+    >>> model.generate(model.apply_chat_template(  # doctest: +SKIP
+    ...     [{"role": "user", "content": "What is the capital of France?"}]), max_new_tokens=16)
+    'The capital of France is Paris.'
+    """
+    from tfmodels.checkpoints.hf_llama import causal_lm_from_weights
+    from tfmodels.text.byte_pair import BytePairTokenizer
+
+    contents = read_gguf(path)
+    fields = contents.tokenizer
+    tokenizer = BytePairTokenizer(
+        fields["vocabulary"],
+        fields["merges"],
+        pre_tokenizer=fields["pre_tokenizer"],
+        special_tokens=fields["special_tokens"],
+    )
+    end_ids = [i for i in (fields["eos_token_id"], fields["eot_token_id"]) if i is not None]
+    if not end_ids:
+        raise GGUFFormatError(f"{path} has no tokenizer.ggml.eos_token_id")
+    start = fields["bos_token_id"] if fields["add_bos_token"] else None
+    return causal_lm_from_weights(
+        contents.config,
+        contents.weights,
+        tokenizer,
+        end_token_ids=list(dict.fromkeys(end_ids)),
+        start_token_id=start,
+        pad_token_id=fields["pad_token_id"],
+        chat_template=fields["chat_template"],
+        sequence_length=sequence_length,
+        dtype=dtype,
+    )
