@@ -6,6 +6,7 @@ oracle is a `tokenizers` BPE built from the same lists, with the pre-tokenizer l
 """
 
 import json
+import random
 import zipfile
 
 import keras
@@ -79,6 +80,16 @@ HANDWRITTEN_TEXTS = [
     "<repo_name>owner/repo<file_sep><filename>a.py\n<gh_stars>100<reponame>",
     "a\u0004b\u0006c",  # control characters that have no byte token in SmolLM2's vocabulary
 ]
+
+# Parts of random strings: every kind of Unicode whitespace (and look-alikes that are not),
+# letters, marks, digits, apostrophes, punctuation, emoji, special tokens and their fragments.
+RANDOM_PARTS = [
+    " ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2028", "\x85", "\x0b", "\x0c",
+    "\x1c", "\x1f", "\u200b", "\u180e", "\ufeff", "a", "Z", "é", "e\u0301", "ß", "北", "ア", "한",
+    "ع", "😀", "👍🏽", "\u200d", "1", "23", "٣", "²", "½", "Ⅻ", "'", "'s", "'S", "’", "'ll", "'d", ".",
+    ",", "!", "?", "-", "_", "(", "{", "#", "$", "\\", "/", '"', "<|im_start|>", "<|im_end|>",
+    "<|", "|>", "<", "\ufffd", "\x00", "\x7f",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +187,21 @@ def test_gpt2_pre_tokenizer_equals_hugging_face(smollm_vocabulary, real_texts):
     # Without smollm's digit split, a whitespace run before a number ends one space earlier.
     text = "spaces before digits  123"
     assert tokenizer.split_pieces(text).numpy().tolist()[-2:] == [b" ", b" 123"]
+
+
+@pytest.mark.parametrize("pre_tokenizer", ["smollm", "gpt2"])
+def test_random_strings_of_tricky_parts_equal_hugging_face(smollm_vocabulary, pre_tokenizer):
+    rng = random.Random(0)
+    texts = [
+        "".join(rng.choice(RANDOM_PARTS) for _ in range(rng.randint(1, 25))) for _ in range(300)
+    ]
+    v = smollm_vocabulary
+    tokenizer = BytePairTokenizer(
+        v["tokens"], v["merges"], pre_tokenizer=pre_tokenizer, special_tokens=v["special_tokens"]
+    )
+    ids = tokenizer(tf.constant(texts))
+    assert_same_ids(texts, ids.to_list(), hf_ids(hf_tokenizer(v, pre_tokenizer), texts))
+    assert tokenizer.detokenize(ids).numpy().tolist() == [t.encode("utf-8") for t in texts]
 
 
 def test_pre_tokenizer_pieces(smollm_tokenizer):
