@@ -14,8 +14,9 @@ from checkpoints.llama_files import (
     write_gguf,
     write_hf_llama,
 )
-from models.llama_reference import random_llama_weights
+from models.llama_reference import greedy_continuation, llama_logits, random_llama_weights
 
+from tfmodels.checkpoints import load_gguf, load_hf_llama
 from tfmodels.checkpoints.gguf import read_gguf
 from tfmodels.checkpoints.hf_llama import read_hf_llama
 
@@ -87,11 +88,11 @@ def _edit_config(directory, **changes):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"model_type": "qwen2"}, r"model_type is 'qwen2'; supported: llama"),
-        ({"attention_bias": True}, r"attention_bias=True is not supported"),
+        ({"model_type": "qwen2"}, r"config.json: not a Llama config: model_type='qwen2'"),
+        ({"attention_bias": True}, r"config.json: attention_bias=True is not supported"),
         (
             {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}},
-            r"rope_scaling=.* not supported",
+            r"config.json: rope_scaling .* is not supported",
         ),
     ],
 )
@@ -112,3 +113,28 @@ def test_missing_files_are_named(tmp_path, weights, tokenizer):
         read_hf_llama(directory)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         read_hf_llama(str(tmp_path))
+
+
+def test_load_hf_llama_is_the_same_model_as_the_same_weights_in_gguf(tmp_path, weights, tokenizer):
+    from_folder = load_hf_llama(write_hf_llama(str(tmp_path / "hf"), weights, tokenizer))
+    from_gguf = load_gguf(write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer))
+    assert from_folder.backbone.compute_dtype == "float32"
+    prompt = from_folder.apply_chat_template([{"role": "user", "content": "Hello world!"}])
+    assert prompt == from_gguf.apply_chat_template([{"role": "user", "content": "Hello world!"}])
+    ids = from_folder.preprocessor.tokenizer(prompt).numpy()
+    assert ids.tolist() == tokenizer.encode(prompt).ids
+    inputs = {"token_ids": ids[None], "padding_mask": np.ones_like(ids)[None]}
+    logits = np.asarray(from_folder(inputs))
+    np.testing.assert_allclose(logits, np.asarray(from_gguf(inputs)), atol=1e-5)
+    config = dict(
+        num_heads=from_folder.backbone.config.num_attention_heads,
+        num_kv_heads=from_folder.backbone.config.num_key_value_heads,
+        rope_theta=from_folder.backbone.config.rope_theta,
+        rms_norm_eps=from_folder.backbone.config.rms_norm_eps,
+    )
+    assert np.abs(logits - llama_logits(weights, ids[None], **config)).max() <= 1e-3
+    assert from_folder.end_token_ids == from_gguf.end_token_ids == (2,)
+    # Text in, text out: the reference's greedy tokens, decoded by Hugging Face's tokenizer.
+    reference = greedy_continuation(weights, ids, 5, end_token_ids=(2,), **config)
+    expected_text = tokenizer.decode([t for t in reference if t != 2], skip_special_tokens=False)
+    assert from_folder.generate(prompt, max_new_tokens=5, jit_compile=False) == expected_text
