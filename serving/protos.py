@@ -51,8 +51,9 @@ def _classes():
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     pool.Add(_file())
-    factory = message_factory.MessageFactory(pool)
-    return tuple(factory.GetPrototype(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
+    # protobuf >= 4.21 has GetMessageClass, and protobuf 6 removed MessageFactory.GetPrototype; 3.20 has only that.
+    get_class = getattr(message_factory, "GetMessageClass", None) or message_factory.MessageFactory(pool).GetPrototype
+    return tuple(get_class(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
                  for name in ("BatchingParameters", "MonitoringConfig"))
 
 

