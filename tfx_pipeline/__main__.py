@@ -30,7 +30,7 @@ from tfx_pipeline.cli import (
 def cmd_run(args) -> int:
     start = time.monotonic()
     config = config_from_args(args)
-    print(f"tfx_pipeline: task {config.task}, data {config.data_root}, encoder {config.encoder}, "
+    print(f"tfx_pipeline: task {config.task}, data {config.data_root}, {config.options.summary()}, "
           f"{config.train_steps} steps x batch {config.batch_size}, seq {config.max_seq_length}, runner "
           f"{args.runner}", flush=True)
     outcome = run_and_summarise(config, args.runner, runner_master(args))

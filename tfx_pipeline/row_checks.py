@@ -1,5 +1,5 @@
-"""Row-level checks a schema cannot state, one set per task: tags inside the tag set, answers inside their
-contexts, no empty source or target.
+"""Row-level checks a schema cannot state, which tasks pick by name (`CHECKS`): tags inside the tag set, answers
+inside their contexts, no empty source or target.
 
 TFDV validates statistics against the schema, which covers presence, types and value domains of whole
 features; it cannot see that the third tag of a row is not in the tag set or that an answer's character
@@ -53,7 +53,7 @@ def token_classification_check(words_feature: str, tags_feature: str, tag_set: S
 
 
 # How Transform reads a JSON list of character spans `[[start, end, "type"], ...]` in graph ops
-# (`tfx_pipeline.token_classification`): brackets, quotes and whitespace dropped, then every three
+# (`tfx_pipeline.tasks.token_classification`): brackets, quotes and whitespace dropped, then every three
 # comma-separated values are one span. The row check flags a cell Transform would read otherwise.
 SPAN_NOISE = r'[\[\]"\s]'
 
@@ -111,7 +111,7 @@ def gold_answers(value) -> List[str]:
     return [value] if isinstance(value, str) else []
 
 
-# How Transform reads a span-QA row in graph ops (`tfx_pipeline.span_qa`, with RE2, which reads these patterns
+# How Transform reads a span-QA row in graph ops (`tfx_pipeline.tasks.span_qa`, with RE2, which reads these patterns
 # as Python's `re` does): the first string of a JSON list of answers, with JSON's \", \/ and \\ escapes undone
 # in this order, and the first integer of the answer-start cell. The row check below flags a row whose answer
 # Transform would read differently from `json.loads` (e.g. \u escapes: write the JSON as UTF-8).
@@ -194,16 +194,16 @@ def bad_rows(rows, check: RowCheck, limit: int = 10):
     return count, lines
 
 
+CHECKS = {check.__name__: check for check in (token_classification_check, token_spans_check, span_qa_check,
+                                             translation_check)}
+
+
 def check_from_config(config: Dict[str, object]) -> RowCheck:
-    """The check a JSON-able config names (what the pipeline hands ExampleValidator): `{"task": ...,
+    """The check a JSON-able config names (what a task hands ExampleValidator): `{"check": <a CHECKS name>,
     "feature": <the feature anomalies are reported on>, ...the check's arguments}`."""
     config = dict(config)
-    task = config.pop("task")
+    name = config.pop("check")
     config.pop("feature", None)
-    from tfx_pipeline.hparams import SPAN_QA, TOKEN_CLASSIFICATION, TRANSLATE
-
-    makers = {TOKEN_CLASSIFICATION: token_classification_check, SPAN_QA: span_qa_check,
-              TRANSLATE: translation_check, TOKEN_CLASSIFICATION + "_spans": token_spans_check}
-    if task not in makers:
-        raise ValueError(f"no row check for task {task!r}; known: {sorted(makers)}")
-    return makers[task](**config)
+    if name not in CHECKS:
+        raise ValueError(f"no row check {name!r}; known: {sorted(CHECKS)}")
+    return CHECKS[name](**config)

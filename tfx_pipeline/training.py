@@ -58,18 +58,19 @@ def fine_tune(model, fn_args, hparams, dataset, callbacks, optimizer=None, **com
               callbacks=callbacks, verbose=0)
 
 
-def compressed(model, fn_args, hparams, dataset):
-    """What the run exports: `model`, or the compression `hparams` asks for. Distillation trains a
-    `hparams.distill_layers`-layer student started from the teacher's layers (`tfmodels.compress.make_student`)
-    for `hparams.distill_steps` steps on the training split (soft targets + labels); quantization is Keras'
-    `model.quantize`. The Evaluator then scores and gates this model, not the uncompressed one."""
+def compressed(model, fn_args, options, dataset):
+    """What the run exports: `model`, or the compression `options` (`tasks.bert.CompressibleOptions`) ask for.
+    Distillation trains a `options.distill_layers`-layer student started from the teacher's layers
+    (`tfmodels.compress.make_student`) for `options.distill_steps` steps (default: the training steps) on the
+    training split (soft targets + labels); quantization is Keras' `model.quantize`. The Evaluator then scores
+    and gates this model, not the uncompressed one."""
     from tfmodels import compress
 
-    if hparams.distill_layers:
-        student = compress.make_student(model, hparams.distill_layers)
+    if options.distill_layers:
+        student = compress.make_student(model, options.distill_layers)
         compress.distill(model, student, dataset(fn_args.train_files, True), epochs=1,
-                         steps_per_epoch=hparams.distill_steps)
+                         steps_per_epoch=options.distill_steps or int(fn_args.train_steps))
         model = student
-    if hparams.quantize:
-        model.quantize(hparams.quantize)
+    if options.quantize:
+        model.quantize(options.quantize)
     return model

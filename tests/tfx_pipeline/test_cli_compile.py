@@ -69,7 +69,7 @@ def test_compile_kubeflow_v2_for_token_classification_on_character_spans(tmp_pat
                     "--task", "token_classification", "--pipeline-name", "ner_spans", "--spans-feature", "spans")
     text = json.dumps(spec)
     # The tag set read from the spans' types, the spans row check and the gold_tags preprocessing signature.
-    assert "B-city" in text and "I-person" in text and "token_classification_spans" in text and "gold_tags" in text
+    assert "B-city" in text and "I-person" in text and "token_spans_check" in text and "gold_tags" in text
 
 
 def test_compile_kubeflow_v2_trains_on_vertex_ai_worker_pools(tmp_path):

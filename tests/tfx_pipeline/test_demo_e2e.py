@@ -111,7 +111,8 @@ def test_demo_refuses_to_wipe_a_directory_it_did_not_create(tmp_path, capsys):
 
 
 def test_wrong_answers_are_reported():
-    from tfx_pipeline.demo import DemoError, check_answers
+    from tfx_pipeline.tasks.base import DemoError
+    from tfx_pipeline.tasks.classify import check_answers
 
     good = {"labels": ["positive"], "probabilities": [[0.2, 0.8]],
             "classify": [[["negative", 0.2], ["positive", 0.8]]]}

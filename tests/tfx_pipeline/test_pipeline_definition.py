@@ -7,7 +7,8 @@ import tensorflow_model_analysis as tfma
 
 import tfx_pipeline  # noqa: F401  (environment before TFX)
 from tfx_pipeline.cli import add_pipeline_args, config_from_args
-from tfx_pipeline.pipeline import PipelineConfig, create_pipeline, eval_config
+from tfx_pipeline.pipeline import PipelineConfig, create_pipeline
+from tfx_pipeline.tasks.classify import ClassifyOptions, eval_config
 
 COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
               "latest_blessed_model_resolver", "Evaluator", "Pusher"]
@@ -18,7 +19,8 @@ def config(tmp_path, csv_folder):
     data = csv_folder([("a fine film", 1), ("a poor film", 0)], columns=("review", "sentiment"))
     return PipelineConfig(data_root=data, pipeline_root=str(tmp_path / "root"),
                           metadata_path=str(tmp_path / "m.sqlite"), serving_model_dir=str(tmp_path / "serving"),
-                          text_features=("review",), label_feature="sentiment", min_accuracy=0.7,
+                          options=ClassifyOptions(text_features=("review",), label_feature="sentiment",
+                                                  min_accuracy=0.7),
                           beam_pipeline_args=["--direct_num_workers=2"])
 
 
@@ -45,12 +47,16 @@ def test_transform_and_trainer_get_the_hyper_parameters(config):
     nodes = {node.id: node for node in create_pipeline(config).components}
     for name in ("Transform", "Trainer"):
         custom = json.loads(nodes[name].exec_properties["custom_config"])
-        assert custom["text_features"] == ["review"] and custom["label_feature"] == "sentiment"
-        assert custom["vocab_file"].endswith("vocab.txt")
+        assert custom["task"] == "classify"
+        options = custom["options"]
+        assert options["text_features"] == ["review"] and options["label_feature"] == "sentiment"
+        assert options["vocab_file"].endswith("vocab.txt")
+        assert options["min_accuracy"] == ClassifyOptions().min_accuracy  # the gate is the Evaluator's only
 
 
-def test_eval_config_thresholds():
-    config = eval_config("label", 2, 0.75)
+def test_eval_config_thresholds(config):
+    assert config.gate() == ("sparse_categorical_accuracy", 0.7)
+    config = eval_config(ClassifyOptions(min_accuracy=0.75))
     accuracy = [m for spec in config.metrics_specs for m in spec.metrics
                 if m.class_name == "SparseCategoricalAccuracy"][0]
     assert accuracy.threshold.value_threshold.lower_bound.value == 0.75
@@ -73,8 +79,8 @@ def test_cli_flags_map_onto_the_config(tmp_path, csv_folder):
         "--eval-steps", "2", "--max-seq-length", "48", "--batch-size", "4", "--min-accuracy", "0.8",
         "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2"])
     config = config_from_args(args)
-    assert config.text_features == ("q", "a") and config.label_feature == "y"
+    assert config.options.text_features == ("q", "a") and config.options.label_feature == "y"
     assert (config.train_steps, config.eval_steps, config.max_seq_length, config.batch_size) == (7, 2, 48, 4)
-    assert config.encoder == "minilm" and config.learning_rate == 5e-5 and config.min_accuracy == 0.8
+    assert config.options.encoder == "minilm" and config.learning_rate == 5e-5 and config.options.min_accuracy == 0.8
     assert config.beam_pipeline_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     assert config.serving_model_dir == str(tmp_path / "serving")

@@ -57,7 +57,7 @@ def test_span_qa_row_whose_answer_transform_would_misread():
 def test_token_span_rows_and_transform_reading():
     import tensorflow as tf
 
-    from tfx_pipeline.token_classification import words_and_tags
+    from tfx_pipeline.tasks.token_classification import words_and_tags
 
     check = row_checks.token_spans_check("text", "spans", ["O", "B-person", "I-person", "B-loc", "I-loc"])
     text = "Anna lives in  New York, USA."

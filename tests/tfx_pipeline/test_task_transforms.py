@@ -8,9 +8,10 @@ import pytest
 import tensorflow as tf
 
 from tfmodels.datasets import minilm_path
-from tfx_pipeline import row_checks, span_qa, translation
-from tfx_pipeline.hparams import MODEL_INPUTS, ModelHParams
-from tfx_pipeline.transform_module import _dense_1d
+from tfx_pipeline import row_checks
+from tfx_pipeline.hparams import ModelHParams
+from tfx_pipeline.tasks import span_qa, translate
+from tfx_pipeline.tasks.bert import MODEL_INPUTS
 
 VOCAB = f"{minilm_path()}/vocab.txt"
 CONTEXT = ("Super Bowl 50 was an American football game. The American Football Conference (AFC) champion "
@@ -24,9 +25,8 @@ def _column(values):
 
 
 def _qa_hparams(max_seq_length):
-    return ModelHParams(text_features=("question", "context"), label_feature="answers", vocab_file=VOCAB,
-                        max_seq_length=max_seq_length, encoder="tiny", num_classes=1, batch_size=2,
-                        learning_rate=1e-3, task="span_qa", answer_start_feature="answer_start")
+    return ModelHParams(task="span_qa", options=span_qa.SpanQAOptions(vocab_file=VOCAB),
+                        max_seq_length=max_seq_length, batch_size=2, learning_rate=1e-3)
 
 
 @pytest.mark.parametrize("max_seq_length", [128, 48])  # 48: the context needs several windows
@@ -41,7 +41,7 @@ def test_span_qa_targets_point_at_the_answer(max_seq_length, json_starts):
               "answers": _column([json.dumps(a, ensure_ascii=False) for a in answers]),
               "answer_start": (_column([json.dumps(s) for s in starts]) if json_starts
                                else tf.constant([[s[0]] for s in starts], tf.int64))}
-    out = span_qa.preprocessing_fn(inputs, _qa_hparams(max_seq_length), _dense_1d)
+    out = span_qa.preprocessing_fn(inputs, _qa_hparams(max_seq_length))
     assert out["token_ids"].shape == (3, max_seq_length) and out["start_position"].shape == (3,)
     assert set(out) == {*MODEL_INPUTS, "start_position", "end_position"}
     tokenizer = BertTokenizer.from_vocab_file(VOCAB, lowercase=True)
@@ -69,10 +69,9 @@ def test_translation_ids_are_the_target_shifted_by_one(tmp_path):
     source_vocab, target_vocab = _vocab_files(tmp_path, sources, targets)
     # Learned again from the same data: the same files (the pipeline's cache key is their path).
     assert _vocab_files(tmp_path, sources, targets) == (source_vocab, target_vocab)
-    hparams = ModelHParams(text_features=("source",), label_feature="target", vocab_file=source_vocab,
-                           max_seq_length=12, encoder="tiny", num_classes=1, batch_size=2, learning_rate=1e-3,
-                           task="translate", target_vocab_file=target_vocab)
-    out = translation.preprocessing_fn({"source": _column(sources), "target": _column(targets)}, hparams, _dense_1d)
+    options = translate.TranslateOptions(source_vocab_file=source_vocab, target_vocab_file=target_vocab)
+    hparams = ModelHParams(task="translate", options=options, max_seq_length=12, batch_size=2, learning_rate=1e-3)
+    out = translate.preprocessing_fn({"source": _column(sources), "target": _column(targets)}, hparams)
     target_tokenizer = BertTokenizer.from_vocab_file(target_vocab, lowercase=False)
     ids = target_tokenizer(tf.constant(targets)).to_list()
     for row, pieces in enumerate(ids):
@@ -91,4 +90,4 @@ def _vocab_files(directory, sources, targets):
     data = directory / "data"
     data.mkdir(exist_ok=True)
     pd.DataFrame({"source": sources * 20, "target": targets * 20}).to_csv(data / "pairs.csv", index=False)
-    return translation.learn_vocab_files(str(data), "source", "target", str(directory / "vocab"))
+    return translate.learn_vocab_files(str(data), "source", "target", str(directory / "vocab"))
