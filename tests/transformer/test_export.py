@@ -3,9 +3,9 @@
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.export.seq2seq import Translator, export_translator
 from tfmodels.models.transformer import Seq2SeqTransformer
 from tfmodels.models.transformer import text as text_lib
-from tfmodels.models.transformer.export import Translator, export_translator
 from tfmodels.text import BertTokenizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "in", "the", "beginning", "god", "##s",
@@ -41,3 +41,15 @@ def test_saved_model_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.translate(texts).numpy(), expected)
     served = loaded.signatures["serving_default"](texts=texts)
     np.testing.assert_array_equal(served["translations"].numpy(), expected)
+    # Raw Python strings in, Python strings out.
+    assert translator.generate(["God"]) == [expected[1].decode()]
+    assert translator.generate("God") == expected[1].decode()
+
+
+def test_old_import_paths_still_work():
+    import tfmodels
+    from tfmodels.models import transformer
+    from tfmodels.models.transformer import export as old_module
+
+    assert old_module.Translator is transformer.Translator is tfmodels.Translator is Translator
+    assert old_module.export_translator is tfmodels.export_translator is export_translator

@@ -7,7 +7,7 @@ step-by-step argmax) are in test_seq2seq.py.
 import numpy as np
 import tensorflow as tf
 
-from tfmodels.models.transformer.generation import top_k_filter, top_p_filter
+from tfmodels.generation import top_k_filter, top_p_filter
 
 MAX_LENGTH = 9  # the copy task's longest target: 8 tokens and the end token
 

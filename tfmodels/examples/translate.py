@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfmodels.callbacks import ProgressLogger
 from tfmodels.datasets import bible
+from tfmodels.export.seq2seq import Translator, export_translator
 from tfmodels.models.transformer import (
     InverseSqrtWarmup,
     LabelSmoothedCrossEntropy,
@@ -37,7 +38,6 @@ from tfmodels.models.transformer import (
     masked_accuracy,
 )
 from tfmodels.models.transformer import text as text_lib
-from tfmodels.models.transformer.export import Translator, export_translator
 from tfmodels.text import BertTokenizer, learn_vocabulary
 from tfmodels.utils import cli, logs
 

@@ -7,6 +7,8 @@
   and span QA, with windowing and decoding inside the graph.
 - `export_litert` writes the classifier's token-id model as a LiteRT `.tflite` file for on-device use;
   `LiteRTClassifier` runs it.
+- `Translator` / `export_translator` (`seq2seq`): text in, text out for a `Seq2SeqTransformer`
+  (`serving_default`: `texts` -> `translations`).
 - `make_examples` builds the serialized tf.Examples those signatures (and clients) take.
 - `write_warmup_requests` writes `assets.extra/tf_serving_warmup_requests` for an existing export.
 
@@ -28,6 +30,7 @@ from tfmodels.export.classifier import (
 )
 from tfmodels.export.examples import make_examples
 from tfmodels.export.litert import LiteRTClassifier, export_litert
+from tfmodels.export.seq2seq import Translator, export_translator
 from tfmodels.export.signatures import WARMUP_FILE
 from tfmodels.export.span_qa import export_span_qa
 from tfmodels.export.token_classifier import export_token_classifier
@@ -43,10 +46,12 @@ __all__ = [
     "ClassifierSignatures",
     "LiteRTClassifier",
     "TextPreprocess",
+    "Translator",
     "export_litert",
     "export_span_qa",
     "export_text_classifier",
     "export_token_classifier",
+    "export_translator",
     "make_examples",
     "signatures",
     "read_warmup_requests",

@@ -1,4 +1,5 @@
-"""Text in, text out: a SavedModel that tokenizes, decodes with the XLA loop and detokenizes."""
+"""Text in, text out for ``Seq2SeqTransformer``: a SavedModel that tokenizes, decodes with the XLA loop
+and detokenizes (``Translator``, ``export_translator``; formerly ``tfmodels.models.transformer.export``)."""
 
 import tensorflow as tf
 
@@ -18,18 +19,23 @@ class Translator(tf.Module):
 
     A ``tf.Module`` so that ``tf.saved_model.save`` tracks the model's variables and the
     tokenizers' lookup tables. Tokenization runs outside XLA (string ops do not compile); the
-    decoding loop inside is the model's jit-compiled generate function.
+    decoding loop inside is the model's jit-compiled generate function (``tfmodels.generation``).
+    ``generate`` takes raw Python strings too: ``translator.generate(["In the beginning"])``
+    returns a list of Python strings.
 
     Args:
         model: a trained ``Seq2SeqTransformer``.
         source_tokenizer, target_tokenizer: ``tfmodels.text.BertTokenizer``-like.
         max_length: tokens generated at most.
-        method: ``"greedy"`` or ``"beam"`` (sampling methods work too, with seed 0).
-        **options: passed to the generate function (``beam_width``, ``length_penalty``, ...).
+        method: ``"greedy"`` or ``"beam"`` (sampling methods work too, with seed 0), or a
+            ``tfmodels.generation`` sampler object.
+        **options: the sampler's options (``beam_width``, ``length_penalty``, ...).
 
     Example:
     >>> translator = Translator(model, en_tokenizer, es_tokenizer, max_length=64)  # doctest: +SKIP
     >>> translator.translate(tf.constant(["In the beginning"]))  # doctest: +SKIP
+    >>> translator.generate(["In the beginning", "God"])  # doctest: +SKIP
+    ['En el principio', 'Dios']
     """
 
     def __init__(self, model, source_tokenizer, target_tokenizer, max_length=64,
@@ -48,6 +54,13 @@ class Translator(tf.Module):
         )
         tokens, _ = self._generate(source_ids, tf.zeros([2], tf.int32))
         return text.decode_target(self.target_tokenizer, tokens, self.model.end_id)
+
+    def generate(self, texts):
+        """Raw strings (one ``str`` or a list) -> their translations as Python strings."""
+        single = isinstance(texts, str)
+        texts = tf.constant([texts] if single else list(texts), tf.string)
+        outputs = [t.decode("utf-8") for t in self.translate(texts).numpy()]
+        return outputs[0] if single else outputs
 
 
 def export_translator(translator, export_dir, example_feature=None, warmup_texts=None, model_name=""):

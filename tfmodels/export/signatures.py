@@ -55,7 +55,21 @@ ANSWER_START_OUTPUT = "answer_start"
 ANSWER_END_OUTPUT = "answer_end"
 ANSWER_SCORE_OUTPUT = "score"
 
-# ---- Translator (tfmodels.models.transformer.export) ----
+# ---- Text generation (tfmodels.export.causal_lm; general names for any generating model) ----
+# `generate` (greedy): `prompt` DT_STRING [batch], `max_new_tokens` DT_INT32 [batch] ->
+# `completion` DT_STRING [batch] (prompt excluded, end token dropped), `num_generated_tokens` DT_INT64.
+# `sample`: the same inputs plus `temperature`, `top_p` DT_FLOAT [batch] and `seed` DT_INT64 [batch].
+GENERATE_SIGNATURE = "generate"
+SAMPLE_SIGNATURE = "sample"
+PROMPT_INPUT = "prompt"
+MAX_NEW_TOKENS_INPUT = "max_new_tokens"
+TEMPERATURE_INPUT = "temperature"
+TOP_P_INPUT = "top_p"
+SEED_INPUT = "seed"
+COMPLETION_OUTPUT = "completion"
+NUM_GENERATED_TOKENS_OUTPUT = "num_generated_tokens"
+
+# ---- Translator (tfmodels.export.seq2seq); its names predate the general ones and stay ----
 # `serving_default`: `texts` DT_STRING [batch] -> `translations` DT_STRING [batch].
 TRANSLATE_SIGNATURE = DEFAULT_SIGNATURE
 TRANSLATE_INPUT = "texts"

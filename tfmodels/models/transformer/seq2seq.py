@@ -1,14 +1,15 @@
 """The encoder-decoder Transformer of "Attention is all you need" (Vaswani et al., 2017)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
+from tfmodels import generation
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.embedding import TransformerEmbedding, embedding_table
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
-from tfmodels.models.transformer import generation
 from tfmodels.models.transformer.config import Seq2SeqConfig
 
 
@@ -29,8 +30,11 @@ class Seq2SeqTransformer(keras.Model):
     logits ``[batch, target_length, target_vocab_size]``. Token id ``pad_id`` marks padding on
     both sides: padded source tokens are masked out of every attention, and the decoder is causal.
 
-    ``generate`` decodes with an XLA-compiled loop over a fixed-size key/value cache; see
-    ``tfmodels.models.transformer.generation``.
+    ``generate`` decodes with an XLA-compiled loop over a fixed-size key/value cache: the model
+    offers ``tfmodels.generation``'s cached-step protocol (``decoding_init`` encodes the source and
+    runs the start token, ``decoding_step`` runs one target position), so
+    ``tfmodels.generation.generate(model, source_ids, ...)`` decodes it too, with per-row limits,
+    temperatures, top-p and seeds.
 
     Build it from a :class:`Seq2SeqConfig` (``Seq2SeqTransformer(config)``, validated, with a
     JSON form) or from the same fields as keyword arguments; ``model.config`` holds the config.
@@ -249,50 +253,87 @@ class Seq2SeqTransformer(keras.Model):
         encoder_output, source_padding_mask = self.encode(inputs["source_ids"], training=training)
         return self.decode(inputs["target_ids"], encoder_output, source_padding_mask, training)
 
-    # -- cached incremental decoding ---------------------------------------------------------------
+    # -- cached incremental decoding (tfmodels.generation's protocol) -----------------------------
+
+    @property
+    def end_token_ids(self):
+        return (self.end_id,)
+
+    @property
+    def pad_token_id(self):
+        return self.pad_id
+
+    @property
+    def banned_token_ids(self):
+        return (self.pad_id, self.start_id)
 
     def init_cache(self, encoder_output, max_length):
         """Fixed-size decoding caches for ``max_length`` target positions.
 
         Returns:
-            ``(self_attention_cache, cross_attention_cache)``: zeros of shape ``[layers, batch, 2,
-            max_length, heads, head_dim]``, and the encoder's keys/values ``[layers, batch, 2,
-            source_length, heads, head_dim]`` computed once.
+            ``(self_attention_caches, cross_attention_caches)``, one tensor per decoder layer
+            each: zeros ``[batch, 2, max_length, heads, head_dim]``, and the encoder's keys/values
+            ``[batch, 2, source_length, heads, head_dim]`` computed once.
         """
         batch = ops.shape(encoder_output)[0]
-        self_cache = ops.zeros(
-            (self.num_decoder_layers, batch, 2, max_length, self.num_heads, self.head_dim),
-            dtype=encoder_output.dtype,
+        shape = (batch, 2, max_length, self.num_heads, self.head_dim)
+        self_caches = tuple(
+            ops.zeros(shape, dtype=encoder_output.dtype) for _ in self.decoder_blocks
         )
-        cross_cache = ops.stack(
-            [b.compute_cross_attention_cache(encoder_output) for b in self.decoder_blocks]
+        cross_caches = tuple(
+            b.compute_cross_attention_cache(encoder_output) for b in self.decoder_blocks
         )
-        return self_cache, cross_cache
+        return self_caches, cross_caches
 
-    def decode_step(self, token_ids, index, self_cache, cross_cache, source_padding_mask):
+    def decode_step(self, token_ids, index, self_caches, cross_caches, source_padding_mask):
         """Logits for the tokens at positions ``index...`` using and updating the cache.
 
         Args:
             token_ids: ``[batch, steps]`` tokens at positions ``index .. index + steps - 1``.
             index: int scalar position of ``token_ids[:, 0]``.
-            self_cache, cross_cache: from ``init_cache`` (or a previous step).
+            self_caches, cross_caches: from ``init_cache`` (or a previous step).
             source_padding_mask: ``[batch, source_length]`` from ``encode``.
 
         Returns:
-            ``(logits [batch, steps, target_vocab_size], updated self_cache)``.
+            ``(logits [batch, steps, target_vocab_size], updated self_caches)``.
         """
         x = self.target_embedding(token_ids, start_index=index)
         new_caches = []
-        for i, block in enumerate(self.decoder_blocks):
+        for block, self_cache, cross_cache in zip(self.decoder_blocks, self_caches, cross_caches):
             x, layer_cache = block(
                 x,
                 encoder_padding_mask=source_padding_mask,
-                self_attention_cache=self_cache[i],
+                self_attention_cache=self_cache,
                 self_attention_cache_update_index=index,
-                cross_attention_cache=cross_cache[i],
+                cross_attention_cache=cross_cache,
             )
             new_caches.append(layer_cache)
-        return self._logits(x), ops.stack(new_caches)
+        return self._logits(x), tuple(new_caches)
+
+    def decoding_init(self, source_ids, max_new_tokens):
+        """Encodes ``source_ids`` and runs the start token: ``(logits, cache, context)``.
+
+        ``cache`` is the self-attention cache per layer; ``context`` the cross-attention keys and
+        values per layer and the source padding mask (see ``tfmodels.generation``).
+        """
+        if self.position_encoding == "learned" and max_new_tokens > self.max_target_length:
+            raise ValueError(
+                f"max_length {max_new_tokens} > max_target_length {self.max_target_length}"
+            )
+        if not self.built:  # every shape follows from the config
+            self.build()
+        source_ids = ops.convert_to_tensor(source_ids, dtype="int32")
+        encoder_output, source_mask = self.encode(source_ids)
+        self_caches, cross_caches = self.init_cache(encoder_output, max_new_tokens)
+        start = ops.full((ops.shape(source_ids)[0], 1), self.start_id, dtype="int32")
+        logits, self_caches = self.decode_step(start, 0, self_caches, cross_caches, source_mask)
+        return logits[:, 0], self_caches, (cross_caches, source_mask)
+
+    def decoding_step(self, token_ids, step, cache, context):
+        """Runs the token generated at ``step`` (target position ``step + 1``)."""
+        cross_caches, source_mask = context
+        logits, cache = self.decode_step(token_ids[:, None], step + 1, cache, cross_caches, source_mask)
+        return logits[:, 0], cache
 
     # -- generation --------------------------------------------------------------------------------
 
@@ -300,15 +341,23 @@ class Seq2SeqTransformer(keras.Model):
         """The XLA-compiled decoding function ``fn(source_ids, seed) -> (tokens, scores)``.
 
         Built once per (method, max_length, use_cache, options) and kept, so repeated calls with
-        the same input shapes neither retrace nor recompile. See ``generation.make_generate_fn``.
+        the same input shapes neither retrace nor recompile. ``method`` is a sampler name with
+        its ``options`` (``beam_width``/``width``, ``length_penalty``, ``early_stopping``;
+        ``top_k``/``k``, ``top_p``/``p``, ``temperature``) or a ``tfmodels.generation`` sampler
+        object. ``fn`` also takes per-row ``row_max_new_tokens``, ``temperature`` and ``top_p``
+        tensors and ``[batch, 2]`` seeds: see ``tfmodels.generation.make_decode_function``.
         """
         max_length = max_length or self.max_target_length
-        key = (method, max_length, use_cache, tuple(sorted(options.items())))
+        sampler = generation.get_sampler(method, **options)
+        key = (sampler, max_length, use_cache)
         functions = self._generate_functions.functions
         if key not in functions:
-            functions[key] = generation.make_generate_fn(
-                self, method=method, max_length=max_length, use_cache=use_cache, **options
-            )
+            if self.position_encoding == "learned" and max_length > self.max_target_length:
+                raise ValueError(
+                    f"max_length {max_length} > max_target_length {self.max_target_length}"
+                )
+            decodable = self if use_cache else _UncachedDecoding(self)
+            functions[key] = generation.make_decode_function(decodable, sampler, max_length)
         return functions[key]
 
     def generate(
@@ -328,14 +377,16 @@ class Seq2SeqTransformer(keras.Model):
         Args:
             source_ids: int ``[batch, source_length]``, padded with ``pad_id``.
             max_length: tokens to generate at most; defaults to ``max_target_length``.
-            method: ``"greedy"``, ``"beam"``, ``"top_k"`` or ``"top_p"``.
+            method: ``"greedy"``, ``"beam"``, ``"top_k"`` or ``"top_p"``, or a sampler object
+                (``tfmodels.generation.TopP(0.9)``, ...).
             seed: int, for the sampling methods (a tensor argument: changing it does not retrace).
             use_cache: decode with the key/value cache (False re-runs the decoder on the whole
                 prefix each step; for tests and benchmarks).
             return_scores: also return per-sequence scores (sum of log-probabilities, divided by
                 the length penalty for beam search).
             **options: ``beam_width``, ``length_penalty``, ``early_stopping`` (beam);
-                ``top_k``, ``top_p``, ``temperature`` (sampling).
+                ``top_k`` (top_k), ``top_p`` (top_p), ``temperature`` (sampling). An option the
+                method would ignore is a ValueError.
         """
         fn = self.get_generate_function(method, max_length, use_cache, **options)
         source_ids = ops.convert_to_tensor(source_ids, dtype="int32")
@@ -348,3 +399,29 @@ class Seq2SeqTransformer(keras.Model):
         config = super().get_config()
         config.update(self.config.to_dict())
         return config
+
+
+class _UncachedDecoding:
+    """The decoding protocol without a cache: each step re-runs the decoder over the whole
+    fixed-length prefix (the slow baseline, for tests and ``bench/generate.py``)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.end_token_ids = model.end_token_ids
+        self.pad_token_id = model.pad_token_id
+        self.banned_token_ids = model.banned_token_ids
+
+    def decoding_init(self, source_ids, max_new_tokens):
+        encoder_output, source_mask = self.model.encode(tf.cast(source_ids, tf.int32))
+        batch = tf.shape(source_ids)[0]
+        prefix = tf.concat(
+            [tf.fill([batch, 1], self.model.start_id),
+             tf.fill([batch, max_new_tokens - 1], self.model.pad_id)], axis=1)
+        logits = self.model.decode(prefix, encoder_output, source_mask)[:, 0]
+        return logits, prefix, (encoder_output, source_mask)
+
+    def decoding_step(self, token_ids, step, prefix, context):
+        # Positions after step + 1 hold padding; the causal mask keeps them from mattering.
+        prefix = generation.write_column(prefix, step + 1, token_ids)
+        logits = self.model.decode(prefix, *context)
+        return tf.gather(logits, step + 1, axis=1), prefix
