@@ -9,7 +9,6 @@ from checkpoints.llama_files import (
     SPECIAL_TOKENS,
     TINY,
     quantized,
-    tiny_tokenizer,
     tokenizer_parts,
     write_gguf,
 )
@@ -31,16 +30,6 @@ from tfmodels.checkpoints.weight_mapping import CheckpointMismatchError
 from tfmodels.text import BytePairTokenizer
 
 QUANTIZATIONS = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def weights(tokenizer):
-    return random_llama_weights(vocab_size=tokenizer.get_vocab_size(), seed=3, **TINY)
 
 
 def _interleaved_rope(x, positions, theta):

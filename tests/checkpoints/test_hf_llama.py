@@ -10,7 +10,6 @@ import pytest
 from checkpoints.llama_files import (
     CHAT_TEMPLATE,
     TINY,
-    tiny_tokenizer,
     write_gguf,
     write_hf_llama,
 )
@@ -19,16 +18,6 @@ from models.llama_reference import greedy_continuation, llama_logits, random_lla
 from tfmodels.checkpoints import load_gguf, load_hf_llama
 from tfmodels.checkpoints.gguf import read_gguf
 from tfmodels.checkpoints.hf_llama import read_hf_llama
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def weights(tokenizer):
-    return random_llama_weights(vocab_size=tokenizer.get_vocab_size(), seed=4, **TINY)
 
 
 def test_folder_reads_back_and_matches_the_same_weights_written_as_gguf(
