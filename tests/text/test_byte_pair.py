@@ -204,6 +204,29 @@ def test_random_strings_of_tricky_parts_equal_hugging_face(smollm_vocabulary, pr
     assert tokenizer.detokenize(ids).numpy().tolist() == [t.encode("utf-8") for t in texts]
 
 
+@pytest.mark.parametrize(
+    "tokens, merges",
+    [
+        # "ab a" uses "ab" before "a b" makes it: after the first "a b", "ab a" comes first.
+        (["ab", "aba"], ["ab a", "a b"]),
+        # Runs of one symbol: occurrences of "a a" overlap.
+        (["aa", "aaa", "aaaa"], ["a a", "aa a", "aa aa"]),
+        (["aa", "aaaa", "aaa"], ["a a", "aa aa", "aa a"]),
+    ],
+)
+def test_merge_order_equals_hugging_face_for_any_merge_list(tokens, merges):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocabulary = list(bytes_to_unicode().values()) + tokens
+    oracle = Tokenizer(
+        models.BPE({t: i for i, t in enumerate(vocabulary)}, [tuple(m.split()) for m in merges])
+    )
+    oracle.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    texts = ["abab", "ababab", "abaab", "aaaa", "aaaaa", "aaaaaaa", "a" * 50]
+    got = BytePairTokenizer(vocabulary, merges)(tf.constant(texts)).to_list()
+    assert_same_ids(texts, got, hf_ids(oracle, texts))
+
+
 def test_pre_tokenizer_pieces(smollm_tokenizer):
     pieces = smollm_tokenizer.split_pieces(
         ["a  b\t\tc   ", "x2024 y's", "<|im_start|>user\nHi<|im_end|>", ""]

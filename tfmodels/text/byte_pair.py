@@ -213,6 +213,13 @@ class BytePairTokenizer(keras.layers.Layer):
         )
         self._merged_ids = tf.constant(merged or [0], tf.int32)
         self._num_merges = len(pairs)
+        used = set()
+        self._merge_all_occurrences = True  # see _merge_positions
+        for left, right in pairs:
+            if left + right in used:
+                self._merge_all_occurrences = False
+                break
+            used.update((left, right))
         self._special_ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(self.special_tokens or [""], tf.string),
@@ -447,13 +454,11 @@ class BytePairTokenizer(keras.layers.Layer):
         no_merge = tf.constant(self._num_merges, tf.int64)
 
         def step(active, values, row, finished):
+            pair_row = row[:-1]
             key = tf.cast(values[:-1], tf.int64) * vocabulary_size + tf.cast(values[1:], tf.int64)
             rank = self._merge_ranks.lookup(key)
-            rank = tf.where((row[:-1] == row[1:]) & (rank >= 0), rank, no_merge)
-            # Lowest rank first, then leftmost: (rank, flat position) packed in one int64.
-            packed = rank * 2**32 + tf.range(tf.size(rank, tf.int64), dtype=tf.int64)
-            best = tf.math.unsorted_segment_min(packed, row[:-1], tf.size(active))
-            best_rank = best // 2**32
+            rank = tf.where((pair_row == row[1:]) & (rank >= 0), rank, no_merge)
+            best_rank = tf.math.unsorted_segment_min(rank, pair_row, tf.size(active))
             merging = best_rank < no_merge  # a row without pairs has int64 max: finished
             symbol_merging = tf.gather(merging, row)
             done = _where(tf.logical_not(symbol_merging))
@@ -461,15 +466,17 @@ class BytePairTokenizer(keras.layers.Layer):
                 finished[0].write(finished[0].size(), tf.gather(values, done)),
                 finished[1].write(finished[1].size(), tf.gather(active, tf.gather(row, done))),
             ]
-            rows = _where(merging)
-            position = tf.cast(tf.gather(best % 2**32, rows), tf.int32)[:, None]
-            merged = tf.gather(self._merged_ids, tf.gather(best_rank, rows))
-            values = tf.tensor_scatter_nd_update(values, position, merged)
-            dropped = tf.scatter_nd(position + 1, tf.ones_like(merged), tf.shape(values))
+            is_best = (rank == tf.gather(best_rank, pair_row)) & (rank < no_merge)
+            position = self._merge_positions(is_best, pair_row, merging)
+            merged = tf.gather(self._merged_ids, tf.gather(rank, position))
+            values = tf.tensor_scatter_nd_update(values, position[:, None], merged)
+            dropped = tf.scatter_nd(
+                position[:, None] + 1, tf.ones_like(merged), tf.shape(values, tf.int64)
+            )
             keep = _where(symbol_merging & (dropped == 0))
             new_row = tf.cumsum(tf.cast(merging, tf.int32)) - 1
             return (
-                tf.gather(active, rows),
+                tf.boolean_mask(active, merging),
                 tf.gather(values, keep),
                 tf.gather(new_row, tf.gather(row, keep)),
                 finished,
@@ -492,6 +499,28 @@ class BytePairTokenizer(keras.layers.Layer):
         # Pieces finish in any order; a stable sort by piece restores text order.
         order = tf.argsort(piece, stable=True)
         return tf.gather(ids, order), tf.cast(tf.gather(piece, order), tf.int64)
+
+    def _merge_positions(self, is_best, pair_row, merging):
+        """Flat positions of the pairs to merge this round, from where each row's best pair is.
+
+        Hugging Face merges one pair at a time: the lowest rank, then the leftmost. When every
+        token is made by merges ranked before all merges that use it, a merge's new pairs all
+        rank after it, so the next ones merge the rest of that row's best pair, left to right:
+        all occurrences can go in one round. They overlap only in runs of one repeated symbol
+        (``a a a``), where left to right takes every other one. Other merge lists merge the
+        leftmost occurrence only.
+        """
+        position = tf.range(tf.size(is_best, tf.int64), dtype=tf.int64)
+        if self._merge_all_occurrences:
+            starts_run = is_best & tf.logical_not(tf.concat([[False], is_best[:-1]], 0))
+            run_start = tf.concat([_where(starts_run), [0]], 0)  # [0]: gather needs an item
+            run = tf.maximum(tf.cumsum(tf.cast(starts_run, tf.int32)) - 1, 0)
+            offset = position - tf.gather(run_start, run)
+            return _where(is_best & (offset % 2 == 0))
+        leftmost = tf.math.unsorted_segment_min(
+            tf.where(is_best, position, position.dtype.max), pair_row, tf.size(merging)
+        )
+        return tf.boolean_mask(leftmost, merging)
 
     def get_config(self):
         config = super().get_config()
