@@ -122,13 +122,15 @@ def test_k_quant_tensor_is_dequantized_by_gguf(tmp_path, weights, tokenizer):
 
     path = str(tmp_path / "k.gguf")
     write_gguf(path, {**wide, "model.layers.0.mlp.up_proj.weight": expected}, tokenizer)
-    _replace_tensor_bytes(path, "blk.0.ffn_up.weight", raw, gguf.GGMLQuantizationType.Q6_K)
+    _rewrite(path, replace_tensor=("blk.0.ffn_up.weight", raw, gguf.GGMLQuantizationType.Q6_K))
     loaded = read_gguf(path).weights["model.layers.0.mlp.up_proj.weight"]
     np.testing.assert_array_equal(loaded, expected)
 
 
-def _replace_tensor_bytes(path, name, raw, qtype):
-    """Rewrites one F32 tensor of a GGUF file as ``qtype`` blocks by re-writing the whole file."""
+def _rewrite(path, replace_tensor=None, extra_fields=None):
+    """Re-writes a GGUF file with one tensor replaced by raw blocks
+    (``replace_tensor=(name, raw uint8 blocks, qtype)``) and/or extra metadata
+    (``{key: (value, GGUFValueType)}``)."""
     import gguf
 
     reader = gguf.GGUFReader(path)
@@ -138,9 +140,12 @@ def _replace_tensor_bytes(path, name, raw, qtype):
             continue
         sub_type = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub_type)
+    for key, (value, value_type) in (extra_fields or {}).items():
+        writer.add_key_value(key, value, value_type)
     for tensor in reader.tensors:
-        if tensor.name == name:
-            writer.add_tensor(name, raw, raw_shape=raw.shape, raw_dtype=qtype)
+        if replace_tensor and tensor.name == replace_tensor[0]:
+            _, raw, qtype = replace_tensor
+            writer.add_tensor(tensor.name, raw, raw_shape=raw.shape, raw_dtype=qtype)
         else:
             writer.add_tensor(tensor.name, np.array(tensor.data))
     writer.write_header_to_file()
@@ -164,6 +169,22 @@ def test_truncated_file_is_named_as_truncated(tmp_path, weights, tokenizer):
             target.write(source.read(keep))
         with pytest.raises(GGUFFormatError, match=rf"cut{keep}.gguf \({keep} bytes\).*truncated"):
             read_gguf(truncated)
+
+
+def test_one_part_of_a_split_file_is_refused(tmp_path, weights, tokenizer):
+    import gguf
+
+    path = str(tmp_path / "model-00001-of-00002.gguf")
+    write_gguf(path, weights, tokenizer)
+    _rewrite(
+        path,
+        extra_fields={
+            "split.no": (0, gguf.GGUFValueType.UINT16),
+            "split.count": (2, gguf.GGUFValueType.UINT16),
+        },
+    )
+    with pytest.raises(GGUFFormatError, match="part 1 of a GGUF split into 2 files; merge them"):
+        read_gguf(path)
 
 
 def test_not_a_gguf_file(tmp_path):

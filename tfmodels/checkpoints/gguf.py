@@ -249,6 +249,11 @@ def read_gguf(path):
     path = os.fspath(path)
     reader = _open(path)
     metadata = _metadata(reader, path)
+    if int(metadata.get("split.count", 1)) > 1:
+        raise GGUFFormatError(
+            f"{path} is part {int(metadata.get('split.no', 0)) + 1} of a GGUF split into "
+            f"{metadata['split.count']} files; merge them first (llama-gguf-split --merge)"
+        )
     architecture = metadata.get("general.architecture")
     if architecture not in SUPPORTED_ARCHITECTURES:
         raise GGUFFormatError(
