@@ -33,6 +33,9 @@ _GPT2_PATTERN = (
 )
 _LAST_SPACE_BEFORE_WORD = rf"([{_SPACE}])([{_SPACE}][^{_SPACE}])"
 _DIGIT = r"\p{N}"
+# Stands for a special token while the text around it is split: a single letter stays one
+# piece and one token through every pre-tokenizer.
+_PLACEHOLDER = "a"
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -94,7 +97,9 @@ class BytePairTokenizer(keras.layers.Layer):
 
     ``detokenize`` joins the tokens' bytes, so ``detokenize(tokenize(text))``
     gives back any valid UTF-8 text exactly. Invalid UTF-8 bytes are read as
-    U+FFFD (as Python's ``bytes.decode(errors="replace")`` would).
+    U+FFFD (as Python's ``bytes.decode(errors="replace")`` would). A byte with
+    no single-byte token in the vocabulary is dropped, as Hugging Face does
+    (SmolLM2's has none for six rare control characters, e.g. ``\x04``).
 
     No start or end token is added: the caller (e.g. a ``CausalLMPreprocessor``)
     adds them.
@@ -108,9 +113,9 @@ class BytePairTokenizer(keras.layers.Layer):
 
     Args:
       vocabulary: token strings in id order, in GPT-2's byte alphabet (as in
-        GGUF ``tokenizer.ggml.tokens`` or a ``tokenizer.json``'s vocab); it
-        must hold the 256 single-byte tokens. ``None`` leaves the tokenizer
-        empty until ``set_vocabulary`` (or ``load_assets``) is called.
+        GGUF ``tokenizer.ggml.tokens`` or a ``tokenizer.json``'s vocab).
+        ``None`` leaves the tokenizer empty until ``set_vocabulary`` (or
+        ``load_assets``) is called.
       merges: merge rules in rank order, each ``"left right"`` or
         ``[left, right]``; both sides and their concatenation must be tokens.
       pre_tokenizer: ``"gpt2"`` or ``"smollm"`` (llama.cpp's
@@ -170,8 +175,10 @@ class BytePairTokenizer(keras.layers.Layer):
             index.setdefault(token, i)
 
         byte_chars = bytes_to_unicode()
-        if "a" not in index:
-            raise ValueError("the vocabulary has no token 'a': not a byte-level BPE vocabulary")
+        if _PLACEHOLDER not in index:
+            raise ValueError(
+                f"the vocabulary has no token {_PLACEHOLDER!r}: not a byte-level BPE vocabulary"
+            )
         unknown = [t for t in self.special_tokens if t not in index]
         if unknown:
             raise ValueError(f"special tokens {unknown} are not in the vocabulary")
@@ -230,9 +237,6 @@ class BytePairTokenizer(keras.layers.Layer):
         # Longest first: RE2 takes the first alternative that matches at a position.
         by_length = sorted(self.special_tokens, key=len, reverse=True)
         self._special_pattern = "|".join(_escape_re2(t) for t in by_length) or None
-        # A placeholder for a special token while the text around it is split: a single
-        # letter stays one piece and one token.
-        self._placeholder_id = index["a"]
         to_latin1 = str.maketrans({c: chr(b) for b, c in byte_chars.items()})
         self._token_bytes = tf.constant([_token_bytes(t, to_latin1) for t in vocabulary], tf.string)
 
@@ -423,7 +427,7 @@ class BytePairTokenizer(keras.layers.Layer):
         if self._special_pattern:
             pieces, source, special_id = _split(pieces, self._special_pattern, source, special_id)
             special_id = self._special_ids.lookup(pieces)
-            pieces = tf.where(special_id >= 0, "a", pieces)
+            pieces = tf.where(special_id >= 0, _PLACEHOLDER, pieces)
         if self.pre_tokenizer == "smollm":
             pieces, source, special_id = _split(pieces, _DIGIT, source, special_id)
         pieces, source, special_id = _split(
@@ -437,9 +441,9 @@ class BytePairTokenizer(keras.layers.Layer):
 
         Returns ``(ids, piece_of_token)``: the token ids of all pieces, flat and in
         order, and the piece each came from. Every round merges, in every
-        unfinished piece, the leftmost occurrence of its lowest-rank pair (as
-        Hugging Face's BPE does); a piece with no pair in the merges is finished
-        and leaves the loop. The state is flat (a symbol's row is its piece's
+        unfinished piece, its lowest-rank pair (see ``_merge_positions`` for which
+        occurrences); a piece with no pair in the merges is finished and leaves
+        the loop. The state is flat (a symbol's row is its piece's
         index among the unfinished ones) to keep the graph small.
         """
         # Latin-1 decoding turns every byte into the code point of the same value.
