@@ -50,7 +50,7 @@ def write_column(tokens, index, values):
 def _sequence_loop(model, sampler, inputs, max_new_tokens, limits, row_seeds, temperature, top_p):
     """Greedy or sampled decoding: one sequence per input; stops when every row has ended."""
     logits, cache, context = model.decoding_init(inputs, max_new_tokens)
-    batch, vocab = tf.shape(logits)[0], logits.shape[-1]
+    batch, vocab = tf.shape(logits)[0], logits.shape[-1] or tf.shape(logits)[-1]
     banned = _banned_mask(model, vocab)
     pad = model.pad_token_id
     tokens = tf.fill([batch, max_new_tokens], pad)
@@ -100,7 +100,7 @@ def _beam_loop(model, sampler, inputs, max_new_tokens, limits):
     """
     k, alpha = sampler.width, sampler.length_penalty
     logits, cache, context = model.decoding_init(inputs, max_new_tokens)
-    batch, vocab = tf.shape(logits)[0], logits.shape[-1]
+    batch, vocab = tf.shape(logits)[0], logits.shape[-1] or tf.shape(logits)[-1]
     banned = _banned_mask(model, vocab)
     pad = model.pad_token_id
 
