@@ -6,6 +6,7 @@ Both sides tokenize the same IMDB reviews with SmolLM2's vocabulary, merges and 
 * ``ours``: ``BytePairTokenizer(..., pre_tokenizer="smollm")`` inside a ``tf.function``;
 * ``hf``: a Hugging Face ``tokenizers`` BPE over the same lists (``Digits`` + ``ByteLevel``
   pre-tokenizer), ``encode_batch`` (Rust, several threads);
+* ``hf_one_thread``: the same, one ``encode`` call per text (one thread);
 * ``keras_hub``: ``keras_hub.tokenizers.BytePairTokenizer`` (TF ops plus tensorflow-text; its
   pre-tokenizer is GPT-2's, without SmolLM's digit split, so its ids differ on numbers).
 
@@ -76,6 +77,7 @@ def build_sides(tokens, merges, special_tokens):
     sides = {
         "ours": tf.function(ours.tokenize),
         "hf": lambda batch: hf.encode_batch(batch, add_special_tokens=False),
+        "hf_one_thread": lambda batch: [hf.encode(t, add_special_tokens=False) for t in batch],
         "keras_hub": tf.function(hub.tokenize),
     }
     return sides, build_s
@@ -92,7 +94,7 @@ def main():
 
     texts = load_texts(args.texts)
     lists = [texts[i : i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
-    inputs = {"ours": [tf.constant(b) for b in lists], "hf": lists}
+    inputs = {"ours": [tf.constant(b) for b in lists], "hf": lists, "hf_one_thread": lists}
     inputs["keras_hub"] = inputs["ours"]
     megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     sides, build_s = build_sides(*smollm2_tokenizer_fields())
@@ -113,7 +115,7 @@ def main():
             rates[name].append(len(texts) / (time.perf_counter() - start))
     median = {name: statistics.median(r) for name, r in rates.items()}
     for name, rate in median.items():
-        print(f"{name:10s} {rate:9.0f} texts/s  {rate * megabytes / len(texts):6.2f} MB/s")
+        print(f"{name:14s} {rate:9.0f} texts/s  {rate * megabytes / len(texts):6.2f} MB/s")
     print(json.dumps({
         "texts": len(texts),
         "megabytes": round(megabytes, 3),
@@ -123,6 +125,7 @@ def main():
         "texts_per_s": {name: round(rate, 1) for name, rate in median.items()},
         "same_ids_as_hf": f"{agree}/{len(texts)}",
         "ratio_vs_hf": round(median["ours"] / median["hf"], 3),
+        "ratio_vs_hf_one_thread": round(median["ours"] / median["hf_one_thread"], 3),
         "ratio_vs_keras_hub": round(median["ours"] / median["keras_hub"], 3),
     }))
 
