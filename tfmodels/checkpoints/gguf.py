@@ -268,7 +268,8 @@ def read_gguf(path):
     expected = expected_shapes(config)
     tokenizer = _tokenizer_fields(metadata, path)
 
-    weights = {}
+    # Names and shapes first (cheap), so a bad file fails before anything is dequantized.
+    tensors = {}
     for tensor in reader.tensors:
         name = hf_name(tensor.name)
         if name not in expected:
@@ -281,18 +282,21 @@ def read_gguf(path):
                 f"{path}: tensor {tensor.name!r} ({name}) has shape {list(shape)}, the metadata "
                 f"implies {list(expected[name])}"
             )
+        tensors[name] = tensor
+    missing = [gguf_name(name) for name in expected if name not in tensors]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise CheckpointMismatchError(
+            f"{path} lacks tensor(s) {', '.join(repr(m) for m in missing[:5])}{more}"
+        )
+    weights = {}
+    for name, tensor in tensors.items():
         array = _dequantize(tensor, path)
         if name.endswith("self_attn.q_proj.weight"):
             array = unpermute_rows_from_gguf(array, config.num_attention_heads)
         elif name.endswith("self_attn.k_proj.weight"):
             array = unpermute_rows_from_gguf(array, config.num_key_value_heads)
         weights[name] = array
-    missing = [gguf_name(name) for name in expected if name not in weights]
-    if missing:
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise CheckpointMismatchError(
-            f"{path} lacks tensor(s) {', '.join(repr(m) for m in missing[:5])}{more}"
-        )
     return GGUFContents(path, architecture, config, metadata, weights, tokenizer)
 
 
