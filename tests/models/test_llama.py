@@ -1,5 +1,6 @@
 """The Llama-architecture decoder: config, backbone vs the numpy reference, weights, LoRA."""
 
+import functools
 import json
 
 import keras
@@ -146,7 +147,9 @@ SMOLLM_TEMPLATE = (
 )
 
 
+@functools.lru_cache(maxsize=None)
 def _tokenizer():
+    """One tokenizer for every test model: its first call traces the tokenizing function."""
     from tfmodels.text.byte_pair import BytePairTokenizer, bytes_to_unicode
 
     vocabulary = list(bytes_to_unicode().values()) + SPECIALS + ["he", "ll"]
@@ -248,7 +251,8 @@ def test_sampling_is_seeded_and_beam_search_runs(lm):
 
 def test_fit_on_raw_strings_and_on_prompt_response_pairs():
     model, _ = _causal_lm()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    # Not XLA: compiling the train step costs more than these few steps (XLA is the default).
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     texts = ["hello there", "the cat sat", "hello hello"]
     before = model.evaluate(texts, verbose=0, return_dict=True)["loss"]
     model.fit(texts, epochs=3, batch_size=3, verbose=0)
@@ -322,7 +326,7 @@ def test_lora_trains_only_adapters_saves_them_alone_and_merges(quantize, tmp_pat
     assert len(adapters) == 2 * 2 * (2 + 3)  # 2 blocks x (query, value, gate, up, down) x (A, B)
     assert {v.path for v in model.trainable_variables} == {v.path for v in adapters.values()}
     before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     model.fit(["hello there", "the cat sat"], epochs=2, batch_size=2, verbose=0)
     assert _changed(before, model) == {v.path for v in adapters.values()}
 

@@ -19,6 +19,14 @@ def logits_head(features, num_classes, dropout, initializer_range, name):
     )
 
 
+def unpack_raw_element(element):
+    """A raw dataset element (the ``*args`` of ``Dataset.map``) as ``(x, y, sample_weight)``: an
+    element of one component is ``x`` alone (a string batch, or a pair as a 1-tuple)."""
+    if len(element) == 1:
+        return element[0], None, None
+    return keras.utils.unpack_x_y_sample_weight(element)
+
+
 def is_token_ids(x):
     """Whether ``x`` is already the encoder's input dict (``token_ids`` ...), not raw text."""
     return isinstance(x, dict) and "token_ids" in x
@@ -73,11 +81,7 @@ class BertTask(keras.Model):
         """A ``tf.data.Dataset`` of raw batches -> dataset of ``(token-id dict, y, sample_weight)``."""
 
         def preprocess(*element):
-            # An element of one component is x alone (a string batch, or a pair as a 1-tuple).
-            if len(element) == 1:
-                x, y, sample_weight = element[0], None, None
-            else:
-                x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+            x, y, sample_weight = unpack_raw_element(element)
             return keras.utils.pack_x_y_sample_weight(self.preprocessor(x), y, sample_weight)
 
         return dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)

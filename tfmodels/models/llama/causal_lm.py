@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfmodels import generation
-from tfmodels.models.bert.task import BertTask, is_token_ids
+from tfmodels.models.bert.task import BertTask, is_token_ids, unpack_raw_element
 from tfmodels.models.llama.backbone import (
     causal_attention_mask,
     positions_from_padding,
@@ -41,7 +41,7 @@ class CausalLM(BertTask):
 
     Example:
     >>> import numpy as np
-    >>> from tfmodels.models.llama import DecoderConfig
+    >>> from tfmodels.models.llama import DecoderBackbone, DecoderConfig
     >>> backbone = DecoderBackbone(DecoderConfig(
     ...     vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
     ...     num_attention_heads=2, tie_word_embeddings=True))
@@ -82,14 +82,8 @@ class CausalLM(BertTask):
                 np.asarray(weights))
 
     def preprocess_dataset(self, dataset):
-        def preprocess(*element):
-            if len(element) == 1:
-                x, y, sample_weight = element[0], None, None
-            else:
-                x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
-            return self.preprocessor(x, y, sample_weight)
-
-        return dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.map(lambda *element: self.preprocessor(*unpack_raw_element(element)),
+                           num_parallel_calls=tf.data.AUTOTUNE)
 
     # -- the cached-decoding protocol -------------------------------------------------------------
 
