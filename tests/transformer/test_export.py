@@ -1,6 +1,7 @@
 """Text in -> text out: the Translator tf.Module as a SavedModel."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfmodels.export.seq2seq import Translator, export_translator
@@ -41,6 +42,15 @@ def test_saved_model_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.translate(texts).numpy(), expected)
     served = loaded.signatures["serving_default"](texts=texts)
     np.testing.assert_array_equal(served["translations"].numpy(), expected)
+    # The general generation signature: per-row limits, counts without the end token.
+    general = loaded.signatures["generate"](prompt=texts, max_new_tokens=tf.constant([6, 1]))
+    assert general["completion"].numpy()[0] == expected[0]
+    tokens = model.generate(text_lib.encode_source(tokenizer, texts, 16), max_length=6).numpy()
+    counts = [int(np.argmax(row == 3)) if (row == 3).any() else 6 for row in tokens]
+    assert general["num_generated_tokens"].numpy()[0] == counts[0]
+    assert general["num_generated_tokens"].numpy()[1] == min(counts[1], 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_new_tokens must be in \[1, 6\]"):
+        loaded.signatures["generate"](prompt=texts, max_new_tokens=tf.constant([7, 1]))
     # Raw Python strings in, Python strings out.
     assert translator.generate(["God"]) == [expected[1].decode()]
     assert translator.generate("God") == expected[1].decode()

@@ -9,6 +9,9 @@
   `LiteRTClassifier` runs it.
 - `Translator` / `export_translator` (`seq2seq`): text in, text out for a `Seq2SeqTransformer`
   (`serving_default`: `texts` -> `translations`).
+- `export_causal_lm` (`causal_lm`): text generation for a `CausalLM` (`generate` greedy and `sample`
+  signatures: `prompt`, `max_new_tokens` [, `temperature`, `top_p`, `seed`] -> `completion`,
+  `num_generated_tokens`), tokenizer and the XLA decoding loop inside.
 - `make_examples` builds the serialized tf.Examples those signatures (and clients) take.
 - `write_warmup_requests` writes `assets.extra/tf_serving_warmup_requests` for an existing export.
 
@@ -17,6 +20,7 @@ imported only when a warmup file is written.
 """
 
 from tfmodels.export import signatures
+from tfmodels.export.causal_lm import export_causal_lm
 from tfmodels.export.classifier import (
     CLASSIFY_INPUT,
     CLASSIFY_METHOD_NAME,
@@ -47,6 +51,7 @@ __all__ = [
     "LiteRTClassifier",
     "TextPreprocess",
     "Translator",
+    "export_causal_lm",
     "export_litert",
     "export_span_qa",
     "export_text_classifier",

@@ -4,7 +4,12 @@ and detokenizes (``Translator``, ``export_translator``; formerly ``tfmodels.mode
 import tensorflow as tf
 
 from tfmodels.export.signatures import (
+    COMPLETION_OUTPUT,
     EXAMPLES_INPUT,
+    GENERATE_SIGNATURE,
+    MAX_NEW_TOKENS_INPUT,
+    NUM_GENERATED_TOKENS_OUTPUT,
+    PROMPT_INPUT,
     TRANSLATE_EXAMPLES_SIGNATURE,
     TRANSLATE_INPUT,
     TRANSLATE_OUTPUT,
@@ -55,6 +60,22 @@ class Translator(tf.Module):
         tokens, _ = self._generate(source_ids, tf.zeros([2], tf.int32))
         return text.decode_target(self.target_tokenizer, tokens, self.model.end_id)
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PROMPT_INPUT),
+                                  tf.TensorSpec([None], tf.int32, name=MAX_NEW_TOKENS_INPUT)])
+    def complete(self, prompt, max_new_tokens):
+        """The general generation contract (``tfmodels.export.signatures``): per row at most
+        ``max_new_tokens`` (in ``[1, max_length]``) tokens -> ``completion`` (end token dropped)
+        and ``num_generated_tokens``."""
+        check = tf.debugging.Assert(
+            tf.reduce_all((max_new_tokens >= 1) & (max_new_tokens <= self.max_length)),
+            [f"max_new_tokens must be in [1, {self.max_length}]; got", max_new_tokens])
+        with tf.control_dependencies([check]):
+            source_ids = text.encode_source(self.source_tokenizer, prompt, self.model.max_source_length)
+        tokens, _ = self._generate(source_ids, tf.zeros([2], tf.int32), max_new_tokens)
+        lengths = text.strip_after_end(tokens, self.model.end_id).row_lengths()
+        return {COMPLETION_OUTPUT: text.decode_target(self.target_tokenizer, tokens, self.model.end_id),
+                NUM_GENERATED_TOKENS_OUTPUT: tf.cast(lengths, tf.int64)}
+
     def generate(self, texts):
         """Raw strings (one ``str`` or a list) -> their translations as Python strings."""
         single = isinstance(texts, str)
@@ -67,7 +88,9 @@ def export_translator(translator, export_dir, example_feature=None, warmup_texts
     """Writes ``translator`` as a SavedModel whose ``serving_default`` maps texts to translations.
 
     Load with ``tf.saved_model.load(export_dir).translate(texts)`` or call the signature
-    (input ``texts``, output ``translations``).
+    (input ``texts``, output ``translations``). The ``generate`` signature offers the general
+    generation names too (``prompt``, ``max_new_tokens`` -> ``completion``,
+    ``num_generated_tokens``), as ``export_causal_lm``'s does.
 
     Args:
         translator: a ``Translator``.
@@ -83,7 +106,7 @@ def export_translator(translator, export_dir, example_feature=None, warmup_texts
     def serve(texts):
         return {TRANSLATE_OUTPUT: translator.translate(texts)}
 
-    signatures = {TRANSLATE_SIGNATURE: serve}
+    signatures = {TRANSLATE_SIGNATURE: serve, GENERATE_SIGNATURE: translator.complete}
     if example_feature:
         spec = {example_feature: tf.io.FixedLenFeature([], tf.string, default_value="")}
 
