@@ -33,6 +33,51 @@ from typing import Dict, Iterator, List, Optional
 from tfmodels.distribute.local_cluster import free_ports, stop
 
 RUNNERS = ("flink", "spark")
+LOOPBACK_HOST = "127.0.0.1"
+
+
+class _LoopbackServer:
+    """A grpc.Server whose wildcard listening addresses ("[::]:PORT", "0.0.0.0:PORT") become 127.0.0.1."""
+
+    def __init__(self, server):
+        self._server = server
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)
+
+    def add_insecure_port(self, address: str) -> int:
+        host, _, port = address.rpartition(":")
+        if host in ("[::]", "0.0.0.0", ""):
+            address = f"{LOOPBACK_HOST}:{port}"
+        return self._server.add_insecure_port(address)
+
+
+class _LoopbackGrpc:
+    """The grpc module as Beam's worker pool sees it while `worker_pool_on_loopback` is active."""
+
+    def __init__(self, grpc_module):
+        self._grpc = grpc_module
+
+    def __getattr__(self, name):
+        return getattr(self._grpc, name)
+
+    def server(self, *args, **kwargs):
+        return _LoopbackServer(self._grpc.server(*args, **kwargs))
+
+
+@contextlib.contextmanager
+def worker_pool_on_loopback() -> Iterator[None]:
+    """Beam's LOOPBACK worker pool (`worker_pool_main.BeamFnExternalWorkerPoolServicer.start`) listens on
+    "[::]:0", every interface, unauthenticated; while a local cluster runs it listens on 127.0.0.1 (the local
+    Flink/Spark processes call it there). A named cluster keeps Beam's default: it must reach this machine."""
+    from apache_beam.runners.worker import worker_pool_main
+
+    real = worker_pool_main.grpc
+    worker_pool_main.grpc = _LoopbackGrpc(real)
+    try:
+        yield
+    finally:
+        worker_pool_main.grpc = real
 FETCH_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "beam_runners.sh")
 FLINK_VERSION = os.environ.get("TFMODELS_FLINK_VERSION", "1.19.3")
 SPARK_VERSION = os.environ.get("TFMODELS_SPARK_VERSION", "3.5.3")
@@ -250,7 +295,9 @@ def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_
         job_port = _start_job_server(processes, runner, cache, master, spark_home)
         args = ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
         # The Flink runner's default parallelism on a remote cluster is 1: one TaskManager would do all the work.
-        yield args + ([f"--parallelism={workers}"] if runner == "flink" else [])
+        local = (flink_master if runner == "flink" else spark_master) is None
+        with worker_pool_on_loopback() if local else contextlib.nullcontext():
+            yield args + ([f"--parallelism={workers}"] if runner == "flink" else [])
     except BaseException:
         processes.stop_all()
         raise  # the work directory stays: it holds the logs the error names
