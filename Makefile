@@ -22,9 +22,11 @@ demo: $(STAMP)
 quickstart: $(STAMP)
 	$(PY) -m tfmodels.examples.quickstart
 
-# Everything, the slow end-to-end tests included (CI runs this).
+# Everything, the slow end-to-end tests included (CI runs this), on two pytest-xdist workers: the end-to-end
+# tests wait on subprocesses, JVMs, servers and notebook kernels as much as they compute. XDIST= runs one process.
+XDIST ?= -n 2 --dist loadgroup
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Day-to-day: skip the end-to-end tests.
 test-fast: $(STAMP)
