@@ -18,7 +18,10 @@ from testlib.pipeline import latest_summary, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     shutil.which("java") is None or shutil.which("mvn") is None,
-    reason="--runner flink|spark needs Java and Maven (tools/beam_runners.sh)")]
+    reason="--runner flink|spark needs Java and Maven (tools/beam_runners.sh)"),
+    # Under pytest-xdist, one worker runs them in turn: one local run for both, and never two clusters (up to
+    # 8 JVMs) at once on a 2-core machine.
+    pytest.mark.xdist_group("beam_clusters")]
 
 PIPELINE = "tfmodels_text_classifier"
 RUN = ["--train-steps", "3", "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8",
