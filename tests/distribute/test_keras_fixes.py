@@ -2,8 +2,9 @@
 
 Two worker processes (`TF_CONFIG` on localhost) run `tests/distribute/mwms_probe.py`, which adds the fixes one
 at a time: without each fix Keras' own `fit` under `MultiWorkerMirroredStrategy` must still fail as the module's
-docstring says (when one of these asserts fails, upstream changed: drop the fix it names), and with all of them
-`fit` on dict inputs with XLA trains to the losses of one worker.
+docstring says for every fix that `keras_fixes.applicable()` names for the running Keras (when one of these
+asserts fails, upstream changed: narrow that fix's `KERAS_VERSIONS`), and with all of them `fit` on dict inputs
+with XLA trains to the losses of one worker. Run at both ends of the supported range (Keras 3.12 and 3.15).
 """
 
 import json
@@ -44,11 +45,32 @@ def test_every_fix_has_its_upstream_error():
     assert set(UPSTREAM_ERRORS) == set(keras_fixes.FIXES)
 
 
+def test_the_running_keras_is_a_checked_one_and_the_fixes_that_apply_are_named():
+    # Both ends of the supported range run this file (make test, make test-newest).
+    assert keras_fixes.is_checked(), keras_fixes.describe()
+    assert (
+        keras_fixes.applicable("3.12.4")
+        == keras_fixes.applicable("3.15.1")
+        == list(keras_fixes.FIXES)
+    )
+    assert keras_fixes.describe("3.15.1") == (
+        "Keras 3.15.1: checked; fixes that apply: symbolic_build, scalar_logs, cpu_xla_collectives"
+    )
+    assert "not checked" in keras_fixes.describe("3.16.0")
+    assert keras_fixes.applicable("3.16.0") == list(
+        keras_fixes.FIXES
+    )  # unknown Keras: keep them all
+
+
 @pytest.mark.parametrize("fix", list(UPSTREAM_ERRORS))
-def test_upstream_fit_still_fails_without_the_fix(probes, fix):
+def test_upstream_fit_still_fails_without_each_fix_that_applies(probes, fix):
     cluster, _ = probes
+    needed = fix in keras_fixes.applicable()
     for worker in cluster:
-        assert UPSTREAM_ERRORS[fix] in worker[fix]["status"], worker[fix]["status"]
+        assert (UPSTREAM_ERRORS[fix] in worker[fix]["status"]) == needed, (
+            keras_fixes.describe(),
+            worker[fix]["status"],
+        )
 
 
 def test_one_worker_needs_no_fix(probes):

@@ -19,17 +19,28 @@ trainer (`install()` does it, once; every other strategy keeps Keras' own code p
    and leaves the all-reduce, the optimizer update and the metric updates outside it (those sync across
    workers). GPU and TPU workers keep Keras' single XLA step (their collectives compile).
 
+Which fixes apply depends on the Keras version: `KERAS_VERSIONS` gives, for each fix, the Keras versions whose
+trainer it was checked against (the failure happens there and the fix removes it), `applicable()` the fixes for the
+running Keras, and `describe()` says so in words. The three functions they replace are unchanged from Keras 3.12
+through 3.15 (Keras 3.13-3.15 changed other parts of the TensorFlow trainer: logs turned into Python numbers,
+metrics reset in `train_on_batch`), so all three apply at both ends of tfmodels' range. With a Keras outside the
+checked range `install()` still installs them, with a warning that they are unchecked there.
+
 `tests/distribute/test_keras_fixes.py` runs two worker processes that add the fixes one at a time and checks that
 each failure still happens without its fix: when it fails, upstream changed and this module should shrink.
 """
 
 import threading
+import warnings
 
+import keras
 import tensorflow as tf
 from keras.src import tree
 from keras.src.backend.tensorflow import trainer as tf_trainer
 from keras.src.losses import loss as loss_module
 from keras.src.trainers.data_adapters import data_adapter_utils
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 _lock = threading.Lock()
 _original = {}
@@ -158,15 +169,56 @@ FIXES = {
 }
 
 
+# The Keras versions each fix was checked against by the probe test (both ends of tfmodels' supported range; a
+# fix that upstream makes unnecessary gets an upper bound here, and `applicable()` then leaves it out).
+KERAS_VERSIONS = {
+    "symbolic_build": SpecifierSet(">=3.12,<3.16"),
+    "scalar_logs": SpecifierSet(">=3.12,<3.16"),
+    "cpu_xla_collectives": SpecifierSet(">=3.12,<3.16"),
+}
+_CHECKED = SpecifierSet(">=3.12,<3.16")  # the Keras versions the probe test has run on
+
+
+def _version(keras_version):
+    return Version(str(keras_version or keras.__version__))
+
+
+def is_checked(keras_version=None) -> bool:
+    """True when the probe test has run on this Keras (default: the one imported)."""
+    return _version(keras_version) in _CHECKED
+
+
+def applicable(keras_version=None) -> list:
+    """The names of the fixes that this Keras needs (default: the one imported), in `FIXES` order. Outside the
+    checked versions: all of them (the failures are upstream's, open since Keras 3.0)."""
+    version = _version(keras_version)
+    if not is_checked(version):
+        return list(FIXES)
+    return [name for name in FIXES if version in KERAS_VERSIONS[name]]
+
+
+def describe(keras_version=None) -> str:
+    """One line: the Keras version, whether it was checked, and which fixes apply."""
+    version = _version(keras_version)
+    names = applicable(version)
+    checked = "checked" if is_checked(version) else f"not checked (checked: Keras {_CHECKED})"
+    return (f"Keras {version}: {checked}; fixes that apply: {', '.join(names) or 'none'}"
+            f"{'' if len(names) == len(FIXES) else '; not needed: ' + ', '.join(n for n in FIXES if n not in names)}")
+
+
 def install(fixes=None) -> None:
-    """Puts the fixes in place: all of them (what `multi_worker_strategy()` does), or the `FIXES` named.
+    """Puts the fixes in place: those `applicable()` to this Keras (what `multi_worker_strategy()` does), or the
+    `FIXES` named. With a Keras the probe test has not run on, warns (the fixes replace private functions).
 
     Idempotent; a fix installed stays for the process (other strategies keep Keras' own code path).
     """
-    names = list(FIXES) if fixes is None else list(fixes)
+    names = applicable() if fixes is None else list(fixes)
     unknown = sorted(set(names) - set(FIXES))
     if unknown:
         raise ValueError(f"unknown fixes {unknown}; known: {list(FIXES)}")
+    if not is_checked() and not _original:
+        warnings.warn(f"tfmodels.distribute.keras_fixes: {describe()}; run tests/distribute/test_keras_fixes.py "
+                      "to see which are still needed", stacklevel=2)
     with _lock:
         for name in names:
             owner, attribute, replacement = FIXES[name]
