@@ -41,9 +41,11 @@ class ServingApi:
     """Answers requests by API name; the front ends only translate wire formats."""
 
     def __init__(self, manager: ServableManager, metrics: ServerMetrics,
-                 reload_config: Callable[[object], None], max_request_bytes: Optional[int] = None):
+                 reload_config: Callable[[object], None], max_request_bytes: Optional[int] = None,
+                 max_string_bytes: Optional[int] = None):
         self.manager = manager
         self.max_request_bytes = max_request_bytes
+        self.max_string_bytes = max_string_bytes
         self.metrics = metrics
         self._reload_config = reload_config
         self._in_flight = 0  # requests being answered by either front end
@@ -72,8 +74,17 @@ class ServingApi:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout=max(timeout, 0))
 
     def check_size(self, request) -> None:
-        """Refuse a request whose tensors would decode to more than --max_request_bytes, before decoding."""
-        if self.max_request_bytes is None or not hasattr(request, "inputs"):
+        """Refuse a request whose tensors would decode to more than --max_request_bytes, or that holds a string
+        (one text) longer than --max_string_bytes, before decoding."""
+        if not hasattr(request, "inputs"):
+            return
+        if self.max_string_bytes is not None:
+            for alias, proto in request.inputs.items():
+                longest = max((len(v) for v in proto.string_val), default=0)
+                if longest > self.max_string_bytes:
+                    raise invalid_argument(f"A string of input {alias} has {longest} bytes, over the server's limit "
+                                           f"of {self.max_string_bytes} (--max_string_bytes)")
+        if self.max_request_bytes is None:
             return
         total = sum(claimed_bytes(proto) for proto in request.inputs.values())
         if total > self.max_request_bytes:

@@ -4,6 +4,9 @@ so that `--help` and flag errors answer at once and print no TF/CUDA start-up no
 import argparse
 
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0
+# One string element (a text) may not exceed this: the text exporters' own limit (100,000 characters) in UTF-8
+# is at most 400,000 bytes; 1 MiB leaves room for other string inputs.
+DEFAULT_MAX_STRING_BYTES = 1 << 20
 DEFAULT_MAX_REQUEST_BYTES = 32 << 20  # decoded size one request may reach (REST body, tensor payloads, gRPC message)
 
 
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
              "(REST and gRPC); larger ones get INVALID_ARGUMENT / HTTP 413 before anything is allocated")
     add("--enable_grpc_healthcheck_service", type=_bool, nargs="?", const=True, default=False,
         help="serve grpc.health.v1.Health (SERVING once the models are loaded)")
+    add("--max_string_bytes", type=int, default=DEFAULT_MAX_STRING_BYTES,
+        help="longest string element (one text) a request may hold, in bytes; longer gets INVALID_ARGUMENT "
+             "before the model runs (0: no limit). Exported text models also limit characters and windows")
     add("--shutdown_grace_seconds", type=float, default=DEFAULT_SHUTDOWN_GRACE_SECONDS,
         help="on SIGTERM/SIGINT: stop accepting, let requests in flight finish for this long, then cancel the "
              "model runs still going (their clients get UNAVAILABLE / 503) and exit; SIGHUP reloads instead")

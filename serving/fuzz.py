@@ -1,6 +1,8 @@
 """A seeded fuzzer for the REST JSON -> tensor codec and request TensorProto decoding.
 
-Each case is a random (often mutated) REST predict/classify body or TensorProto; the only acceptable outcomes
+Each case is a random (often mutated) REST predict/classify body (lone surrogates and non-canonical base64
+among the values), a TensorProto, or serialized tf.Examples (valid, mutated, garbage) fed to a real
+ParseExample signature; the only acceptable outcomes
 are an answer or a ServingError with INVALID_ARGUMENT. Anything else (another exception, another code) is a
 crash and is printed with the seed and case index that reproduce it.
 
@@ -40,8 +42,18 @@ def _signature(dtypes) -> Signature:
     return Signature("serving_default", signature_def, lambda **_: {})
 
 
+# Issue 36's input kinds: lone surrogates (JSON can spell them, UTF-8 cannot hold them) and base64 that is not
+# canonical (over-padded, misplaced padding).
+_SURROGATE_STRINGS = ["\ud800", "a\udfffb", "\udbff\udbff", "\ud83d\ude00"]
+_ODD_BASE64 = ["YWJj=", "YWJj==", "YQ=", "Y===", "YW=Jj", "=", "YWJj\n"]
+
+
 def _leaf(rng: random.Random):
-    kind = rng.randrange(8)
+    kind = rng.randrange(10)
+    if kind == 8:
+        return rng.choice(_SURROGATE_STRINGS)
+    if kind == 9:
+        return {"b64": rng.choice(_ODD_BASE64)}
     if kind == 0:
         return rng.choice(_EDGE_NUMBERS)
     if kind == 1:
@@ -92,6 +104,8 @@ def json_case(rng: random.Random) -> Tuple[bytes, Signature]:
         document = _value(rng)
     if rng.random() < 0.2:
         document = {"signature_name": _leaf(rng), **(document if isinstance(document, dict) else {})}
+    if rng.random() < 0.05 and isinstance(document, dict):  # a key no UTF-8 text holds
+        document = {rng.choice(_SURROGATE_STRINGS): 1, **document}
     body = json.dumps(document, allow_nan=True).encode()
     if rng.random() < 0.1:  # byte-level mutation: truncation, bad UTF-8
         cut = rng.randrange(len(body) + 1)
@@ -135,6 +149,54 @@ def tensor_case(rng: random.Random) -> tensor_pb2.TensorProto:
     return proto
 
 
+_example_signature = None
+
+
+def example_signature() -> Signature:
+    """A real tf.Example-parsing signature (as classify/regress and the exporters' `serving_default` have),
+    built once: ParseExample on garbage quotes the bytes in a non-UTF-8 error message."""
+    global _example_signature
+    if _example_signature is None:
+        import tensorflow as tf
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def parse(inputs):
+            features = tf.io.parse_example(inputs, {"text": tf.io.FixedLenFeature([], tf.string, default_value=""),
+                                                    "x": tf.io.VarLenFeature(tf.float32)})
+            return {"length": tf.strings.length(features["text"])}
+
+        signature_def = meta_graph_pb2.SignatureDef()
+        signature_def.inputs["inputs"].dtype = types_pb2.DT_STRING
+        signature_def.inputs["inputs"].tensor_shape.dim.add(size=-1)
+        _example_signature = Signature("classify", signature_def, lambda inputs: parse(inputs))
+    return _example_signature
+
+
+def example_case(rng: random.Random) -> list:
+    """Serialized tf.Examples: valid, mutated bytes, or garbage (as `{"b64": ...}` REST values reach them)."""
+    import tensorflow as tf
+
+    example = tf.train.Example()
+    example.features.feature["text"].bytes_list.value.append(rng.randbytes(rng.randrange(8)))
+    example.features.feature["x"].float_list.value.extend([rng.uniform(-1, 1)] * rng.randrange(3))
+    data = bytearray(example.SerializeToString())
+    kind = rng.randrange(4)
+    if kind == 1 and data:
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    elif kind == 2:
+        data = bytearray(rng.randbytes(rng.randrange(1, 24)))
+    elif kind == 3:
+        data = bytearray(b"\xff\x00") + data
+    return [bytes(data)]
+
+
+def run_example_case(values: list) -> None:
+    import numpy as np
+
+    example_signature()({"inputs": np.array(values, dtype=object)})
+
+
 def _outcome(call: Callable[[], object]):
     """None when `call` answered or refused cleanly; else the unexpected exception."""
     try:
@@ -160,6 +222,11 @@ def fuzz(iterations: int, seed: int = 0) -> List[str]:
         error = _outcome(lambda proto=proto: to_ndarray(proto, "x"))
         if error is not None:
             crashes.append(f"tensor seed={seed} case={index} {proto}: {type(error).__name__}: {error}")
+        if index % 10 == 0:  # a TF run per case: one in ten
+            values = example_case(rng)
+            error = _outcome(lambda values=values: run_example_case(values))
+            if error is not None:
+                crashes.append(f"example seed={seed} case={index} {values!r}: {type(error).__name__}: {error}")
     return crashes
 
 

@@ -27,7 +27,12 @@ from serving import deadlines, inference, model_config, protos, warmup  # noqa: 
 from serving.api import ServingApi  # noqa: E402
 from serving.batching import BatchingOptions, BatchScheduler  # noqa: E402
 from serving.errors import ServingError, deadline_exceeded  # noqa: E402
-from serving.flags import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SHUTDOWN_GRACE_SECONDS, parse_args  # noqa: E402
+from serving.flags import (  # noqa: E402
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_STRING_BYTES,
+    DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    parse_args,
+)
 from serving.grpc_service import add_services  # noqa: E402
 from serving.manager import (  # noqa: E402
     DEFAULT_LOAD_RETRY_INTERVAL_SECONDS,
@@ -79,7 +84,8 @@ class ModelServer:
                  enable_grpc_healthcheck_service: bool = False,
                  shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
                  max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
-                 load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS):
+                 load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS,
+                 max_string_bytes: Optional[int] = DEFAULT_MAX_STRING_BYTES):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError("Give exactly one of model_base_path and model_config_file")
         self.model_base_path, self.model_name = model_base_path, model_name
@@ -107,7 +113,7 @@ class ModelServer:
                                        max_num_load_retries=max_num_load_retries,
                                        load_retry_interval_seconds=load_retry_interval_seconds)
         self.api = ServingApi(self.manager, self.metrics, self.manager.apply_config,
-                              max_request_bytes=max_request_bytes)
+                              max_request_bytes=max_request_bytes, max_string_bytes=max_string_bytes)
         self._scheduler: Optional[BatchScheduler] = None
         self._queues = {}  # id(servable) -> batch queues of its signatures
         self._grpc_server = None
@@ -322,7 +328,8 @@ def main(argv=None) -> int:
         max_request_bytes=args.max_request_bytes,
         enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
         shutdown_grace_seconds=args.shutdown_grace_seconds, max_num_load_retries=args.max_num_load_retries,
-        load_retry_interval_seconds=args.load_retry_interval_micros / 1e6)
+        load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
+        max_string_bytes=args.max_string_bytes or None)
     stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -101,6 +101,14 @@ def test_canonical_base64_is_decoded(text, value):
     assert json_codec.json_to_array([{"b64": text}], 7).tolist() == [value]
 
 
+def _replace(path, text):
+    """Write `path` whole (the poller never sees half a file)."""
+    partial = str(path) + ".partial"
+    with open(partial, "w") as f:
+        f.write(text)
+    os.replace(partial, path)
+
+
 def test_config_syntax_error_is_logged_once_per_change(tmp_path, model_base, caplog):
     config = tmp_path / "models.config"
     entry = f'model_config_list {{ config {{ name: "{MODEL_NAME}" base_path: "{model_base}" }} }}'
@@ -108,9 +116,9 @@ def test_config_syntax_error_is_logged_once_per_change(tmp_path, model_base, cap
     with ModelServer(model_config_file=str(config), file_system_poll_wait_seconds=0,
                      model_config_file_poll_wait_seconds=0.05) as server:
         caplog.clear()
-        config.write_text("model_config_list { config { name: ")
+        _replace(config, "model_config_list { config { name: ")
         time.sleep(0.6)  # a dozen polls of the same broken file
-        config.write_text("model_config_list { nonsense: 1 }")
+        _replace(config, "model_config_list { nonsense: 1 }")
         time.sleep(0.6)
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 2, [r.getMessage() for r in errors]
@@ -335,3 +343,21 @@ def test_cli_sighup_keeps_serving_and_sigterm_drains(sleeper_base):
         worker.join(15)
         assert results and results[0][0] == 200
         assert server.process.wait(15) == 0
+
+
+# 3 (the server's own per-request limit) ---------------------------------------------------------------------
+def test_string_longer_than_max_string_bytes_is_refused_before_the_model_runs(text_base):
+    with ModelServer(model_base_path=text_base, model_name="text_classifier", file_system_poll_wait_seconds=0,
+                     max_string_bytes=1000) as server:
+        status, document = http(server, "POST", "/v1/models/text_classifier:predict",
+                                {"instances": ["good " * 300]})
+        assert status == 400 and "--max_string_bytes" in document["error"]
+        assert http(server, "POST", "/v1/models/text_classifier:predict", {"instances": ["good " * 100]})[0] == 200
+        prediction, _, channel = stubs(server)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "text_classifier"
+        request.inputs["text"].CopyFrom(tf.make_tensor_proto([b"x" * 1001]))
+        with pytest.raises(grpc.RpcError) as info:
+            prediction.Predict(request, timeout=10)
+        channel.close()
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
