@@ -211,6 +211,24 @@ def test_greedy_generation_matches_the_reference_and_batches_with_padding(lm):
     assert model.generate("a", max_new_tokens=6, jit_compile=False) == completions[1]
 
 
+def test_decoding_traces_with_unknown_prompt_length(lm):
+    """A serving signature has no fixed prompt length: the cache is sized by a traced length."""
+    import tensorflow as tf
+
+    from tfmodels import generation
+
+    model, _ = lm
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    @tf.function(input_signature=[{"token_ids": spec, "padding_mask": spec}])
+    def decode(inputs):
+        return generation.decode(model, inputs, generation.Greedy(), 6)[0]
+
+    inputs = model.preprocessor.generate_preprocess(["hello", "a"])
+    np.testing.assert_array_equal(decode(inputs), model.generate(inputs, max_new_tokens=6,
+                                                                 jit_compile=False))
+
+
 def test_generation_stops_at_end_token_and_stop_strings():
     model, _ = _causal_lm()
     fast = {"max_new_tokens": 4, "jit_compile": False}  # tracing only: XLA is tested above

@@ -110,7 +110,9 @@ class CausalLM(BertTask):
         order = tf.argsort(padding_mask, axis=1, stable=True)
         token_ids = tf.gather(token_ids, order, batch_dims=1)
         padding_mask = tf.gather(padding_mask, order, batch_dims=1)
-        batch, prompt_length = tf.shape(token_ids)[0], token_ids.shape[1]
+        batch = tf.shape(token_ids)[0]
+        # Static under XLA (the cache's size); a traced length for graphs without a fixed one.
+        prompt_length = token_ids.shape[1] or tf.shape(token_ids)[1]
         key_mask = tf.concat([padding_mask, tf.ones([batch, max_new_tokens], tf.int32)], axis=1)
         caches = self.backbone.empty_cache(batch, prompt_length + max_new_tokens)
         hidden, caches = self.backbone.call_with_cache(
