@@ -25,12 +25,15 @@ def test_pretraining_learns_and_fine_tunes(tmp_path):
         sequence_length=64,
         max_predictions=10,
         batch_size=16,
-        finetune_train=500,
-        finetune_test=500,
-        finetune_epochs=2,
+        # Fine-tuning only has to train to a sane classifier here: one short epoch.
+        finetune_train=256,
+        finetune_test=256,
+        finetune_epochs=1,
         finetune_seeds=(0,),
     )
     first = tmp_path / "pretrain"
+    # Not fewer steps or vocabulary documents: learned from 300 documents, the vocabulary left the MLM
+    # only 0.005 above the most-frequent-token baseline (0.009 with 800).
     result = run(pretrain_steps=300, vocab_size=2000, vocab_docs=800, output_dir=str(first),
                  **settings)
     vocab = (first / "vocab.txt").read_text(encoding="utf-8").split("\n")
