@@ -127,3 +127,12 @@ def test_load_hf_llama_is_the_same_model_as_the_same_weights_in_gguf(tmp_path, w
     reference = greedy_continuation(weights, ids, 5, end_token_ids=(2,), **config)
     expected_text = tokenizer.decode([t for t in reference if t != 2], skip_special_tokens=False)
     assert from_folder.generate(prompt, max_new_tokens=5, jit_compile=False) == expected_text
+
+
+def test_a_tokenizer_larger_than_the_embedding_is_refused(tmp_path, tokenizer):
+    weights = random_llama_weights(vocab_size=tokenizer.get_vocab_size() - 1, **TINY)
+    directory = write_hf_llama(str(tmp_path / "hf"), weights, tokenizer)
+    with pytest.raises(
+        ValueError, match=r"tokenizer has 300 tokens, the model's embedding only 299"
+    ):
+        load_hf_llama(directory)

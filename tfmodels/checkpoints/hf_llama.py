@@ -139,6 +139,11 @@ def causal_lm_from_weights(
     """
     from tfmodels.models.llama import CausalLM, CausalLMPreprocessor, DecoderBackbone
 
+    if tokenizer.vocabulary_size() > config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {tokenizer.vocabulary_size()} tokens, the model's embedding only "
+            f"{config.vocab_size} rows"
+        )
     backbone = DecoderBackbone(config, dtype=dtype)
     backbone.assign_hf_llama_weights(weights)
     if sequence_length is None:
