@@ -131,3 +131,69 @@ def test_served_over_grpc_and_rest(exported):
         outputs = rest.predict(MODEL_NAME, inputs={"text": TEXTS},
                                signature_name=signatures.ENTITIES_SIGNATURE)
         _check(outputs, expected)
+
+
+# ---- issue 36: empty batches, request limits, windows run in chunks ----
+
+@pytest.fixture(scope="module")
+def limited(exported, tmp_path_factory):
+    """The same model exported with small limits and one window per model call."""
+    _, expected, model = exported
+    export_dir = str(tmp_path_factory.mktemp("ner_limited") / MODEL_NAME / "1")
+    export_token_classifier(export_dir, model, max_text_chars=60, max_windows=12, window_chunk=1)
+    return export_dir, expected
+
+
+def test_empty_batch_answers_with_no_rows(exported):
+    """Issue 36 item 11: an empty batch was a graph error (LowerBound_1) instead of an empty answer."""
+    import tensorflow as tf
+
+    out = tf.saved_model.load(exported[0]).signatures[signatures.ENTITIES_SIGNATURE](
+        text=tf.constant([], tf.string))
+    assert out[signatures.NUM_ENTITIES_OUTPUT].shape == (0,)
+    assert out[signatures.ENTITY_TEXT_OUTPUT].shape[0] == 0
+
+
+def test_windows_in_chunks_match_predict_entities(limited):
+    import tensorflow as tf
+
+    export_dir, expected = limited
+    outputs = tf.saved_model.load(export_dir).signatures[signatures.ENTITIES_SIGNATURE](text=tf.constant(TEXTS))
+    _check({k: v.numpy() for k, v in outputs.items()}, expected)
+
+
+def test_request_limits_are_invalid_argument_before_the_model_runs(limited):
+    """Issue 36 item 3: one long text or many texts could take unbounded memory and time."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(limited[0]).signatures[signatures.ENTITIES_SIGNATURE]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="limit of 60 characters"):
+        serve(text=tf.constant(["anna " * 13]))  # 65 characters
+    with pytest.raises(tf.errors.InvalidArgumentError, match="limit of 12 windows"):
+        serve(text=tf.constant(["anna lives in paris"] * 13))  # one window each
+    assert serve(text=tf.constant(["anna lives in paris"] * 12))[signatures.NUM_ENTITIES_OUTPUT].shape == (12,)
+
+
+def test_entity_text_is_linear_in_the_text_length(exported):
+    """Issue 36 item 3: each entity's text was cut from a copy of its whole text (quadratic memory and time);
+    a text with thousands of entities is decoded in well under the time of the old decoding."""
+    import time
+
+    import tensorflow as tf
+
+    from tfmodels.text import alignment
+
+    _, _, model = exported
+    pre = model.preprocessor
+    text = tf.constant([" ".join(["anna"] * 20000)])
+    pieces = alignment.text_pieces(pre.tokenizer, text)
+    x, window_text, _ = pre.windows(text)
+    person = np.zeros([int(tf.size(window_text)), pre.sequence_length, len(TAGS)], np.float32)
+    person[..., TAGS.index("B-PER")] = 9.0  # every word its own entity
+    start = time.perf_counter()
+    found = alignment.decode_entities(text, pieces, tf.constant(person), window_text, pre.sequence_length,
+                                      pre.stride, TAGS)
+    elapsed = time.perf_counter() - start
+    assert found["text"].row_lengths().numpy().tolist() == [20000]
+    assert set(found["text"].flat_values.numpy().tolist()) == {b"anna"}
+    assert elapsed < 5.0, elapsed

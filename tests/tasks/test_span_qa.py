@@ -157,6 +157,66 @@ def test_empty_context_gives_the_empty_answer(tokenizer):
     assert out["score"][0] == 0.0 and out["score"][2] == 0.0
 
 
+def test_no_n_best_span_still_answers_the_best_valid_span(tokenizer):
+    """Issue 36 item 12: the n-best starts all lie after the n-best ends (or outside the context), so no
+    n-best pair is a valid span; run_squad (SQuAD v1.1) still answers with the best valid span."""
+    pre = SpanQAPreprocessor(tokenizer, sequence_length=20, doc_stride=4, max_query_length=4)
+    context = "a b c d e zebra lion"
+    w = _windows(pre, ["who"], [context])
+    start, end = _logits_for(w, 6, 0, 9.0, 9.0)  # the only n-best start (lion) is after the only n-best end (a)
+    start[w["context_token"] == 0] = -5.0
+    out = _decode(w, [context], start, end, n_best=1)
+    assert out["answer_text"][0] == b"lion"  # start 9 + end 0 beats "a" (-5 + 9) and "a ... lion"
+    assert (out["answer_start"][0], out["answer_end"][0]) == (context.index("lion"), len(context))
+    assert 0 < out["score"][0] <= 1
+    # Only [CLS] and question logits are high: every n-best start is outside the context.
+    start, end = np.zeros_like(start), np.zeros_like(end)
+    start[:, :3] = end[:, :3] = 50.0
+    start[w["context_token"] == 5] = end[w["context_token"] == 5] = 1.0
+    out = _decode(w, [context], start, end, n_best=2)
+    assert out["answer_text"][0] == b"zebra"
+
+
+def test_band_of_spans_matches_the_full_span_matrix(tokenizer):
+    """Spans are formed over [windows, seq, max_answer_length] and in chunks of windows: the same answer,
+    offsets and score as the full [windows, seq, seq] search on random logits."""
+    pre = SpanQAPreprocessor(tokenizer, sequence_length=16, doc_stride=3, max_query_length=3)
+    contexts = ["a b c d e zebra lion a b c d e zebra lion", "zebra", "a b c", "lion a zebra b c d e a b"]
+    w = _windows(pre, ["who is", "who", "what", "where"], contexts)
+    rng = np.random.default_rng(3)
+    start, end = (rng.normal(size=w["token_ids"].shape).astype("float32") for _ in range(2))
+    expected = _full_matrix_answers(w, contexts, start, end, max_answer_length=4, n_best=5)
+    for chunk in (None, 1, 2):
+        out = _decode(w, contexts, start, end, max_answer_length=4, n_best=5, window_chunk=chunk)
+        assert [(int(a), int(b)) for a, b in zip(out["answer_start"], out["answer_end"])] == expected[0]
+        np.testing.assert_allclose(out["score"], expected[1], rtol=1e-5)
+
+
+def _full_matrix_answers(w, contexts, start, end, max_answer_length, n_best):
+    """run_squad's search in numpy: every (start, end) pair of every window, n-best filtered."""
+    answers, scores = [], []
+    for q, context in enumerate(contexts):
+        candidates = []
+        for n_best_only in (True, False):  # no n-best span at all: every valid span (issue 36 item 12)
+            for row in np.flatnonzero(w["example"] == q):
+                top_s = np.sort(start[row])[-n_best] if n_best_only else -np.inf
+                top_e = np.sort(end[row])[-n_best] if n_best_only else -np.inf
+                for i in range(start.shape[1]):
+                    for j in range(i, min(i + max_answer_length, start.shape[1])):
+                        if (w["max_context"][row, i] and w["context_token"][row, j] >= 0
+                                and start[row, i] >= top_s and end[row, j] >= top_e):
+                            candidates.append((start[row, i] + end[row, j], row, i, j))
+            if candidates:
+                break
+        best = max(candidates, key=lambda c: c[0])
+        total = np.log(np.sum(np.exp([c[0] for c in candidates])))
+        byte_start, byte_end = w["byte_start"][best[1], best[2]], w["byte_end"][best[1], best[3]]
+        data = context.encode()
+        answers.append((len(data[:byte_start].decode()), len(data[:byte_end].decode())))
+        scores.append(np.exp(best[0] - total))
+    return answers, scores
+
+
 def test_training_targets_point_at_the_answer_or_cls(tokenizer):
     pre = SpanQAPreprocessor(tokenizer, sequence_length=12, doc_stride=3, max_query_length=4)
     context = "a b c d e a b c d é zebra lion"

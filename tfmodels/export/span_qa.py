@@ -5,8 +5,10 @@ The `answer_question` signature (names in `tfmodels.export.signatures`) takes `q
 [batch], Unicode character offsets into the context, so `context[start:end] == answer_text` in Python) and
 `score` (DT_FLOAT [batch]). The graph is the same code as `BertSpanQA.answer`
 (`tfmodels.models.bert.span_qa_reader`) in core TF ops only: it loads where `tensorflow_text` cannot be
-imported. An empty context gives `""`, -1, -1, 0; a question longer than the preprocessor's
-`max_query_length` tokens is truncated to its first tokens.
+imported. Every non-empty context gets its best valid span (as `run_squad` for SQuAD v1.1); an empty context
+gives `""`, -1, -1, 0; a question longer than the preprocessor's `max_query_length` tokens is truncated to its
+first tokens. A question or context over `max_text_chars` characters, or a request over `max_windows`
+windows, fails with INVALID_ARGUMENT before the model runs, which runs `window_chunk` windows at a time.
 """
 
 from typing import Optional, Sequence, Tuple
@@ -26,6 +28,11 @@ from tfmodels.export.signatures import (
     EXAMPLES_INPUT,
     QUESTION_INPUT,
 )
+from tfmodels.export.token_classifier import (
+    DEFAULT_MAX_TEXT_CHARS,
+    DEFAULT_MAX_WINDOWS,
+    DEFAULT_WINDOW_CHUNK,
+)
 from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
 from tfmodels.models.bert.span_qa_reader import answer_batch
 
@@ -42,6 +49,9 @@ def export_span_qa(
     warmup: Optional[Sequence[Tuple[str, str]]] = None,
     model_name: str = "",
     example_features: Optional[Tuple[str, str]] = None,
+    max_text_chars: Optional[int] = DEFAULT_MAX_TEXT_CHARS,
+    max_windows: Optional[int] = DEFAULT_MAX_WINDOWS,
+    window_chunk: int = DEFAULT_WINDOW_CHUNK,
 ) -> str:
     """Write `model` (a `BertSpanQA` with a `SpanQAPreprocessor`) as a SavedModel at `export_dir`.
 
@@ -55,6 +65,11 @@ def export_span_qa(
         example_features: when given, `(question_feature, context_feature)`: also a `serving_default`
             signature for evaluation (TFMA) that takes serialized tf.Examples (`examples`) holding these two
             string features and returns the same outputs as `answer_question`.
+        max_text_chars: longest question or context (Unicode characters) a request may hold; longer fails
+            with INVALID_ARGUMENT before any work (None: no limit).
+        max_windows: most windows one request may make (all its contexts together); more fail with
+            INVALID_ARGUMENT before the model runs (None: no limit).
+        window_chunk: windows the model runs on at once (memory holds one chunk's activations).
 
     Returns:
         `export_dir`.
@@ -64,7 +79,8 @@ def export_span_qa(
         raise ValueError("export_span_qa needs a BertSpanQA built with preprocessor=SpanQAPreprocessor(...)")
 
     def answer_question(question, context):
-        answers = answer_batch(model, preprocessor, question, context, max_answer_length, n_best)
+        answers = answer_batch(model, preprocessor, question, context, max_answer_length, n_best,
+                               max_text_chars=max_text_chars, max_windows=max_windows, window_chunk=window_chunk)
         return {key: answers[name] for name, key in _OUTPUT_KEYS.items()}
 
     archive = keras.export.ExportArchive()

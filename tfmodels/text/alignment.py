@@ -168,8 +168,13 @@ def decode_entities(texts, pieces, logits, window_text, sequence_length, stride,
     end = tf.gather(word_end, last)
     entity_score = tf.math.unsorted_segment_mean(tf.gather(score, members), member_entity,
                                                  num_entities)
-    surface = tf.strings.substr(tf.gather(texts, entity_text_index), start, end - start,
-                                unit="UTF8_CHAR")
+    # Each entity's characters, gathered from the texts' code points: work in proportion to the entities'
+    # lengths (a substr of the gathered text copied the whole text per entity and scanned it from its start:
+    # quadratic in the text's length).
+    chars = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
+    first_char = tf.gather(chars.row_splits, entity_text_index) + start
+    surface = tf.strings.unicode_encode(
+        tf.gather(chars.flat_values, tf.ragged.range(first_char, first_char + end - start)), "UTF-8")
     names = tf.constant(types + [""], tf.string)
     entity_type = tf.gather(names, tf.gather(type_, first))
     per_text = tf.math.bincount(tf.cast(entity_text_index, tf.int32), minlength=tf.size(texts),

@@ -85,3 +85,63 @@ def max_context(num_tokens, window_size, stride):
     chosen = tf.equal(best_window(tf.minimum(token, num_tokens - 1), num_tokens, window_size, stride),
                       window)
     return inside & chosen
+
+
+def run_in_chunks(fn, inputs, chunk_size):
+    """``fn(inputs)`` computed ``chunk_size`` rows (windows) at a time, one chunk after the other.
+
+    ``inputs`` is a structure of tensors sharing their first dimension; ``fn`` maps such a structure of
+    ``k`` rows to a structure of tensors of ``k`` rows each (a model over windows). The outputs equal one call
+    on all the rows; what the call holds at once (a model's activations) is bounded by ``chunk_size`` rows
+    instead of growing with the request, and a run cancelled between chunks stops there. Rows that fit in one
+    chunk take one call, as before.
+
+    >>> run_in_chunks(lambda x: x * 2, tf.range(5), chunk_size=2).numpy().tolist()
+    [0, 2, 4, 6, 8]
+    """
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    rows = tf.shape(tf.nest.flatten(inputs)[0])[0]
+    count = tf.maximum((rows + chunk_size - 1) // chunk_size, 1)
+
+    def take(i):
+        return tf.nest.map_structure(lambda t: t[i * chunk_size: (i + 1) * chunk_size], inputs)
+
+    first = fn(take(0))
+    flat = tf.nest.flatten(first)
+    arrays = [tf.TensorArray(t.dtype, size=count, infer_shape=False).write(0, t) for t in flat]
+
+    def body(i, arrays):
+        outputs = tf.nest.flatten(fn(take(i)))
+        return i + 1, [a.write(i, o) for a, o in zip(arrays, outputs)]
+
+    _, arrays = tf.while_loop(lambda i, _: i < count, body, [tf.constant(1), arrays], parallel_iterations=1)
+    return tf.nest.pack_sequence_as(first, [a.concat() for a in arrays])
+
+
+def after_checks(value, checks):
+    """``value`` (a structure of tensors) that is only computed once every op in ``checks`` (assertions) ran,
+    so a request over a limit fails before the work the limit guards is done."""
+    with tf.control_dependencies(checks):
+        return tf.nest.map_structure(tf.identity, value)
+
+
+def check_text_chars(texts, max_chars, name="text"):
+    """An assertion that every string of ``texts`` has at most ``max_chars`` Unicode characters (an
+    INVALID_ARGUMENT naming the limit otherwise); ``max_chars`` None checks nothing."""
+    if max_chars is None:
+        return []
+    longest = tf.reduce_max(tf.concat([tf.strings.length(texts, unit="UTF8_CHAR"), [0]], 0))
+    return [tf.debugging.assert_less_equal(
+        longest, tf.constant(int(max_chars), tf.int32),
+        message=f"a {name} is longer than this model's limit of {int(max_chars)} characters (max_text_chars)")]
+
+
+def check_windows(count, max_windows):
+    """An assertion that a request makes at most ``max_windows`` windows (None: no limit)."""
+    if max_windows is None:
+        return []
+    return [tf.debugging.assert_less_equal(
+        tf.cast(count, tf.int64), tf.constant(int(max_windows), tf.int64),
+        message=f"the request needs more than this model's limit of {int(max_windows)} windows (max_windows); "
+                "send fewer or shorter texts")]

@@ -12,11 +12,12 @@ One implementation serves training features, :meth:`BertSpanQA.answer` and the e
 - :func:`decode_answers` picks, per question, the best ``start + end`` logit span over all windows:
   the start must be a max-context token, both ends context tokens, ``end - start < max_answer_length``,
   the start among the window's ``n_best`` highest start logits and the end among the ``n_best`` highest
-  end logits (``run_squad``'s n-best search). The span is mapped back to the context's characters
+  end logits (``run_squad``'s n-best search); when no such pair exists in any of the question's windows,
+  the best span among all valid ones (``run_squad`` always answers SQuAD v1.1 with a span). The span is mapped back to the context's characters
   (the tokenizer's offsets are UTF-8 bytes; they are converted to Unicode code points, Python ``str``
   indices), so ``context[start:end] == answer_text`` also for accents, CJK and emoji.
 
-An empty context (or one the tokenizer reduces to nothing) has no candidate span: its answer is
+Only an empty context (or one the tokenizer reduces to nothing) has no candidate span: its answer is
 ``""`` with start/end ``-1`` and score ``0``. An empty question is allowed (the window just holds no
 question tokens).
 """
@@ -29,6 +30,7 @@ import tensorflow as tf
 
 from tfmodels.models.bert.encoder import INPUT_NAMES
 from tfmodels.text.preprocessing import TokenizingLayer
+from tfmodels.text.windows import after_checks, check_text_chars, check_windows, run_in_chunks
 from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
 
 EMPTY_ANSWER = ("", -1, -1, 0.0)
@@ -187,7 +189,7 @@ class SpanQAPreprocessor(TokenizingLayer):
         return config
 
 
-def decode_answers(windows, start_logits, end_logits, contexts, max_answer_length=30, n_best=20):
+def decode_answers(windows, start_logits, end_logits, contexts, max_answer_length=30, n_best=20, window_chunk=None):
     """Best span per question over all its windows, mapped back to context characters.
 
     Args:
@@ -196,6 +198,7 @@ def decode_answers(windows, start_logits, end_logits, contexts, max_answer_lengt
       contexts: the 1-D string tensor the windows were built from.
       max_answer_length: most tokens in an answer (``run_squad``: 30).
       n_best: starts/ends searched per window: the ``n_best`` highest logits (``run_squad``: 20).
+      window_chunk: when given, the spans of that many windows are formed at a time (bounded memory).
 
     Returns:
       dict: ``answer_text`` (string ``[batch]``), ``answer_start``/``answer_end`` (int64 Unicode
@@ -208,20 +211,40 @@ def decode_answers(windows, start_logits, end_logits, contexts, max_answer_lengt
     seq = tf.shape(start_logits)[1]
     k = tf.minimum(n_best, seq)
     neg = tf.constant(-np.inf, tf.float32)
+    can_start = windows["max_context"]
+    can_end = windows["context_token"] >= 0
     in_start_n_best = start_logits >= tf.math.top_k(start_logits, k).values[:, -1:]
     in_end_n_best = end_logits >= tf.math.top_k(end_logits, k).values[:, -1:]
-    starts = tf.where(windows["max_context"] & in_start_n_best, start_logits, neg)
-    ends = tf.where((windows["context_token"] >= 0) & in_end_n_best, end_logits, neg)
-    gap = tf.range(seq)[None, :] - tf.range(seq)[:, None]  # end - start
-    valid = (gap >= 0) & (gap < max_answer_length)
-    pairs = tf.where(valid[None], starts[:, :, None] + ends[:, None, :], neg)
-    pairs = tf.reshape(pairs, [tf.shape(pairs)[0], -1])
-    window_best = tf.reduce_max(pairs, axis=1)
-    window_arg = tf.argmax(pairs, axis=1, output_type=tf.int32)
-    window_lse = tf.reduce_logsumexp(pairs, axis=1)
 
+    def window_spans(starts, ends):
+        """Per window: best span score, its flat index start * seq + end, and the log-sum-exp of all spans.
+        Only ends within max_answer_length of each start are formed ([windows, seq, max_answer_length], not
+        [windows, seq, seq])."""
+        band = tf.signal.frame(tf.concat([ends, tf.fill([tf.shape(ends)[0], max_answer_length], neg)], 1),
+                               max_answer_length, 1, axis=1)[:, :seq]  # band[w, s, d] = ends[w, s + d]
+        pairs = tf.reshape(starts[:, :, None] + band, [tf.shape(band)[0], -1])
+        arg = tf.argmax(pairs, axis=1, output_type=tf.int32)  # first maximum: smallest start, then end
+        start = arg // max_answer_length
+        return tf.reduce_max(pairs, axis=1), start * seq + start + arg % max_answer_length, tf.reduce_logsumexp(
+            pairs, axis=1)
+
+    def both_tiers(rows):
+        starts, ends, can_start, can_end, start_n_best, end_n_best = rows
+        # run_squad (SQuAD v1.1) answers with its best valid span even when no start and end among the n-best
+        # logits form one: then every valid span of the question's windows is searched.
+        return (window_spans(tf.where(can_start & start_n_best, starts, neg), tf.where(can_end & end_n_best, ends, neg))
+                + window_spans(tf.where(can_start, starts, neg), tf.where(can_end, ends, neg)))
+
+    rows = (start_logits, end_logits, can_start, can_end, in_start_n_best, in_end_n_best)
+    spans = run_in_chunks(both_tiers, rows, window_chunk) if window_chunk else both_tiers(rows)
+    n_best_spans, any_spans = spans[:3], spans[3:]
     example = windows["example"]
     batch = tf.size(contexts)
+    has_n_best = tf.math.unsorted_segment_max(
+        tf.cast(tf.math.is_finite(n_best_spans[0]), tf.int32), example, batch) > 0
+    use_n_best = tf.gather(has_n_best, example)
+    window_best, window_arg, window_lse = (tf.where(use_n_best, n, a) for n, a in zip(n_best_spans, any_spans))
+
     # (A segment of only -inf windows reduces to float32's lowest, not -inf: test finiteness per window.)
     found = tf.math.unsorted_segment_max(tf.cast(tf.math.is_finite(window_best), tf.int32), example, batch) > 0
     best = tf.where(found, tf.math.unsorted_segment_max(window_best, example, batch), neg)
@@ -256,12 +279,26 @@ def decode_answers(windows, start_logits, end_logits, contexts, max_answer_lengt
     }
 
 
-def answer_batch(model, preprocessor, questions, contexts, max_answer_length=30, n_best=20):
-    """Windows, model, decoding for one batch of strings (graph-friendly; the SavedModel's body)."""
+def answer_batch(model, preprocessor, questions, contexts, max_answer_length=30, n_best=20, max_text_chars=None,
+                 max_windows=None, window_chunk=None):
+    """Windows, model, decoding for one batch of strings (graph-friendly; the SavedModel's body).
+
+    ``max_text_chars`` / ``max_windows`` (None: no limit) fail a longer question or context, or a batch making
+    more windows, with INVALID_ARGUMENT before the work; ``window_chunk`` runs the model that many windows at
+    a time (memory of one chunk's activations however long the contexts).
+    """
+    checks = (check_text_chars(questions, max_text_chars, "question")
+              + check_text_chars(contexts, max_text_chars, "context"))
+    questions, contexts = after_checks((questions, contexts), checks)
     windows = preprocessor((questions, contexts))
-    logits = model({name: windows[name] for name in INPUT_NAMES}, training=False)
+    inputs = after_checks({name: windows[name] for name in INPUT_NAMES},
+                          check_windows(tf.size(windows["example"]), max_windows))
+    if window_chunk:
+        logits = run_in_chunks(lambda rows: model(rows, training=False), inputs, window_chunk)
+    else:
+        logits = model(inputs, training=False)
     return decode_answers(windows, logits["start_logits"], logits["end_logits"], contexts,
-                          max_answer_length=max_answer_length, n_best=n_best)
+                          max_answer_length=max_answer_length, n_best=n_best, window_chunk=window_chunk)
 
 
 def window_features(preprocessor, questions, contexts, answers=None):
