@@ -313,3 +313,18 @@ def test_smollm2_answers_like_the_numpy_forward_pass():
     )
     answer = model.preprocessor.tokenizer.detokenize(generated[None]).numpy()[0].decode()
     assert answer == "The capital of France is Paris.<|im_end|>"
+
+
+def test_a_loaded_gguf_model_saves_and_reloads_as_keras(tmp_path, weights, tokenizer):
+    import keras
+
+    model = load_gguf(write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer, "Q8_0"))
+    model.save(str(tmp_path / "tiny.keras"))
+    reloaded = keras.saving.load_model(str(tmp_path / "tiny.keras"))
+    messages = [{"role": "user", "content": "Hello world!"}]
+    assert reloaded.apply_chat_template(messages) == model.apply_chat_template(messages)
+    prompt = model.apply_chat_template(messages)
+    ids = reloaded.preprocessor.tokenizer(prompt).numpy()
+    assert ids.tolist() == tokenizer.encode(prompt).ids
+    inputs = {"token_ids": ids[None], "padding_mask": np.ones_like(ids)[None]}
+    np.testing.assert_array_equal(np.asarray(reloaded(inputs)), np.asarray(model(inputs)))
