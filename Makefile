@@ -4,9 +4,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
 PYTEST_ARGS ?=
 
-.PHONY: demo quickstart test test-fast bench lock clean-venv
+.PHONY: demo quickstart test test-fast test-newest bench lock clean-venv
 
-$(STAMP): setup.py requirements/lock.txt tools/bootstrap.sh
+$(STAMP): pyproject.toml requirements/lock.txt requirements/lock-tfx121.txt tools/bootstrap.sh tools/find_python.sh tools/data_packages.sh
 	bash tools/bootstrap.sh
 	touch $(STAMP)
 
@@ -31,6 +31,20 @@ test: $(STAMP)
 # Day-to-day: skip the end-to-end tests.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The newest end of the supported range: Python 3.12, TensorFlow 2.21, Keras 3.15, no TFX (.venv-newest from
+# requirements/lock-newest.txt by tools/bootstrap_newest.sh, quick when it exists). The fast tfmodels and serving
+# tests, one export -> serve round trip, the multi-worker probes and the wheel installed in a fresh venv.
+NEWEST_VENV ?= .venv-newest
+NEWEST_STAMP := $(NEWEST_VENV)/.bootstrapped
+NEWEST_TESTS ?= tests/checkpoints tests/distribute/test_keras_fixes.py tests/export tests/layers tests/models \
+	tests/ops tests/serving tests/text tests/test_imports.py tests/test_packaging.py
+NEWEST_XDIST ?= -n 2
+$(NEWEST_STAMP): pyproject.toml requirements/lock-newest.txt tools/bootstrap_newest.sh tools/find_python.sh tools/data_packages.sh
+	VENV_NEWEST=$(NEWEST_VENV) bash tools/bootstrap_newest.sh
+
+test-newest: $(NEWEST_STAMP)
+	$(NEWEST_VENV)/bin/python -m pytest -m "not e2e" $(NEWEST_XDIST) $(NEWEST_TESTS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/bert_train.py

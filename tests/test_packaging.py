@@ -280,3 +280,103 @@ def test_wheel_holds_the_packages_data_and_metadata_and_no_repository_folders(bu
         }
     assert {"pyproject.toml", "README.md", *OUR_PACKAGES} <= top
     assert not top & {"tests", "notebooks", "bench", "tools", "docs"}, top
+
+
+# The README quickstart on a tiny random BERT (its own WordPiece vocabulary): fit, .keras save and reload.
+QUICKSTART = """
+import os, tempfile
+import keras, numpy as np, tensorflow as tf
+from tfmodels import BertClassifier, BertConfig, BertEncoder
+from tfmodels.text import BertPreprocessor, BertTokenizer
+
+directory = tempfile.mkdtemp()
+vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "great", "awful", "fun", "boring"]
+with open(os.path.join(directory, "vocab.txt"), "w") as f:
+    f.write("\\n".join(vocab) + "\\n")
+encoder = BertEncoder(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=32))
+preprocess = BertPreprocessor(
+    BertTokenizer.from_vocab_file(os.path.join(directory, "vocab.txt"), lowercase=True), sequence_length=16)
+model = BertClassifier(encoder, num_classes=2)
+model.compile(optimizer=keras.optimizers.AdamW(1e-2), jit_compile=True)
+texts, labels = ["good movie", "great fun", "bad movie", "awful boring"] * 8, [1, 1, 0, 0] * 8
+ds = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(8).map(lambda x, y: (preprocess(x), y))
+losses = model.fit(ds, epochs=3, verbose=0).history["loss"]
+path = os.path.join(directory, "imdb.keras")
+model.save(path)
+x = preprocess(tf.constant(["good fun", "awful movie"]))
+np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0),
+                           atol=1e-5)
+assert losses[-1] < losses[0], losses
+print("quickstart ok")
+"""
+
+
+def _find_python(version):
+    done = _run(["bash", "-c", f". tools/find_python.sh && find_python {version}"], cwd=ROOT)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12),
+    reason="the newest end (make test-newest) installs the wheel in a fresh 3.12 venv",
+)
+def test_the_wheel_installs_in_a_fresh_python_312_venv_without_the_pipeline_and_runs(
+    built, tmp_path
+):
+    """`pip install tfmodels-*.whl` from the newest end's wheelhouse (offline: the TFX set is not there, so a
+    dependency on it could not install), then `import tfmodels`, the README quickstart and a causal-LM generate.
+    """
+    python = _find_python("3.12")
+    wheelhouse = ROOT / ".cache" / "wheelhouse-newest"
+    if not python or not wheelhouse.is_dir():
+        pytest.skip(
+            "needs Python 3.12 and tools/bootstrap_newest.sh's wheelhouse (make test-newest makes both)"
+        )
+    _, wheel = built
+    venv = tmp_path / "venv"
+    assert _run([python, "-m", "venv", str(venv)]).returncode == 0
+    pip = [str(venv / "bin" / "python"), "-m", "pip"]
+    report = tmp_path / "report.json"
+    install = _run(
+        [
+            *pip,
+            "install",
+            "-q",
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            "--report",
+            str(report),
+            "-c",
+            str(ROOT / "requirements" / "lock-newest.txt"),
+            str(wheel),
+        ]
+    )
+    assert install.returncode == 0, (install.stdout + install.stderr)[-3000:]
+    installed = {
+        canonicalize_name(item["metadata"]["name"])
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert {"tfmodels", "tensorflow", "keras", "safetensors", "gguf"} <= installed
+    assert not installed & {*PIPELINE_ONLY, "grpcio", "tensorboard"}, installed & {
+        *PIPELINE_ONLY,
+        "grpcio",
+    }
+    # Out of the repository, so that only the installed package can be imported.
+    python = str(venv / "bin" / "python")
+    quiet = _run([python, "-c", "import tfmodels"], cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", ""), quiet.stderr[-3000:]
+    quickstart = _run([python, "-c", QUICKSTART], cwd=tmp_path)
+    assert quickstart.returncode == 0 and "quickstart ok" in quickstart.stdout, quickstart.stderr[
+        -3000:
+    ]
+    generate = _run(
+        [python, "-m", "tfmodels.examples.generate", "Hi", "--smoke", "--max-new-tokens", "4"],
+        cwd=tmp_path,
+    )
+    assert generate.returncode == 0, generate.stderr[-3000:]
+    lines = generate.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert (result["prompt"], result["sampler"]) == ("Hi", "greedy"), result
+    assert isinstance(result["completion"], str), lines

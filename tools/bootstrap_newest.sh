@@ -3,16 +3,18 @@
 # (Python 3.12, TensorFlow 2.21, Keras 3.15; requirements/lock-newest.txt). `make test-newest` runs the tfmodels
 # and serving tests in it; .venv (tools/bootstrap.sh) stays the oldest end with the pipeline.
 # Idempotent and quick once done: the stamp holds a hash of the lock file, pyproject.toml and this script.
-# VENV_NEWEST=path picks another folder, PYTHON=/path/to/python3.12 another interpreter.
+# VENV_NEWEST=path picks another folder, WHEELHOUSE_NEWEST another wheelhouse, PYTHON=/path/to/python3.12 another
+# interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV_NEWEST:-.venv-newest}
+WHEELHOUSE=${WHEELHOUSE_NEWEST:-.cache/wheelhouse-newest}
 LOCK=requirements/lock-newest.txt
 STAMP="$VENV/.bootstrapped"
 KEY=$(cat "$LOCK" pyproject.toml tools/bootstrap_newest.sh tools/data_packages.sh | sha256sum | cut -c1-16)
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ] && [ -x "$VENV/bin/python" ]; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ] && [ -x "$VENV/bin/python" ] && [ -d "$WHEELHOUSE" ]; then
   touch "$STAMP"  # for make: up to date
   echo "bootstrap-newest: $VENV is up to date ($LOCK)"
   exit 0
@@ -30,10 +32,16 @@ if ! PY=$(find_python 3.12); then
 fi
 echo "bootstrap-newest: using $PY ($("$PY" --version 2>&1)), $LOCK"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q --upgrade pip "setuptools>=64" wheel
 
+# The locked wheels go to a wheelhouse first (sdists built once): the venv installs from it, and so does the fresh
+# venv of tests/test_packaging.py that installs the built tfmodels wheel, offline, without downloading TF again.
+mkdir -p "$WHEELHOUSE"
+"$VENV/bin/python" -m pip wheel -q -c "$LOCK" -w "$WHEELHOUSE" ".[test,serving]"
+rm -f "$WHEELHOUSE"/tfmodels-*.whl
 # The library and the server with the test tools; the pipeline extra stays out (no TFX, Beam or tf_keras here).
-"$VENV/bin/python" -m pip install -q -c "$LOCK" -e ".[test,serving]"
+"$VENV/bin/python" -m pip install -q --no-index --find-links "$WHEELHOUSE" --no-build-isolation -c "$LOCK" \
+  -e ".[test,serving]"
 install_data_packages "$VENV/bin/python" -q -c "$LOCK"
 install_bible_modules
 echo "$KEY" > "$STAMP"
