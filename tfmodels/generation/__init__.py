@@ -38,6 +38,7 @@ TensorShape([2, 6])
 from tfmodels.generation.loop import (
     decode,
     decode_function,
+    forget_decode_functions,
     generate,
     make_decode_function,
     write_column,
@@ -61,6 +62,7 @@ __all__ = [
     "TopP",
     "decode",
     "decode_function",
+    "forget_decode_functions",
     "generate",
     "get_sampler",
     "make_decode_function",

@@ -282,6 +282,12 @@ def decode_function(model, sampler, max_new_tokens, jit_compile=True):
     return holder.functions[key]
 
 
+def forget_decode_functions(model):
+    """Drops ``model``'s kept decode functions: call it when the model's layers change (LoRA
+    adapters added or merged, weights quantized), since a traced function keeps the old layers."""
+    _FUNCTIONS.pop(model, None)
+
+
 def _check_per_row(name, values, low, high, low_inclusive):
     import numpy as np
 

@@ -175,10 +175,12 @@ class CausalLM(BertTask):
     def enable_lora(self, rank, alpha=None, feed_forward=False):
         """See ``DecoderBackbone.enable_lora``: only the adapters train afterwards."""
         self.backbone.enable_lora(rank, alpha, feed_forward)
+        generation.forget_decode_functions(self)  # traced before: without the adapters
 
     def merge_lora(self):
         """Folds the adapters into the kernels (``DecoderBackbone.merge_lora``)."""
         self.backbone.merge_lora()
+        generation.forget_decode_functions(self)
 
     def save_lora_weights(self, path):
         """Writes the adapters alone (an ``.npz`` file, kilobytes to megabytes)."""
