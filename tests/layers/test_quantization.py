@@ -97,8 +97,8 @@ def test_token_embedding_quantizes_per_row_and_reports_its_float_table():
                                atol=float(step.max()) / 2 + 1e-6)
 
 
-def _small_classifier(num_classes=3):
-    config = tfmodels.BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+def _small_classifier(num_classes=3, num_layers=2):
+    config = tfmodels.BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=num_layers, num_attention_heads=4,
                                  intermediate_size=128, max_position_embeddings=32)
     return tfmodels.BertClassifier(tfmodels.BertEncoder(config), num_classes=num_classes)
 
@@ -127,7 +127,7 @@ def test_model_quantize_reaches_every_matmul_and_embedding(random_bert_inputs):
 
 
 def test_quantized_model_saves_reloads_and_recompiles(tmp_path, random_bert_inputs):
-    model = _small_classifier()
+    model = _small_classifier(num_layers=1)  # one block: tracing the training step is most of this test's time
     x = random_bert_inputs(4, 16, 200)
     model.quantize("int8")
     expected = model.predict(x, verbose=0)
@@ -146,7 +146,7 @@ def test_quantized_model_saves_reloads_and_recompiles(tmp_path, random_bert_inpu
 
 def _float_file_size(tmp_path):
     path = str(tmp_path / "float.keras")
-    _small_classifier().save(path)
+    _small_classifier(num_layers=1).save(path)
     return os.path.getsize(path)
 
 

@@ -75,7 +75,10 @@ class Int8Kernels:
             matrix = ops.reshape(kernel, (math.prod(kernel.shape[:contracted]), -1))
             q, scale = quantize_per_channel(matrix)
             shape = tuple(kernel.shape)
-            delattr(self, name)  # untracks the float variable
+            # Untracks and drops the float variable. Not `delattr`: Keras' Layer.__delattr__ runs a full
+            # gc.collect() per variable, seconds each in a process holding TensorFlow (MiniLM has ~40 kernels).
+            self._untrack_variable(kernel)
+            super(keras.layers.Layer, self).__delattr__(name)
             self._add_int8_kernel(name, shape, contracted)
             getattr(self, name).assign(ops.reshape(q, shape))
             getattr(self, scale_name(name)).assign(ops.reshape(scale, shape[contracted:]))
