@@ -131,10 +131,12 @@ def test_loads_and_generates_without_tensorflow_text(exported):
 
 @pytest.mark.e2e
 def test_served_over_grpc_and_rest_with_batching(exported, tmp_path):
+    """`python -m serving.server --enable_batching`: concurrent gRPC Predict requests (merged by the
+    batcher) and REST answer as the SavedModel does; bad input is INVALID_ARGUMENT / HTTP 400."""
     import grpc
-    from serving_testlib import http, start_cli_server
 
-    from serving.client import GrpcClient
+    from serving.client import GrpcClient, RestClient, RestError
+    from serving.process import ServerProcess
 
     export_dir, _, loaded = exported
     expected, counts = _call(loaded, signatures.GENERATE_SIGNATURE, prompt=PROMPTS,
@@ -142,10 +144,11 @@ def test_served_over_grpc_and_rest_with_batching(exported, tmp_path):
     params = tmp_path / "batching.txt"
     params.write_text("max_batch_size { value: 4 }\nbatch_timeout_micros { value: 50000 }\n"
                       "num_batch_threads { value: 1 }\n")
-    with start_cli_server(f"--model_base_path={os.path.dirname(export_dir)}", f"--model_name={MODEL_NAME}",
-                          "--enable_batching", f"--batching_parameters_file={params}",
-                          model_name=MODEL_NAME, rest=True, timeout=600) as server, \
-            GrpcClient(f"127.0.0.1:{server.grpc_port}", timeout=300) as client:
+    args = [f"--model_base_path={os.path.dirname(export_dir)}", f"--model_name={MODEL_NAME}",
+            "--enable_batching", f"--batching_parameters_file={params}"]
+    with ServerProcess(args, model_name=MODEL_NAME, rest=True, start_timeout=600).start() as server, \
+            GrpcClient(server.grpc_target, timeout=300) as client:
+        rest = RestClient(server.rest_url, timeout=300)
 
         def predict(i):
             out = client.predict(MODEL_NAME, {"prompt": np.array([PROMPTS[i].encode()]),
@@ -153,30 +156,49 @@ def test_served_over_grpc_and_rest_with_batching(exported, tmp_path):
                                  signature_name=signatures.GENERATE_SIGNATURE)
             return out["completion"][0].decode(), int(out["num_generated_tokens"][0])
 
-        with ThreadPoolExecutor(3) as pool:  # concurrent requests, merged by the batcher
+        with ThreadPoolExecutor(3) as pool:
             assert list(pool.map(predict, range(3))) == list(zip(expected, counts))
-
-        status, body = http(server, "POST", f"/v1/models/{MODEL_NAME}:predict", {
-            "signature_name": signatures.GENERATE_SIGNATURE,
-            "inputs": {"prompt": PROMPTS[:1], "max_new_tokens": [MAX_NEW]}})
-        assert status == 200, body
-        assert body["outputs"]["completion"] == expected[:1]
-        status, body = http(server, "POST", f"/v1/models/{MODEL_NAME}:predict", {
-            "signature_name": signatures.GENERATE_SIGNATURE,
-            "inputs": {"prompt": [""], "max_new_tokens": [MAX_NEW]}})
-        assert status == 400 and "prompt must not be empty" in json.dumps(body)
-        with pytest.raises(grpc.RpcError) as info:
+        outputs = rest.predict(MODEL_NAME, inputs={"prompt": PROMPTS[:1], "max_new_tokens": [MAX_NEW]},
+                               signature_name=signatures.GENERATE_SIGNATURE)
+        assert outputs["completion"] == expected[:1]
+        with pytest.raises(RestError) as rest_error:
+            rest.predict(MODEL_NAME, inputs={"prompt": [""], "max_new_tokens": [MAX_NEW]},
+                         signature_name=signatures.GENERATE_SIGNATURE)
+        assert rest_error.value.status == 400 and "prompt must not be empty" in str(rest_error.value)
+        with pytest.raises(grpc.RpcError) as grpc_error:
             client.predict(MODEL_NAME, {"prompt": np.array([b"ok"]), "max_new_tokens": np.array([99], "int32")},
                            signature_name=signatures.GENERATE_SIGNATURE)
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "max_new_tokens must be in" in info.value.details()
+        assert grpc_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "max_new_tokens must be in" in grpc_error.value.details()
 
 
-def test_example_smoke_run_prints_and_exports(tmp_path):
+def test_example_smoke_run_prints_a_completion(capsys):
     from tfmodels.examples import generate as example
 
-    result = example.main(["Hello", "--smoke", "--chat", "--max-new-tokens", "4",
+    result = example.main(["Hello", "--smoke", "--chat", "--max-new-tokens", "4"])
+    assert result["prompt"].endswith("<|im_start|>assistant\n")
+    assert result["completion"] == example.tiny_causal_lm().generate(result["prompt"], 4)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+
+
+@pytest.mark.e2e
+def test_example_smoke_run_exports_the_same_completion(tmp_path):
+    from tfmodels.examples import generate as example
+
+    result = example.main(["Hello", "--smoke", "--max-new-tokens", "4", "--sampler", "top_p",
                            "--export-dir", str(tmp_path / "lm" / "1")])
     assert result["export_matches_greedy"], result
-    assert result["completion"] == result["export_completion"]
-    assert result["prompt"].endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.e2e
+def test_int8_weights_export_like_float(tmp_path):
+    """A model quantized first (``model.quantize("int8")``) exports int8 kernels that generate as it does."""
+    model = tiny_causal_lm(seed=2, sequence_length=16)
+    model.quantize("int8")
+    export_dir = export_causal_lm(model, str(tmp_path / "lm" / "1"), max_new_tokens=4, warmup_prompts=())
+    loaded = tf.saved_model.load(export_dir)
+    texts, counts = _call(loaded, signatures.GENERATE_SIGNATURE, prompt=PROMPTS[:2], max_new_tokens=[4, 4])
+    inputs = model.preprocessor.generate_preprocess(PROMPTS[:2])
+    ids = generation.generate(model, inputs, "greedy", MAX_NEW, row_max_new_tokens=[4, 4]).numpy()
+    assert texts == model.preprocessor.generate_postprocess(ids)
+    assert any(v.dtype == tf.int8 for v in loaded.variables)

@@ -370,3 +370,19 @@ def test_lora_trains_only_adapters_saves_them_alone_and_merges(quantize, tmp_pat
     mismatched.enable_lora(4, feed_forward=True)
     with pytest.raises(ValueError, match="shape"):
         mismatched.load_lora_weights(path)
+
+
+def test_int8_lora_model_reloads_from_a_keras_file_with_its_adapters(tmp_path):
+    model, _ = _causal_lm()
+    model.quantize("int8")
+    model.enable_lora(2)
+    rng = np.random.default_rng(0)
+    for variable in model.backbone.lora_weights().values():
+        variable.assign(0.1 * rng.normal(size=variable.shape).astype("float32"))
+    path = str(tmp_path / "qlora.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = model.preprocessor.generate_preprocess(["hello"])
+    np.testing.assert_array_equal(loaded(x), model(x))
+    assert {v.name for v in loaded.trainable_variables} == {
+        v.name for v in model.backbone.lora_weights().values()}

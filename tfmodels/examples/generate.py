@@ -73,7 +73,7 @@ def main(argv=None):
     from tfmodels.export.causal_lm import export_causal_lm
 
     t0 = time.time()
-    model = tiny_causal_lm() if args.smoke else load_gguf(smollm2_path(), sequence_length=512)
+    model = tiny_causal_lm() if args.smoke else load_gguf(smollm2_path(), sequence_length=256)
     prompt = args.prompt
     if args.chat:
         if model.preprocessor.chat_template is None:

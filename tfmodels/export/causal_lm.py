@@ -135,7 +135,8 @@ class _CausalLMServer:
         return self._completion(tokens)
 
     def _completion(self, tokens):
-        ends = tf.constant(list(self.model.end_token_ids) or [-1], tf.int32)
+        # Padding follows the end token, or a row's token limit (pad is never generated otherwise).
+        ends = tf.constant(list(self.model.end_token_ids) + [self.model.pad_token_id], tf.int32)
         is_end = tf.reduce_any(tf.equal(tokens[..., None], ends), axis=-1)
         # Tokens before the first end token (the rest is the end token and padding).
         kept = tf.equal(tf.cumsum(tf.cast(is_end, tf.int32), axis=1), 0)

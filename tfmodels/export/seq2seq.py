@@ -72,6 +72,8 @@ class Translator(tf.Module):
         with tf.control_dependencies([check]):
             source_ids = text.encode_source(self.source_tokenizer, prompt, self.model.max_source_length)
         tokens, _ = self._generate(source_ids, tf.zeros([2], tf.int32), max_new_tokens)
+        # A row cut by its limit is padded, not ended: padding ends it too (pad is never generated).
+        tokens = tf.where(tf.equal(tokens, self.model.pad_id), self.model.end_id, tokens)
         lengths = text.strip_after_end(tokens, self.model.end_id).row_lengths()
         return {COMPLETION_OUTPUT: text.decode_target(self.target_tokenizer, tokens, self.model.end_id),
                 NUM_GENERATED_TOKENS_OUTPUT: tf.cast(lengths, tf.int64)}
