@@ -29,7 +29,7 @@ def _run_demo(tmp_path, flags):
                TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-m", "tfx_pipeline.demo", "--root", str(root),
                              "--summary-json", str(summary_file), *flags],
-                            capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
+                            capture_output=True, text=True, timeout=1500, env=env, cwd=REPO)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     summary = json.loads(summary_file.read_text())
