@@ -17,32 +17,29 @@ def _shares_a_module_fixture(item):
                for name in item.fixturenames)
 
 
-def _xdist_group(item):
-    names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-                    for mark in item.iter_markers("xdist_group")})
-    return "_".join(names)
-
-
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """In pytest-xdist workers under `--dist loadgroup` (`make test`: -n 2): a module's tests that share a
     module-scoped fixture stay on one worker, so the fixture's work is done once (`xdist_group` binds tests
     across modules); and the e2e tests are handed out first, so the many short tests fill the end of the run
     instead of one long test running alone while the other worker idles."""
-    if not getattr(config.option, "loadgroup", False):  # set in xdist's workers only
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None and _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-        group = _xdist_group(item)
-        if group and hasattr(item, "_id"):
-            # xdist 3.8 groups by an "@group" suffix it writes to `item._nodeid`, which pytest 9.2 no longer
-            # reads (nodeids come from the structured `_id`): without this, loadgroup groups nothing
-            # (pytest-dev/pytest-xdist#1386, fix pending in #1388).
-            from _pytest.nodeid import NodeId
+    grouping = getattr(config.option, "loadgroup", False)  # set in xdist's workers only
+    if grouping:
+        for item in items:
+            if item.get_closest_marker("xdist_group") is None and _shares_a_module_fixture(item):
+                item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: e2e first
+    result = yield  # xdist's own hook names each grouped test `<nodeid>@<group>`...
+    if grouping:
+        from _pytest.nodeid import NodeId
 
-            item._id = NodeId.parse(f"{item.nodeid}@{group}")
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: e2e first
+        for item in items:
+            # ...in `item._nodeid`, which pytest 9.2 no longer reads (node ids come from the structured
+            # `_id`): without this, loadgroup groups nothing (pytest-dev/pytest-xdist#1386, fix pending).
+            intended = getattr(item, "_nodeid", None)
+            if intended and intended != item.nodeid and hasattr(item, "_id"):
+                item._id = NodeId.parse(intended)
+    return result
 
 
 @pytest.fixture(autouse=True)
