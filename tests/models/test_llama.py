@@ -386,3 +386,16 @@ def test_int8_lora_model_reloads_from_a_keras_file_with_its_adapters(tmp_path):
     np.testing.assert_array_equal(loaded(x), model(x))
     assert {v.name for v in loaded.trainable_variables} == {
         v.name for v in model.backbone.lora_weights().values()}
+
+
+def test_causal_lm_builds_after_a_functional_bert_task():
+    """Building a functional BertTask makes Keras rewrite that class's bases (Model ->
+    Functional); the subclassed CausalLM shares only the RawInputTask mixin, so it still builds."""
+    import tfmodels
+
+    encoder = tfmodels.BertEncoder(tfmodels.BertConfig(
+        vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16))
+    tfmodels.BertClassifier(encoder, num_classes=2)
+    model, _ = _causal_lm()
+    assert model(_inputs(vocab=VOCAB)).shape == (2, 6, VOCAB)

@@ -32,11 +32,14 @@ def is_token_ids(x):
     return isinstance(x, dict) and "token_ids" in x
 
 
-class BertTask(keras.Model):
-    """Base of the BERT task models: a functional model over a ``BertEncoder``.
+class RawInputTask:
+    """Mixin (before ``keras.Model``) of the task models that take raw inputs through an optional
+    ``self.preprocessor``: ``BertTask`` and, subclassed rather than functional, ``CausalLM``. A
+    mixin, not a ``keras.Model`` subclass, because Keras rewrites the bases of a class built
+    functionally (``Model`` becomes ``Functional``), which would break subclassed siblings.
 
-    Subclasses build their head in ``__init__`` and define ``default_loss()`` and
-    ``default_metrics()``; ``compile()`` fills in ``"auto"`` arguments from them.
+    Subclasses define ``default_loss()`` and ``default_metrics()``; ``compile()`` fills in
+    ``"auto"`` arguments from them.
 
     **The preprocessor mechanism.** Every task takes an optional ``preprocessor=`` (as keras-hub's
     tasks do). With one, ``fit`` / ``evaluate`` / ``predict`` accept raw inputs as well as token-id
@@ -58,13 +61,6 @@ class BertTask(keras.Model):
     ``preprocess_dataset(dataset)`` -> dataset of ``(x_dict, y, sample_weight)`` (its rows may be
     windows rather than whole texts); ``fit``, ``evaluate`` and ``predict`` then just work.
     """
-
-    def _init_task(self, encoder, inputs, outputs, preprocessor=None, **kwargs):
-        if isinstance(preprocessor, dict):
-            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.encoder = encoder
-        self.preprocessor = preprocessor
 
     # -- raw inputs ---------------------------------------------------------
 
@@ -165,6 +161,18 @@ class BertTask(keras.Model):
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+
+class BertTask(RawInputTask, keras.Model):
+    """Base of the BERT task models: a functional model over a ``BertEncoder``; subclasses build
+    their head in ``__init__`` (see ``RawInputTask`` for raw inputs and ``compile``)."""
+
+    def _init_task(self, encoder, inputs, outputs, preprocessor=None, **kwargs):
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoder = encoder
+        self.preprocessor = preprocessor
 
     def _task_config(self):
         """The subclass's own constructor arguments (besides the encoder)."""

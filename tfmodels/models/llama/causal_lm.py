@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfmodels import generation
-from tfmodels.models.bert.task import BertTask, is_token_ids, unpack_raw_element
+from tfmodels.models.bert.task import RawInputTask, is_token_ids, unpack_raw_element
 from tfmodels.models.llama.backbone import (
     causal_attention_mask,
     positions_from_padding,
@@ -15,14 +15,14 @@ from tfmodels.models.llama.backbone import (
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class CausalLM(BertTask):
+class CausalLM(RawInputTask, keras.Model):
     """A decoder-only language model: ``DecoderBackbone`` plus its output projection.
 
     Calling it on ``{"token_ids", "padding_mask"}`` gives float32 next-token logits ``[batch,
     length, vocab_size]``. With a ``CausalLMPreprocessor``, ``fit`` / ``evaluate`` take raw
     strings (loss on every token) or prompt/response pairs (``fit(prompts, responses)`` or
     ``{"prompts", "responses"}``: loss on the response tokens only), as lists or ``tf.data``
-    datasets (the raw-input plumbing of ``BertTask``); ``generate`` returns completions as strings.
+    datasets (the raw-input plumbing of ``RawInputTask``); ``generate`` returns completions as strings.
 
     Generation implements the cached-decoding protocol of ``tfmodels.generation``:
     ``decoding_init`` left-aligns the prompts (each row's last token at the same place), runs them
@@ -68,7 +68,7 @@ class CausalLM(BertTask):
         shape = tuple(inputs["token_ids"].shape) + (self.backbone.config.vocab_size,)
         return keras.KerasTensor(shape, dtype="float32")
 
-    # -- training on raw inputs (BertTask's plumbing) ---------------------------------------------
+    # -- training on raw inputs (RawInputTask's plumbing) ---------------------------------------------
 
     def default_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
