@@ -11,6 +11,7 @@ import_tensorflow_quietly()  # drops TF's known CPU start-up noise ("Unable to r
 
 from tfmodels import checkpoints, compress, datasets, generation, layers, ops, text  # noqa: E402
 from tfmodels.export.seq2seq import Translator, export_translator  # noqa: E402
+from tfmodels.models.autoencoder import TextAutoencoder, TextVAE  # noqa: E402
 from tfmodels.models.bert import (  # noqa: E402
     BertClassifier,
     BertConfig,
@@ -50,6 +51,8 @@ __all__ = [
     "LabelSmoothedCrossEntropy",
     "LinearWarmupDecay",
     "Seq2SeqTransformer",
+    "TextAutoencoder",
+    "TextVAE",
     "Translator",
     "checkpoints",
     "compress",
