@@ -47,10 +47,10 @@ else:
     call = lambda: f(question=tf.constant(["who lives in paris"] * count), context=tf.constant([text] * count))
     f(question=tf.constant(["who"]), context=tf.constant(["anna lives in paris"]))
 def status_mb(field):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
-with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS: loading is not counted
-    f.write("5")
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
+with open("/proc/self/clear_refs", "w") as clear:  # reset the peak (VmHWM) to the current RSS: loading is not counted
+    clear.write("5")
 base = status_mb("VmRSS:")
 times, outcome = [], "ok"
 for _ in range(repeats):
@@ -114,12 +114,15 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default="1000,8000,32000,100000", help="characters of the one text")
     p.add_argument("--over-limit", type=int, default=1_000_000, help="a text past the limit (refused)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--export-dir", default="", help="reuse (or build once into) this directory")
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
     random.seed(0)
     rows = []
-    with tempfile.TemporaryDirectory() as out:
-        build(out)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.export_dir or scratch
+        if not os.path.isdir(os.path.join(out, "qa", "1")):
+            build(out)
         for kind in ("ner", "qa"):
             path = os.path.join(out, kind, "1")
             for chars in [int(s) for s in args.sizes.split(",")] + [args.over_limit]:
