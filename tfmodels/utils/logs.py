@@ -28,6 +28,7 @@ NOISE = (
     "]   StreamExecutor device (",
     "Could not find cuda drivers on your machine",
     "TF-TRT Warning: Could not find TensorRT",
+    "failed call to cuInit",  # TF 2.21's GPU wheel probing for a driver on a CPU-only machine
     "oneDNN custom operations are on",  # TF 2.21 logs it through absl, which ignores TF_CPP_MIN_LOG_LEVEL
 )
 
