@@ -105,7 +105,8 @@ class TextAutoencoder(BertTask):
     >>> encoder = BertEncoder(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
     ...                                  num_attention_heads=2, intermediate_size=32))
     >>> vae = TextVAE(encoder, latent_dim=4, hidden_size=16, num_layers=1, num_heads=2,
-    ...               intermediate_size=32, max_length=8, start_token_id=2, end_token_id=3)
+    ...               intermediate_size=32, max_length=8, start_token_id=2, end_token_id=3,
+    ...               pad_token_id=0)
     >>> ids = np.array([[2, 5, 6, 3, 0, 0, 0, 0, 0]], "int32")
     >>> inputs = {"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": (ids > 0) * 1}
     >>> vae(inputs)["logits"].shape
@@ -519,7 +520,7 @@ class TextVAE(TextAutoencoder):
     >>> encoder = BertEncoder(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
     ...                                  num_attention_heads=2, intermediate_size=32))
     >>> TextVAE(encoder, latent_dim=4, hidden_size=16, num_heads=2, kl_anneal_steps=100,
-    ...         free_bits=0.1, start_token_id=2, end_token_id=3).variational
+    ...         free_bits=0.1, start_token_id=2, end_token_id=3, pad_token_id=0).variational
     True
     """
 
