@@ -213,3 +213,13 @@ def test_bad_arguments_are_named(preprocessor):
         TextVAE(tiny_encoder(), preprocessor, free_bits=-1.0, **SIZES)
     with pytest.raises(ValueError, match="steps"):
         TextVAE(tiny_encoder(), preprocessor, **SIZES).interpolate("a", "b", steps=1)
+
+
+def test_builds_after_a_functional_bert_task(preprocessor, texts):
+    # Keras turns a class built functionally into a Functional subclass; a subclassed model that inherited
+    # from BertTask then failed with "Functional.__init__() missing ... inputs and outputs".
+    from tfmodels.models.bert import BertClassifier
+
+    BertClassifier(tiny_encoder(), num_classes=2)
+    model = TextVAE(tiny_encoder(), preprocessor, **SIZES)
+    assert model(preprocessor(tf.constant(texts[:2])))["logits"].shape[0] == 2

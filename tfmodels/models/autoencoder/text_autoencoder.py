@@ -16,7 +16,7 @@ from tfmodels.layers.dense import Dense
 from tfmodels.layers.embedding import TransformerEmbedding, embedding_table
 from tfmodels.layers.layer_norm import LayerNorm
 from tfmodels.layers.transformer_decoder import TransformerDecoderBlock
-from tfmodels.models.bert.task import BertTask, _as_strings
+from tfmodels.models.bert.task import RawInputTask, _as_strings
 
 # -- the VAE's pieces, as plain functions (tested against closed forms) --------------------------
 
@@ -56,7 +56,7 @@ def active_units(posterior_means, threshold=0.01):
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class TextAutoencoder(BertTask):
+class TextAutoencoder(RawInputTask, keras.Model):
     """A sentence autoencoder: BERT encoder -> latent code -> Transformer decoder.
 
     The encoder (e.g. the pretrained all-MiniLM-L6-v2 ``BertEncoder``) is mean-pooled over real
@@ -514,6 +514,10 @@ class TextAutoencoder(BertTask):
 class TextVAE(TextAutoencoder):
     """A ``TextAutoencoder`` with ``variational=True``: a Gaussian posterior over the code, the
     reparameterisation trick, and reconstruction + annealed ``beta`` * KL with free bits.
+
+    Args:
+        encoder, preprocessor, latent_dim, ...: as ``TextAutoencoder`` (every argument but
+            ``variational``, which defaults to True here).
 
     Example:
     >>> from tfmodels.models.bert import BertConfig, BertEncoder
