@@ -98,7 +98,9 @@ def test_keep_alive_requests_have_no_nagle_floor(shared_server):
         response.read()
         seconds.append(time.perf_counter() - start)
     connection.close()
-    assert np.median(seconds) < 0.025, f"keep-alive p50 {np.median(seconds) * 1e3:.1f} ms"  # was ~44 ms
+    # The Nagle / delayed-ACK floor (~40 ms) delays every request; a busy machine (the other xdist worker) delays
+    # some. So the fastest of 25 shows whether the floor is there, and the median would only measure the load.
+    assert min(seconds) < 0.025, f"keep-alive fastest {min(seconds) * 1e3:.1f} ms"  # was ~44 ms every time
 
 
 # 4 -------------------------------------------------------------------------------------------------------------
