@@ -188,10 +188,13 @@ def test_module_level_imports_come_with_the_install(package, extras):
     assert not missing, f"imported but not a dependency of {package}{list(extras) or ''}: {missing}"
 
 
+# A user's shell, not the test process: importing tfx_pipeline (other tests in this worker do) sets
+# TF_USE_LEGACY_KERAS=1, which makes TensorFlow itself import tf_keras in any child that inherits it.
+_NOT_A_USERS_ENV = ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS", "TF_USE_LEGACY_KERAS")
+
+
 def _run(args, **kwargs):
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_A_USERS_ENV}
     return subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, **kwargs)
 
 
