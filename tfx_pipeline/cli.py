@@ -28,10 +28,11 @@ SAMPLE_COUNT = 4  # requests sent to the pushed model
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends "(default: ...)" to every flag's help unless the help already says what the default is."""
+    """Appends "(default: ...)" to every flag's help unless the help already says what the default is
+    ("default: ...") or the flag is required."""
 
     def _get_help_string(self, action):
-        if "default" in (action.help or ""):
+        if action.required or "default:" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 

@@ -35,8 +35,8 @@ def test_help_documents_every_flag_and_its_default_without_tensorflow_noise(comm
     helps = _flag_helps(result.stdout)
     assert "--train-steps" in helps and "--min-accuracy" in helps and "--verbose" in helps
     for flag, text in helps.items():
-        if flag in ("-h", "--verbose", "--skip-infra-validation", "--reuse"):  # on/off switches
-            continue
+        if flag in ("-h", "--verbose", "--skip-infra-validation", "--reuse") or "(required)" in text:
+            continue  # on/off switches, and flags with no default
         assert "default" in text, (flag, text)
     assert "(default: 0.6)" in helps.get("--min-accuracy", "") or "(default: 0.7)" in helps["--min-accuracy"]
 
@@ -80,3 +80,15 @@ def test_a_wrong_flag_value_fails_at_once_naming_the_flag(flags, named, tmp_path
     assert exit_info.value.code == 1  # 2 means "data anomalies" for these commands
     assert f"argument {named}" in capsys.readouterr().err
     assert not os.listdir(tmp_path)  # nothing started
+
+
+def test_help_shows_the_defaults_it_used_to_hide():
+    """Issue 33 point 5: `--root` and `--strategy` said "default" in their text, so argparse's default was never
+    appended; a required flag showed "(default: None)"."""
+    from tfx_pipeline.__main__ import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    run, compile_ = (_flag_helps(commands[name].format_help()) for name in ("run", "compile"))
+    assert "(default: artifacts/pipeline)" in run["--root"]
+    assert "(default: default)" in run["--strategy"]
+    assert "(required)" in compile_["--output"] and "default" not in compile_["--output"]
