@@ -202,7 +202,8 @@ class RestServer:
             channel_timeout=max(int(round(timeout_seconds)), 1), max_request_body_size=max_request_bytes,
             ident="tfmodels-serving", clear_untrusted_proxy_headers=True, expose_tracebacks=False,
             asyncore_loop_timeout=1)
-        self.port = self._server.effective_port
+        # waitress reports the port as getnameinfo's string; callers (and the port file) want an int.
+        self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="rest", daemon=True)
         self._accepting = True
 

@@ -58,6 +58,7 @@ def test_port_file_ready_path_and_grpc_health(model_base):
                           "--enable_grpc_healthcheck_service", rest=True) as server:
         with open(server.log_path + ".ports.json") as f:
             ports = json.load(f)
+        assert all(type(ports[key]) is int for key in ("grpc_port", "rest_port", "pid")), ports
         assert (ports["grpc_port"], ports["rest_port"], ports["pid"]) == (server.grpc_port, server.rest_port,
                                                                           server.pid)
         with urllib.request.urlopen(server.rest_url + "/v1/ready", timeout=10) as response:
