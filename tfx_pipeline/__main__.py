@@ -25,11 +25,16 @@ from tfx_pipeline.cli import (
     runner_master,
     sample_requests,
 )
+from tfx_pipeline.data_checks import DataError
 
 
 def cmd_run(args) -> int:
     start = time.monotonic()
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)  # reads the data when the options derive from it (e.g. a tag set)
+    except DataError as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        return finish({}, EXIT_FAILED, args.summary_json, start)
     print(f"tfx_pipeline: task {config.task}, data {config.data_root}, {config.options.summary()}, "
           f"{config.train_steps} steps x batch {config.batch_size}, seq {config.max_seq_length}, runner "
           f"{args.runner}", flush=True)
@@ -43,7 +48,6 @@ def cmd_run(args) -> int:
 
 def cmd_compile(args) -> int:
     from tfx_pipeline import runners
-    from tfx_pipeline.data_checks import DataError
 
     try:
         config = config_from_args(args)

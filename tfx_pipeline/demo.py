@@ -21,6 +21,7 @@ from typing import Dict
 
 from serving.process import ServerProcessError
 from tfx_pipeline import cli, tasks
+from tfx_pipeline.data_checks import DataError
 from tfx_pipeline.tasks.base import DemoError
 
 MARKER = ".tfx_pipeline_demo"  # marks a --root this demo created, so that it may wipe it
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
             code, result["answers"] = cli.infra_validate(config, cli.sample_requests(args, config, args.reviews))
             if code != cli.EXIT_OK:
                 return cli.finish(result, code, args.summary_json, start)
-    except (DemoError, ServerProcessError) as e:
+    except (DemoError, DataError, ServerProcessError) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return cli.finish(result, cli.EXIT_FAILED, args.summary_json, start)
     print(f"\nDemo OK: held-out {metric} {value:.4f}, version pushed to {summary.pushed_destination} and served "

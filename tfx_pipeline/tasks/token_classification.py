@@ -15,7 +15,6 @@ are cut for training; the export windows long texts with a stride). Trainer fine
 """
 
 import dataclasses
-import os
 from typing import Dict, List, Sequence, Tuple
 
 from tfx_pipeline.flags import flag, fraction
@@ -107,17 +106,13 @@ def tags_in_csv(data_root: str, tags_feature: str, spans: bool = False) -> Tuple
     span type of that JSON column), in `sort_tags` order."""
     import json
 
-    import pandas as pd
-    import tensorflow as tf
+    from tfx_pipeline.data_checks import csv_column
 
     found = set()
-    for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
-        with tf.io.gfile.GFile(path) as f:
-            column = pd.read_csv(f, usecols=[tags_feature], dtype=str)[tags_feature]
-        for cell in column.dropna():
-            if not spans:
-                found.update(cell.split())
-                continue
+    for cell in csv_column(data_root, tags_feature, f"--task {NAME}'s tag set"):
+        if cell and not spans:
+            found.update(cell.split())
+        elif cell:
             try:
                 kinds = {span[2] for span in json.loads(cell) if isinstance(span, list) and len(span) == 3}
             except (ValueError, TypeError):
