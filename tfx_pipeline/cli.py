@@ -10,9 +10,12 @@ level, so that `--help` and flag errors come before TensorFlow.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import datetime
 import json
 import os
+import socket
 import sys
 import time
 from typing import Any, Dict, Optional
@@ -178,28 +181,66 @@ class Outcome:
                 "components": summary.components if summary else {}}
 
 
+class RootInUse(RuntimeError):
+    """Another run holds the ML Metadata store (and so the root) this run would use."""
+
+
+@contextlib.contextmanager
+def run_lock(metadata_path: str):
+    """Holds `<metadata_path>.lock` (under the root) for the run: a second run on the same store is refused
+    (RootInUse, naming the holder) rather than mixing its executions and reports with this one's.
+
+    An advisory `flock`, which the kernel releases when the holder exits however it exits: a file left by a
+    crashed run holds nothing. The file keeps the last holder's pid, for the message.
+    """
+    import fcntl
+
+    path = metadata_path + ".lock"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = f.read().strip() or "a process"
+            raise RootInUse(f"another run ({holder}) is using {metadata_path} and its pipeline root; wait for it "
+                            f"to finish, or give this run another --root") from None
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def new_run_id() -> str:
+    """A run id no other run has: the start time (as TFX's own run ids) and this process."""
+    return f"{datetime.datetime.now().isoformat()}-{os.getpid()}"
+
+
 def run_and_summarise(config, runner: str, master: Optional[str] = None) -> Outcome:
-    """Runs the pipeline (`tfx_pipeline.runners.run`), prints what ran (read back from ML Metadata) and, on
-    failure, one FAILED line."""
+    """Runs the pipeline (`tfx_pipeline.runners.run`) under `run_lock`, prints what this run did (read back from
+    ML Metadata by its run id: never another run's) and, on failure, one FAILED line."""
     from tfx_pipeline import runners
     from tfx_pipeline.data_checks import DataError
 
-    start = time.monotonic()
+    start, run_id = time.monotonic(), new_run_id()
     failure: Optional[BaseException] = None
     try:
-        runners.run(config, runner, master)
+        with run_lock(config.metadata_path):
+            runners.run(config, runner, master, run_id=run_id)
     except Exception as e:  # noqa: BLE001 - report what did run, then fail
         failure = e
     seconds = time.monotonic() - start
-    summary = _summary_if_recorded(config)
-    if summary is not None:
+    summary = _summary_if_recorded(config, run_id)
+    if summary is not None:  # nothing to time or show when the run stopped before any component
         print(summary.format())
-    print(f"Pipeline time: {seconds:.1f} s", flush=True)
+        print(f"Pipeline time: {seconds:.1f} s", flush=True)
     if failure is not None:
-        code, message = EXIT_FAILED, (str(failure) if isinstance(failure, DataError) else
+        code, message = EXIT_FAILED, (str(failure) if isinstance(failure, (DataError, RootInUse)) else
                                       f"the pipeline raised {type(failure).__name__}: {failure}")
     elif summary is None:
-        code, message = EXIT_FAILED, f"the pipeline recorded no run in {config.metadata_path}"
+        code, message = EXIT_FAILED, f"the pipeline recorded no run {run_id} in {config.metadata_path}"
     elif summary.anomalies:
         code, message = EXIT_ANOMALIES, "ExampleValidator found data anomalies; nothing was trained."
     elif not summary.blessed or not summary.pushed_destination:
@@ -237,14 +278,14 @@ def sample_requests(args, config, count: int = SAMPLE_COUNT) -> list:
     return tasks.get(config.task).sample_requests(args, config, count)
 
 
-def _summary_if_recorded(config):
-    """The latest run's summary; None when the run failed before ML Metadata had it (no store, or no run)."""
-    from tfx_pipeline.run_summary import latest_run_summary
+def _summary_if_recorded(config, run_id: str):
+    """The summary of run `run_id`; None when it failed before ML Metadata had it (no store, or no such run)."""
+    from tfx_pipeline.run_summary import run_summary
 
     if not os.path.exists(config.metadata_path):
         return None
     try:
-        return latest_run_summary(config.metadata_path, config.pipeline_name)
+        return run_summary(config.metadata_path, run_id)
     except LookupError:
         return None
 

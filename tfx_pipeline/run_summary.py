@@ -72,14 +72,29 @@ def open_store(metadata_path: str) -> mlmd.MetadataStore:
 
 
 def latest_run_summary(metadata_path: str, pipeline_name: str) -> RunSummary:
-    """The summary of the newest run of `pipeline_name` in the MLMD store at `metadata_path`."""
+    """The summary of the newest run of `pipeline_name` in the MLMD store at `metadata_path`: for tests and
+    benchmarks that ran one pipeline alone. A run that reports on itself reads `run_summary` by its run id."""
     store = open_store(metadata_path)
     runs = [c for c in store.get_contexts_by_type("pipeline_run")
             if any(p.name == pipeline_name for p in _parent_pipelines(store, c))] or \
         store.get_contexts_by_type("pipeline_run")
     if not runs:
         raise LookupError(f"no run of {pipeline_name} in {metadata_path}")
-    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    return _summary(store, max(runs, key=lambda c: (c.create_time_since_epoch, c.id)))
+
+
+def run_summary(metadata_path: str, run_id: str) -> RunSummary:
+    """The summary of the run `run_id` (its `pipeline_run` context's name) in the MLMD store at `metadata_path`;
+    LookupError when the store has no such run (it failed before recording anything)."""
+    store = open_store(metadata_path)
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id} in {metadata_path}")
+    return _summary(store, run)
+
+
+def _summary(store, run) -> RunSummary:
+    """What the executions of the `pipeline_run` context `run` did."""
     executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
     summary = RunSummary(run_id=run.name, components={}, anomalies={}, metrics={}, blessed=None,
                          pushed_destination=None, model_run_dir=None)

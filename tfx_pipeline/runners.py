@@ -29,9 +29,13 @@ ENGINES = ("kubeflow-v2",)
 DEFAULT_IMAGE = "tfmodels-pipeline:latest"
 
 
-def run(config: PipelineConfig, runner: str = "local", master: Optional[str] = None) -> None:
+def run(config: PipelineConfig, runner: str = "local", master: Optional[str] = None,
+        run_id: Optional[str] = None) -> None:
     """Run the pipeline in this process with LocalDagRunner (`"local"`), BeamDagRunner (`"beam"`), or
     LocalDagRunner with every Beam component on Flink (`"flink"`) or Spark (`"spark"`).
+
+    `run_id` names the run in ML Metadata (its `pipeline_run` context), so that the caller reads back its own run
+    (`run_summary.run_summary`); None: the runner's own (the start time).
 
     For flink/spark, `master` names the cluster (Flink's REST `host:port`, `spark://host:port`); None starts a
     local one for the run (`tfx_pipeline.beam_clusters`), its logs under `<pipeline_root>/<runner>-cluster-logs`.
@@ -44,7 +48,7 @@ def run(config: PipelineConfig, runner: str = "local", master: Optional[str] = N
         log_dir = os.path.join(config.pipeline_root, f"{runner}-cluster-logs")
         with beam_clusters.portable_runner_args(runner, log_dir=log_dir, **masters) as cluster_args:
             config = dataclasses.replace(config, beam_pipeline_args=cluster_args + list(config.beam_pipeline_args))
-            tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+            _with_run_id(tfx.orchestration.LocalDagRunner, run_id).run(create_pipeline(config))
         return
     if master is not None:
         raise ValueError(f"a cluster master is for the flink and spark runners, not {runner!r}")
@@ -52,11 +56,28 @@ def run(config: PipelineConfig, runner: str = "local", master: Optional[str] = N
     if runner == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-        BeamDagRunner().run(pipeline)
+        _with_run_id(BeamDagRunner, run_id).run(pipeline)
     elif runner == "local":
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        _with_run_id(tfx.orchestration.LocalDagRunner, run_id).run(pipeline)
     else:
         raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+
+
+def _with_run_id(runner_class, run_id: Optional[str]):
+    """A `runner_class` (an IR-based TFX runner) whose runs are named `run_id`: set in the compiled pipeline before
+    the runner sets its own (the start time), which then finds nothing left to set."""
+    if run_id is None:
+        return runner_class()
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class NamedRunRunner(runner_class):
+        def run_with_ir(self, pipeline, *args, **kwargs):
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            return super().run_with_ir(pipeline, *args, **kwargs)
+
+    return NamedRunRunner()
 
 
 def kubeflow_pipeline_name(name: str) -> str:
