@@ -12,7 +12,7 @@ before Transform, as for any schema anomaly.
 
 import json
 import os
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
@@ -48,20 +48,55 @@ def read_rows(examples_uri: str, split: str) -> Iterator[Dict[str, object]]:
 
     files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
-        example = tf.train.Example.FromString(record)
-        row = {}
-        for name, feature in example.features.feature.items():
-            kind = feature.WhichOneof("kind")
-            values = list(getattr(feature, kind).value) if kind else []
-            row[name] = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v for v in values]
-        yield row
+        yield example_row(record)
+
+
+def example_row(record: bytes) -> Dict[str, list]:
+    """A serialized tf.Example as a dict of Python lists (str / int / float)."""
+    import tensorflow as tf
+
+    row = {}
+    for name, feature in tf.train.Example.FromString(record).features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values = list(getattr(feature, kind).value) if kind else []
+        row[name] = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v for v in values]
+    return row
+
+
+def source_rows(data_root: str, input_format: str) -> Iterator[Tuple[str, str, Dict[str, object]]]:
+    """`(where, excerpt, row)` of every row of the input ExampleGen reads: a CSV's rows by file and line (read
+    with ExampleGen's rules, `tfx_pipeline.data_checks.csv_rows`), a TFRecord file's tf.Examples by file and
+    record number (from 1)."""
+    import tensorflow as tf
+
+    from tfx_pipeline.data_checks import csv_rows, example_gen_files, excerpt
+
+    for path in example_gen_files(data_root):
+        name = os.path.basename(path)
+        if input_format == "csv":
+            for number, (line, record, row) in enumerate(csv_rows(path), start=1):
+                yield f"{name} line {line} (data row {number})", excerpt(record), row
+            continue
+        for number, record in enumerate(tf.data.TFRecordDataset([path]).as_numpy_iterator(), start=1):
+            row = example_row(record)
+            text = " | ".join(str(v) for values in row.values() for v in values if isinstance(v, str))
+            yield f"{name} record {number}", excerpt(text), row
+
+
+def source_bad_rows(row_check: Dict, limit: int = 10):
+    """`row_checks.located_bad_rows` of the task's check (`row_check`, with its "source") over `source_rows`."""
+    return row_checks.located_bad_rows(source_rows(**row_check["source"]), row_checks.check_from_config(row_check),
+                                       limit)
 
 
 def add_row_anomalies(anomalies: anomalies_pb2.Anomalies, feature: str, count: int, lines) -> None:
+    """Reports the bad rows on `feature`; what TFDV said of that feature follows them, never alone."""
     info = anomalies.anomaly_info[feature]
+    tfdv = f" | then TFDV on the whole column: {info.description}" if info.description else ""
     info.severity = anomalies_pb2.AnomalyInfo.ERROR
     info.short_description = f"{count} bad rows"
-    info.description = f"{count} bad rows: " + " | ".join(lines) + (" | ..." if count > len(lines) else "")
+    info.description = (f"{count} bad rows: " + " | ".join(lines) + (" | ..." if count > len(lines) else "")
+                        + tfdv)
     info.reason.add(type=anomalies_pb2.AnomalyInfo.CUSTOM_VALIDATION, short_description=info.short_description,
                     description=info.description)
 
@@ -77,10 +112,8 @@ class Executor(tfx_executor.Executor):
         anomalies = super()._Validate(inputs, outputs)
         changed = mark_missing_data(anomalies)
         row_check = getattr(self, "_row_check", None)
-        if row_check and self._examples_uri:
-            split = os.path.basename(os.path.normpath(outputs[labels.SCHEMA_DIFF_PATH]))[len("Split-"):]
-            count, lines = row_checks.bad_rows(read_rows(self._examples_uri, split),
-                                               row_checks.check_from_config(row_check))
+        if row_check and (self._examples_uri or "source" in row_check):
+            count, lines = self._bad_rows(row_check, outputs)
             if count:
                 add_row_anomalies(anomalies, row_check["feature"], count, lines)
                 changed = True
@@ -88,6 +121,17 @@ class Executor(tfx_executor.Executor):
             writer_utils.write_anomalies(
                 os.path.join(outputs[labels.SCHEMA_DIFF_PATH], tfx_executor.DEFAULT_FILE_NAME), anomalies)
         return anomalies
+
+
+    def _bad_rows(self, row_check, outputs):
+        """The bad rows of the input by file and line (read once, reported in every split: a split holds rows of
+        any file), or without a "source" those of the split being validated, by their place in it."""
+        if "source" in row_check:
+            if getattr(self, "_source_bad_rows", None) is None:
+                self._source_bad_rows = source_bad_rows(row_check)
+            return self._source_bad_rows
+        split = os.path.basename(os.path.normpath(outputs[labels.SCHEMA_DIFF_PATH]))[len("Split-"):]
+        return row_checks.bad_rows(read_rows(self._examples_uri, split), row_checks.check_from_config(row_check))
 
 
 EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -162,7 +162,12 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     check_columns(config.data_root, list(columns), required, f"--task {config.task}")
     if task.prepare is not None:  # what the options derive from the data or the model, e.g. vocabularies
         config = dataclasses.replace(config, options=task.prepare(config))
-    row_check = task.row_check(config.options)
+    # ExampleValidator names each bad row by file and line: it reads the input as ExampleGen read it and checks
+    # that every column the task needs is filled, besides the task's own row check.
+    row_check = task.row_check(config.options) or {}
+    if required or row_check:
+        row_check = {"feature": required[0] if required else None, **row_check, "required": required,
+                     "source": {"data_root": config.data_root, "input_format": config.input_format}}
     schema_file = write_schema(task.schema(config.options, columns),
                                os.path.join(config.pipeline_root, "expected_schema"))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])

@@ -28,6 +28,12 @@ def _one(row: Row, name: str):
     return value
 
 
+def _blank(row: Row, name: str) -> bool:
+    """No value, or only whitespace: how an empty CSV cell or a missing tf.Example feature reads."""
+    value = _one(row, name)
+    return value is None or isinstance(value, str) and not value.strip()
+
+
 def _text(row: Row, name: str) -> str:
     value = _one(row, name)
     return value if isinstance(value, str) else ""
@@ -181,29 +187,77 @@ def translation_check(source_feature: str, target_feature: str) -> RowCheck:
     return check
 
 
+def label_check(label_feature: str, num_classes: int) -> RowCheck:
+    """A class id: an integer in [0, num_classes)."""
+
+    def check(row: Row) -> List[str]:
+        if _blank(row, label_feature):
+            return [f"{label_feature} is empty"]
+        value = _one(row, label_feature)
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                return [f"{label_feature} {value!r} is not an integer"]
+        if not isinstance(value, int) or isinstance(value, bool):
+            return [f"{label_feature} {value!r} is not an integer"]
+        if not 0 <= value < num_classes:
+            return [f"{label_feature} {value} is not a class id in [0, {num_classes})"]
+        return []
+
+    return check
+
+
+def required_check(required: Sequence[str]) -> RowCheck:
+    """A value in each of the `required` columns (what the schema requires in every row; blank counts as none)."""
+
+    def check(row: Row) -> List[str]:
+        return [f"{name} is empty" for name in required if _blank(row, name)]
+
+    return check
+
+
 def bad_rows(rows, check: RowCheck, limit: int = 10):
     """`(count of bad rows, up to `limit` "row N: problem; problem" lines)` over an iterable of rows
     (numbered from 1, in the order given)."""
+    return located_bad_rows(((f"row {number}", "", row) for number, row in enumerate(rows, start=1)), check, limit)
+
+
+def located_bad_rows(located_rows, check: RowCheck, limit: int = 10):
+    """`(count of bad rows, up to `limit` "<where> <excerpt>: problem; problem" lines)` over `(where, excerpt,
+    row)` triples (e.g. "data.csv line 7 (data row 6)", a short quote of the row)."""
     count, lines = 0, []
-    for number, row in enumerate(rows, start=1):
+    for where, excerpt, row in located_rows:
         problems = check(row)
         if problems:
             count += 1
             if len(lines) < limit:
-                lines.append(f"row {number}: " + "; ".join(problems))
+                lines.append(f"{where}{' ' + excerpt if excerpt else ''}: " + "; ".join(problems))
     return count, lines
 
 
 CHECKS = {check.__name__: check for check in (token_classification_check, token_spans_check, span_qa_check,
-                                             translation_check)}
+                                             translation_check, label_check)}
 
 
 def check_from_config(config: Dict[str, object]) -> RowCheck:
-    """The check a JSON-able config names (what a task hands ExampleValidator): `{"check": <a CHECKS name>,
-    "feature": <the feature anomalies are reported on>, ...the check's arguments}`."""
+    """The check a JSON-able config names (what the pipeline hands ExampleValidator): `{"check": <a CHECKS name>,
+    "feature": <the feature anomalies are reported on>, ...the check's arguments}`, and optionally "required"
+    (columns every row must fill: `required_check`, before the task's check; each problem said once) and
+    "source" (where the rows are read: `tfx_pipeline.example_validator.source_rows`' arguments)."""
+    from tfx_pipeline import tasks  # noqa: F401  (a task's module may add its check to CHECKS)
+
     config = dict(config)
-    name = config.pop("check")
-    config.pop("feature", None)
-    if name not in CHECKS:
+    name = config.pop("check", None)
+    required = config.pop("required", ())
+    for key in ("feature", "source"):
+        config.pop(key, None)
+    if name is not None and name not in CHECKS:
         raise ValueError(f"no row check {name!r}; known: {sorted(CHECKS)}")
-    return CHECKS[name](**config)
+    checks = [required_check(required)] + ([CHECKS[name](**config)] if name is not None else [])
+
+    def check(row: Row) -> List[str]:
+        problems = [problem for one in checks for problem in one(row)]
+        return sorted(set(problems), key=problems.index)
+
+    return check

@@ -41,9 +41,11 @@ class RunSummary:
         if self.anomalies:
             lines.append("DATA ANOMALIES (ExampleValidator): the data does not match the expected schema;")
             lines.append("  Transform, Trainer, Evaluator and Pusher did not run. Fix these rows and re-run:")
+            splits: Dict[str, List[str]] = {}  # problem -> the splits that report it (the same input rows: both)
             for split, problems in self.anomalies.items():
                 for problem in problems:
-                    lines.append(f"  [{split}] {problem}")
+                    splits.setdefault(problem, []).append(split)
+            lines += [f"  [{', '.join(names)}] {problem}" for problem, names in splits.items()]
         if self.metrics:
             lines.append("Eval metrics (held-out split): " + ", ".join(
                 f"{name}={value:.4f}" if isinstance(value, float) else f"{name}={value}"

@@ -1,8 +1,11 @@
 """Row-level checks per task: each names the row and the problem; good rows pass."""
 
 import json
+import os
 
-from tfx_pipeline import row_checks
+import pytest
+
+from tfx_pipeline import row_checks, tasks
 
 TAGS = ["O", "B-person", "I-person"]
 
@@ -76,3 +79,116 @@ def test_token_span_rows_and_transform_reading():
                                                                          "USA."]
     assert [[t.decode() for t in row] for row in tags.to_list()] == [
         ["B-person", "O", "O", "B-loc", "I-loc", "O"], ["O", "O", "O"], ["O"]]
+
+
+def test_label_rows():
+    check = row_checks.label_check("label", 2)
+    assert check({"label": "1"}) == [] and check({"label": [0]}) == []
+    assert check({"label": ""}) == ["label is empty"] and check({"label": []}) == ["label is empty"]
+    assert check({"label": "positive"}) == ["label 'positive' is not an integer"]
+    assert check({"label": "1.5"}) == ["label '1.5' is not an integer"]
+    assert check({"label": "2"}) == ["label 2 is not a class id in [0, 2)"]
+
+
+def test_required_columns_join_the_tasks_check_once_each():
+    check = row_checks.check_from_config({
+        "check": "label_check", "feature": "label", "label_feature": "label", "num_classes": 2,
+        "required": ["text", "label"], "source": {"data_root": "/nowhere", "input_format": "csv"}})
+    assert check({"text": "fine", "label": "1"}) == []
+    assert check({"text": " ", "label": ""}) == ["text is empty", "label is empty"]
+    only_required = row_checks.check_from_config({"feature": "text", "required": ["text"]})
+    assert only_required({"text": []}) == ["text is empty"]
+
+
+# ---- bad rows named by file and line (issue 33 point 3) --------------------------------------------------------
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _config(data, task, tmp_path, *flags):
+    """The PipelineConfig the CLI makes for `task` on `data` with the default flags (and `flags`)."""
+    from tfx_pipeline.__main__ import build_parser
+    from tfx_pipeline.cli import check_args, config_from_args
+
+    parser = build_parser()
+    return config_from_args(check_args(parser, parser.parse_args(
+        ["run", "--task", task, "--data-root", data, "--root", str(tmp_path / "work"), *flags])))
+
+
+def _validator_row_check(config):
+    """The row check create_pipeline hands ExampleValidator."""
+    from tfx_pipeline.pipeline import create_pipeline
+
+    nodes = {node.id: node for node in create_pipeline(config).components}
+    return json.loads(nodes["ExampleValidator"].exec_properties["row_check"])
+
+
+@pytest.mark.parametrize("task", tasks.TASKS)
+def test_every_task_names_a_bad_row_by_file_line_and_excerpt(task, tmp_path):
+    """A row whose every needed cell is blank, after a header of the columns the task needs and a row of "1"s
+    (words for the vocabularies a task may learn from the data): named by file and line, in plain words (it used
+    to be "[eval] row 4", its position in the hashed split, or TFDV's text alone)."""
+    from tfx_pipeline import example_validator
+
+    probe = str(tmp_path / "probe")
+    _write(os.path.join(probe, "data.csv"), "x\n")
+    options = _config(probe, task, tmp_path, "--tag", "B-x").options
+    needed = [f.name for f in tasks.get(task).schema(options, {}).feature if f.presence.min_fraction >= 1]
+    data = str(tmp_path / "data")
+    rows = [needed, ["1"] * len(needed), [" "] * len(needed)]
+    _write(os.path.join(data, "data.csv"), "".join(",".join(row) + "\n" for row in rows))
+    _, lines = example_validator.source_bad_rows(_validator_row_check(_config(data, task, tmp_path)))
+    named = [line for line in lines if line.startswith("data.csv line 3 (data row 2) ")]
+    assert named and f"{needed[0]} is empty" in named[0], lines
+
+
+def test_classify_labels_named_by_file_line_with_tfdv_after(tmp_path):
+    """Issue 33 point 3's case: an empty label at data row 57 and "positive" at row 200 printed only TFDV's
+    messages ("Expected data of type: INT but got STRING"), no row."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    from tfx_pipeline import example_validator
+
+    rows = [f"review {i},{i % 2}" for i in range(1, 201)]
+    rows[56], rows[199] = "an unlabelled review,", "a review labelled by name,positive"
+    data = str(tmp_path / "data")
+    _write(os.path.join(data, "reviews.csv"), "text,label\n" + "\n".join(rows) + "\n")
+    row_check = _validator_row_check(_config(data, tasks.DEFAULT_TASK, tmp_path))
+    count, lines = example_validator.source_bad_rows(row_check)
+    assert count == 2
+    assert lines[0] == "reviews.csv line 58 (data row 57) 'an unlabelled review,': label is empty"
+    assert lines[1] == ("reviews.csv line 201 (data row 200) 'a review labelled by name,positive': label "
+                        "'positive' is not an integer")
+    # In ExampleValidator's report, TFDV's text on the same feature follows the rows; it never stands alone.
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.anomaly_info["label"].description = "Expected data of type: INT but got STRING"
+    example_validator.add_row_anomalies(anomalies, "label", count, lines)
+    description = anomalies.anomaly_info["label"].description
+    assert description.index("line 58") < description.index("line 201") < description.index("Expected data")
+
+
+def test_tfrecord_rows_named_by_file_and_record(tmp_path):
+    import tensorflow as tf
+
+    from tfx_pipeline import example_validator
+
+    def example(text, labels):
+        return tf.train.Example(features=tf.train.Features(feature={
+            "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()])),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=labels))})).SerializeToString()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with tf.io.TFRecordWriter(str(data / "part-0.tfrecord")) as writer:
+        for text, labels in (("good", [1]), ("no label", []), ("wrong class", [7])):
+            writer.write(example(text, labels))
+    row_check = {"check": "label_check", "feature": "label", "label_feature": "label", "num_classes": 2,
+                 "required": ["text", "label"], "source": {"data_root": str(data), "input_format": "tfrecord"}}
+    count, lines = example_validator.source_bad_rows(row_check)
+    assert count == 2
+    assert lines[0].startswith("part-0.tfrecord record 2 ") and "'no label'" in lines[0]
+    assert lines[0].endswith(": label is empty")
+    assert lines[1].startswith("part-0.tfrecord record 3 ") and lines[1].endswith(
+        ": label 7 is not a class id in [0, 2)")

@@ -141,3 +141,14 @@ def test_run_summary_reads_the_run_it_is_asked_for(config):
     assert latest_run_summary(config.metadata_path, PIPELINE).run_id == "2026-01-02T00:00:00"
     with pytest.raises(LookupError, match="no run 2027"):
         run_summary(config.metadata_path, "2027")
+
+
+def test_a_problem_found_in_both_splits_is_printed_once():
+    """The bad rows are found in the input files, so both splits report the same lines."""
+    from tfx_pipeline.run_summary import RunSummary
+
+    rows = "label: 1 bad rows: data.csv line 3 (data row 2) 'x,': label is empty"
+    summary = RunSummary(run_id="r", components={}, anomalies={"eval": [rows], "train": [rows, "text: odd"]},
+                         metrics={}, blessed=None, pushed_destination=None, model_run_dir=None)
+    text = summary.format()
+    assert text.count("data.csv line 3") == 1 and f"  [eval, train] {rows}" in text and "  [train] text: odd" in text

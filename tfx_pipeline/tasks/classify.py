@@ -88,6 +88,14 @@ def schema(options: ClassifyOptions, columns):
     return expected_schema(options.text_features, options.label_feature, options.num_classes, others)
 
 
+def row_check(options: ClassifyOptions) -> Dict:
+    """ExampleValidator's row check (`tfx_pipeline.row_checks.label_check`): a class id in every row, named by
+    file and line when it is empty, not an integer or out of range (TFDV says only that the column has
+    strings)."""
+    return {"check": "label_check", "feature": options.label_feature, "label_feature": options.label_feature,
+            "num_classes": options.num_classes}
+
+
 def eval_config(options: ClassifyOptions):
     """Example count, accuracy and AUC; blessed when accuracy >= `min_accuracy` and not below the baseline.
 
@@ -329,7 +337,7 @@ TASK = Task(
     flags=(TEXT_FEATURE, LABEL_FEATURE, NUM_CLASSES, CLASS_NAME, bert.ENCODER, MIN_ACCURACY,
            *bert.COMPRESSION_FLAGS),
     check_args=check_args, options_from_args=options_from_args, data_name="imdb", prepare_data=prepare_data,
-    learning_rate=bert.learning_rate, schema=schema, row_check=lambda options: None, eval_config=eval_config,
+    learning_rate=bert.learning_rate, schema=schema, row_check=row_check, eval_config=eval_config,
     preprocessing_fn=preprocessing_fn, train_and_export=train_and_export, sample_requests=sample_requests,
     query=query, describe=describe, prepare=bert.prepare, compressible=True,
     # Sized for under 5 minutes on 2 CPU cores (the Trainer is about 2/3 of it) with held-out accuracy ~0.8;
