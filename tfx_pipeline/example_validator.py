@@ -77,7 +77,9 @@ def source_rows(data_root: str, input_format: str) -> Iterator[Tuple[str, str, D
             for number, (line, record, row) in enumerate(csv_rows(path), start=1):
                 yield f"{name} line {line} (data row {number})", excerpt(record), row
             continue
-        for number, record in enumerate(tf.data.TFRecordDataset([path]).as_numpy_iterator(), start=1):
+        compression = "GZIP" if path.endswith(".gz") else ""  # as Beam's ReadFromTFRecord guesses it
+        records = tf.data.TFRecordDataset([path], compression_type=compression).as_numpy_iterator()
+        for number, record in enumerate(records, start=1):
             row = example_row(record)
             text = " | ".join(str(v) for values in row.values() for v in values if isinstance(v, str))
             yield f"{name} record {number}", excerpt(text), row
