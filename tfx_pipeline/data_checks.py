@@ -207,6 +207,38 @@ def check_columns(data_root: str, columns: Sequence[str], required: Sequence[str
                         f"which {what} reads; the data has {_names(columns) or 'none'}")
 
 
+# tfx_bsl's ColumnTypeInferrer, which CsvExampleGen types columns with: each non-empty cell is an int (in int64), a
+# float or a string; a column takes the widest of its cells' types, over every row; no value at all: unknown.
+UNKNOWN, INT, FLOAT, STRING = range(4)
+INT64_RANGE = (-2**63, 2**63 - 1)
+
+
+def cell_type(cell: str) -> int:
+    if not cell:
+        return UNKNOWN
+    try:
+        return INT if INT64_RANGE[0] <= int(cell) <= INT64_RANGE[1] else STRING
+    except ValueError:
+        try:
+            float(cell)
+        except ValueError:
+            return STRING
+        return FLOAT
+
+
+def csv_column_types(data_root: str) -> Dict[str, int]:
+    """Column -> UNKNOWN / INT / FLOAT / STRING of the CSVs in `data_root`, as CsvExampleGen infers them."""
+    types: Dict[str, int] = {}
+    for path in (path for path in example_gen_files(data_root) if path.endswith(".csv")):
+        header = read_header(path)
+        for name in header:
+            types.setdefault(name, UNKNOWN)
+        for _, _, cells in csv_records(path):
+            for name, cell in zip(header, cells):
+                types[name] = max(types[name], cell_type(cell))
+    return types
+
+
 def csv_column(data_root: str, column: str, what: str) -> Iterator[str]:
     """The cells of `column` in every CSV of `data_root` (none when there is no CSV), read with ExampleGen's
     rules; DataError naming the file when one lacks the column (`what` reads it)."""

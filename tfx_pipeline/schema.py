@@ -47,18 +47,12 @@ def _required(feature: schema_pb2.Feature) -> None:
 
 
 def csv_columns(data_root: str) -> Dict[str, int]:
-    """Column name -> FeatureType of the CSV files in `data_root` (types as CsvExampleGen infers them)."""
-    import pandas as pd
+    """Column name -> FeatureType of the CSV files in `data_root`, as CsvExampleGen infers them from every row
+    (`tfx_pipeline.data_checks.csv_column_types`; a column with no value at all: FLOAT, as pandas read it)."""
+    from tfx_pipeline import data_checks
 
-    types = {}
-    for path in sorted(tf.io.gfile.glob(os.path.join(data_root, "*.csv"))):
-        with tf.io.gfile.GFile(path) as f:
-            frame = pd.read_csv(f, nrows=1000)
-        for name, dtype in frame.dtypes.items():
-            feature_type = (schema_pb2.INT if dtype.kind in "iu" else
-                            schema_pb2.FLOAT if dtype.kind == "f" else schema_pb2.BYTES)
-            types.setdefault(name, feature_type)
-    return types
+    kinds = {data_checks.INT: schema_pb2.INT, data_checks.STRING: schema_pb2.BYTES}
+    return {name: kinds.get(kind, schema_pb2.FLOAT) for name, kind in data_checks.csv_column_types(data_root).items()}
 
 
 def example_columns(data_root: str, max_records: int = 1000) -> Dict[str, int]:

@@ -32,3 +32,14 @@ def test_write_schema_path_follows_content(tmp_path):
     parsed = schema_pb2.Schema()
     text_format.Parse(open(first).read(), parsed)
     assert [f.name for f in parsed.feature] == ["text", "label"]
+
+
+def test_csv_columns_types_as_csv_example_gen_infers_them(csv_folder):
+    """ExampleGen types a column from every row (int < float < string; a blank cell is no value); pandas read the
+    first 1,000 rows and made an integer column with a blank a float one: the declared type then differed from
+    the data's, an anomaly on a column the model never reads."""
+    rows = [("good", 1, i) for i in range(1200)]
+    rows[3] = ("blank id", 0, "")
+    rows[1100] = ("late", "x", 5)
+    directory = csv_folder(rows, columns=("t", "y", "id"))
+    assert csv_columns(directory) == {"t": schema_pb2.BYTES, "y": schema_pb2.BYTES, "id": schema_pb2.INT}
