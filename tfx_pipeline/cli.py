@@ -67,7 +67,8 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default="text_classifier", help="served model name")
     parser.add_argument("--pipeline-name", default="tfmodels_text_classifier", help="TFX pipeline name")
     parser.add_argument("--root", default=DEFAULT_ROOT,
-                        help="default parent of the pipeline root, metadata and serving dirs")
+                        help="the folder of the pipeline root, metadata and serving dirs (each unless given) and "
+                             "the prepared data; one run at a time uses it")
     parser.add_argument("--pipeline-root", help="TFX pipeline root (default: <root>/root)")
     parser.add_argument("--metadata-path", help="ML Metadata SQLite file (default: <root>/metadata.sqlite)")
     parser.add_argument("--serving-model-dir",

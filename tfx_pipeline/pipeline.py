@@ -12,7 +12,7 @@ from tfx.dsl.placeholder.placeholder_base import logical_and  # noqa: E402
 
 from tfx_pipeline import example_validator as validator  # noqa: E402
 from tfx_pipeline import tasks  # noqa: E402
-from tfx_pipeline.data_checks import check_columns, check_csv_folder  # noqa: E402
+from tfx_pipeline.data_checks import check_columns, check_csv_folder, csv_files  # noqa: E402
 from tfx_pipeline.hparams import PRECISIONS, ModelHParams  # noqa: E402
 from tfx_pipeline.schema import csv_columns, example_columns, write_schema  # noqa: E402
 from tfx_pipeline.tasks.base import Options  # noqa: E402
@@ -159,7 +159,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     task = tasks.get(config.task)
     # A column the task needs in every row and the data lacks fails here, before any component runs.
     required = [f.name for f in task.schema(config.options, columns).feature if f.presence.min_fraction >= 1]
-    check_columns(config.data_root, list(columns), required, f"--task {config.task}")
+    where = config.data_root if config.input_format == "tfrecord" else csv_files(config.data_root)[0]
+    check_columns(where, list(columns), required, f"--task {config.task}")
     if task.prepare is not None:  # what the options derive from the data or the model, e.g. vocabularies
         config = dataclasses.replace(config, options=task.prepare(config))
     # ExampleValidator names each bad row by file and line: it reads the input as ExampleGen read it and checks

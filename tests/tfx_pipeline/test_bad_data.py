@@ -143,5 +143,6 @@ def test_a_missing_column_fails_before_any_component_for_every_task(task, tmp_pa
                  "--skip-infra-validation"])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "FAILED" in err and "no column" in err and "'unrelated', 'other'" in err and "Traceback" not in err
+    assert "FAILED" in err and "reviews.csv: no column" in err and "'unrelated', 'other'" in err
+    assert "Traceback" not in err
     assert not os.path.exists(tmp_path / "work" / "metadata.sqlite")
