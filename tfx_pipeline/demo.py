@@ -36,7 +36,8 @@ def prepare_root(root: str, reuse: bool) -> None:
         if not os.path.exists(os.path.join(root, MARKER)):
             raise DemoError(f"{root} is not empty and was not created by the demo; pass another --root "
                             "(or --reuse to run the pipeline in it)")
-        shutil.rmtree(root)
+        with cli.run_lock(os.path.join(root, "metadata.sqlite")):  # RootInUse while another run uses it
+            shutil.rmtree(root)
     os.makedirs(root, exist_ok=True)
     open(os.path.join(root, MARKER), "a").close()
 
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
             code, result["answers"] = cli.infra_validate(config, cli.sample_requests(args, config, args.reviews))
             if code != cli.EXIT_OK:
                 return cli.finish(result, code, args.summary_json, start)
-    except (DemoError, DataError, ServerProcessError) as e:
+    except (DemoError, DataError, cli.RootInUse, ServerProcessError) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return cli.finish(result, cli.EXIT_FAILED, args.summary_json, start)
     print(f"\nDemo OK: held-out {metric} {value:.4f}, version pushed to {summary.pushed_destination} and served "

@@ -152,3 +152,16 @@ def test_a_problem_found_in_both_splits_is_printed_once():
                          metrics={}, blessed=None, pushed_destination=None, model_run_dir=None)
     text = summary.format()
     assert text.count("data.csv line 3") == 1 and f"  [eval, train] {rows}" in text and "  [train] text: odd" in text
+
+
+def test_the_demo_does_not_wipe_a_root_another_run_is_using(tmp_path):
+    from tfx_pipeline import demo
+
+    root = str(tmp_path / "demo")
+    demo.prepare_root(root, reuse=False)  # a root the demo made (its marker inside)
+    open(os.path.join(root, "metadata.sqlite"), "w").close()
+    with cli.run_lock(os.path.join(root, "metadata.sqlite")), pytest.raises(cli.RootInUse, match="another run"):
+        demo.prepare_root(root, reuse=False)
+    assert os.path.exists(os.path.join(root, "metadata.sqlite"))
+    demo.prepare_root(root, reuse=False)  # once it is free, the demo starts afresh
+    assert not os.path.exists(os.path.join(root, "metadata.sqlite"))
