@@ -14,6 +14,9 @@ both to 1e-6), because the per-example work is done by those functions:
   TFMA 0.47's `Bleu` returns a `sacrebleu.BLEUScore` object, which its threshold check cannot turn into a
   number (`float(BLEUScore)` fails), so it cannot gate a blessing; this one returns the float score.
 
+- `RougeScores`: ROUGE-1, ROUGE-2 and ROUGE-L F1 (`tfmodels.metrics.rouge_f1`: rouge-score with Porter stemming,
+  in [0, 1]) of each prediction against its label, averaged over examples (as `rouge_scores`).
+
 Use in an EvalConfig: `tfma.MetricConfig(class_name="EntityScores", module="tfx_pipeline.metrics")`.
 """
 
@@ -23,12 +26,13 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from tfmodels.metrics import squad_em_f1, tag_chunks
+from tfmodels.metrics import rouge_f1, squad_em_f1, tag_chunks
 from tfx_pipeline.row_checks import gold_answers
 
 ENTITY_PRECISION, ENTITY_RECALL, ENTITY_F1 = "entity_precision", "entity_recall", "entity_f1"
 SQUAD_EXACT_MATCH, SQUAD_F1 = "squad_exact_match", "squad_f1"
 BLEU = "bleu"
+ROUGE_1, ROUGE_2, ROUGE_L = "rouge_1", "rouge_2", "rouge_l"
 
 
 def blessing_threshold(lower_bound: float):
@@ -124,8 +128,13 @@ def squad_counts(label: str, prediction: str):
 
 
 def _means(counts):
-    em, f1, questions = counts
-    return (em / questions, f1 / questions) if questions else (0.0, 0.0)
+    *sums, examples = counts
+    return tuple(total / examples if examples else 0.0 for total in sums)
+
+
+def rouge_counts(label: str, prediction: str):
+    """(ROUGE-1, ROUGE-2, ROUGE-L F1, 1) of one prediction against its label."""
+    return (*rouge_f1(prediction, label), 1)
 
 
 _SACREBLEU = None
@@ -199,6 +208,18 @@ class CorpusBleu(metric_types.Metric):
         return False
 
 
+class RougeScores(metric_types.Metric):
+    """ROUGE-1/2/L F1 (rouge-score, stemmed, 0-1) of the predictions against the labels, mean over examples."""
+
+    def __init__(self, name: Optional[str] = ROUGE_L):
+        super().__init__(_computations((ROUGE_1, ROUGE_2, ROUGE_L), rouge_counts, _means, 4), name=name)
+
+    @property
+    def compute_confidence_interval(self) -> bool:
+        return False
+
+
 metric_types.register_metric(EntityScores)
 metric_types.register_metric(SquadScores)
 metric_types.register_metric(CorpusBleu)
+metric_types.register_metric(RougeScores)

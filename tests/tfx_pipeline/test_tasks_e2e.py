@@ -210,6 +210,55 @@ def _empty_target(data, folder):
     return [], ["row ", "target is empty"]
 
 
+# ---- text_generation: 36 ACLSum papers (title -> challenge summary), a tiny random decoder ------------------------
+def _papers(folder):
+    """ACLSum train papers whose title and challenge summary are short enough for the tiny decoder's bytes."""
+    import pandas as pd
+
+    from tfmodels.datasets.aclsum import load_aclsum
+
+    rows = [(p.title, p.summaries["challenge"]) for p in load_aclsum("train")
+            if len((p.title + p.summaries["challenge"]).encode()) <= 200][:36]
+    os.makedirs(folder, exist_ok=True)
+    pd.DataFrame(rows, columns=["prompt", "target"]).to_csv(os.path.join(folder, "papers.csv"), index=False)
+    return folder
+
+
+def _rouge_equals_rouge_score(work, summary):
+    """The Evaluator's ROUGE is rouge-score's on the pushed model's greedy completions of the eval split, which
+    its `generate` signature (what clients call) gives too."""
+    import tensorflow as tf
+
+    from tfmodels.export import signatures
+    from tfmodels.metrics import rouge_scores
+    from tfx_pipeline.tasks.text_generation import chat_template_parts, preprocessor
+
+    records, rows = eval_split_examples(work, ("prompt", "target"))
+    served = tf.saved_model.load(summary.pushed_destination).signatures
+    completions = [c.decode() for c in served[signatures.GENERATE_EXAMPLES_SIGNATURE](
+        examples=tf.constant(records))[signatures.COMPLETION_OUTPUT].numpy()]
+    expected = rouge_scores(completions, [target for _, target in rows])
+    assert summary.metrics["example_count"] == len(records)
+    for name in ("1", "2", "L"):
+        assert summary.metrics[f"rouge_{name.lower()}"] == pytest.approx(expected[f"rouge{name}"], abs=1e-6)
+    prefix, suffix = chat_template_parts(preprocessor("tiny", 8))  # --chat-template
+    generated = served[signatures.GENERATE_SIGNATURE](
+        prompt=tf.constant([prefix + prompt + suffix for prompt, _ in rows]),
+        max_new_tokens=tf.constant([12] * len(rows)))
+    assert [c.decode() for c in generated[signatures.COMPLETION_OUTPUT].numpy()] == completions
+    assert all(0 <= n <= 12 for n in generated[signatures.NUM_GENERATED_TOKENS_OUTPUT].numpy())
+
+
+def _empty_and_too_long_targets(data, folder):
+    from tfmodels.datasets.aclsum import load_aclsum
+
+    frame = _read_csv(data)
+    frame.loc[4, "target"] = "   "
+    frame.loc[9, "prompt"] = load_aclsum("test")[0].text()  # an abstract: far more bytes than 256
+    _write_bad(frame, folder)
+    return [], ["row ", "target is empty", "prompt + target are", "tokens, longer than the training length of 256"]
+
+
 SMALL = ("--eval-steps", "1")
 CASES = {
     "classify": Case(
@@ -235,6 +284,13 @@ CASES = {
         flags=("--task", "translate", "--pipeline-name", "translate_pipeline", "--model-name", "translator",
                "--train-steps", "3", *SMALL, "--max-seq-length", "32", "--batch-size", "16", "--min-bleu", "0.0"),
         check_served=_bleu_equals_sacrebleu, bad_data=_empty_target),
+    # Full fine-tuning would learn faster; LoRA (merged before export) is what the task is for.
+    "text_generation": Case(
+        data=_papers, served="gRPC Predict on generate (4 prompts) answered",
+        flags=("--task", "text_generation", "--pipeline-name", "generate_pipeline", "--model-name", "writer",
+               "--train-steps", "10", *SMALL, "--max-seq-length", "256", "--batch-size", "8", "--learning-rate",
+               "1e-2", "--lora-rank", "4", "--chat-template", "--max-new-tokens", "12", "--min-rouge-l", "0.0"),
+        check_served=_rouge_equals_rouge_score, bad_data=_empty_and_too_long_targets),
 }
 PARAMS = {name: pytest.param(name, marks=pytest.mark.xdist_group(f"tasks_e2e_{name}")) for name in CASES}
 every_task = pytest.mark.parametrize("task", list(PARAMS.values()), scope="module")

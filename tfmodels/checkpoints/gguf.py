@@ -325,10 +325,23 @@ def load_gguf(path, dtype=None, sequence_length=None):
     'The capital of France is Paris.'
     """
     from tfmodels.checkpoints.hf_llama import causal_lm_from_weights
-    from tfmodels.text.byte_pair import BytePairTokenizer
 
     contents = read_gguf(path)
-    fields = contents.tokenizer
+    tokenizer, settings = _preprocessor_settings(contents.tokenizer, path)
+    return causal_lm_from_weights(
+        contents.config,
+        contents.weights,
+        tokenizer,
+        sequence_length=sequence_length,
+        dtype=dtype,
+        **settings,
+    )
+
+
+def _preprocessor_settings(fields, path):
+    """``(BytePairTokenizer, CausalLMPreprocessor keyword arguments)`` of a file's tokenizer."""
+    from tfmodels.text.byte_pair import BytePairTokenizer
+
     tokenizer = BytePairTokenizer(
         fields["vocabulary"],
         fields["merges"],
@@ -338,15 +351,29 @@ def load_gguf(path, dtype=None, sequence_length=None):
     end_ids = [i for i in (fields["eos_token_id"], fields["eot_token_id"]) if i is not None]
     if not end_ids:
         raise GGUFFormatError(f"{path} has no tokenizer.ggml.eos_token_id")
-    start = fields["bos_token_id"] if fields["add_bos_token"] else None
-    return causal_lm_from_weights(
-        contents.config,
-        contents.weights,
-        tokenizer,
+    return tokenizer, dict(
         end_token_ids=list(dict.fromkeys(end_ids)),
-        start_token_id=start,
+        start_token_id=fields["bos_token_id"] if fields["add_bos_token"] else None,
         pad_token_id=fields["pad_token_id"],
         chat_template=fields["chat_template"],
-        sequence_length=sequence_length,
-        dtype=dtype,
     )
+
+
+def load_gguf_preprocessor(path, sequence_length=1024):
+    """The ``CausalLMPreprocessor`` (tokenizer, end/start/pad ids, chat template) of a GGUF file
+    alone, as ``load_gguf`` builds it, without reading the weights (e.g. to tokenize data).
+
+    Raises:
+        FileNotFoundError, GGUFFormatError: see ``read_gguf``.
+
+    Example:
+    >>> from tfmodels import datasets  # doctest: +SKIP
+    >>> load_gguf_preprocessor(datasets.smollm2_path()).tokenizer.vocabulary_size()  # doctest: +SKIP
+    49152
+    """
+    from tfmodels.models.llama import CausalLMPreprocessor
+
+    path = os.fspath(path)
+    tokenizer, settings = _preprocessor_settings(_tokenizer_fields(_metadata(_open(path), path), path),
+                                                 path)
+    return CausalLMPreprocessor(tokenizer, sequence_length=sequence_length, **settings)

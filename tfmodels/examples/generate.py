@@ -23,25 +23,32 @@ from tfmodels.utils import cli, logs  # noqa: E402  (standard library only)
 SAMPLERS = {"greedy": {}, "top_k": {"k": 40}, "top_p": {"p": 0.9}, "beam": {"width": 4}}
 
 
-def tiny_causal_lm(seed=0, sequence_length=32):
-    """A tiny random-weight ``CausalLM`` with a byte-level BPE tokenizer (for smoke runs and tests):
-    256 byte tokens, then ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``; ``<|im_end|>`` ends."""
-    import keras
-
-    from tfmodels.models.llama import CausalLM, CausalLMPreprocessor, DecoderBackbone, DecoderConfig
+def tiny_preprocessor(sequence_length=32):
+    """The tiny model's ``CausalLMPreprocessor``: a byte-level BPE tokenizer of 256 byte tokens, then
+    ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>`` (no merges); ``<|im_end|>`` ends."""
+    from tfmodels.models.llama import CausalLMPreprocessor
     from tfmodels.text.byte_pair import BytePairTokenizer, bytes_to_unicode
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     vocabulary = list(bytes_to_unicode().values()) + specials
     tokenizer = BytePairTokenizer(vocabulary, [], special_tokens=specials)
+    return CausalLMPreprocessor(tokenizer, sequence_length=sequence_length,
+                                end_token_ids=[vocabulary.index("<|im_end|>")])
+
+
+def tiny_causal_lm(seed=0, sequence_length=32, max_position_embeddings=256):
+    """A tiny random-weight ``CausalLM`` (for smoke runs and tests) with ``tiny_preprocessor``'s
+    tokenizer and a context of ``max_position_embeddings`` positions."""
+    import keras
+
+    from tfmodels.models.llama import CausalLM, DecoderBackbone, DecoderConfig
+
+    preprocessor = tiny_preprocessor(sequence_length)
     keras.utils.set_random_seed(seed)
     backbone = DecoderBackbone(DecoderConfig(
-        vocab_size=len(vocabulary), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-        tie_word_embeddings=True))
-    end = vocabulary.index("<|im_end|>")
-    preprocessor = CausalLMPreprocessor(tokenizer, sequence_length=sequence_length,
-                                        end_token_ids=[end])
+        vocab_size=preprocessor.tokenizer.vocabulary_size(), hidden_size=16, intermediate_size=32,
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+        max_position_embeddings=max_position_embeddings, tie_word_embeddings=True))
     return CausalLM(backbone, preprocessor)
 
 

@@ -30,7 +30,6 @@ INSTRUCTION = {
     "approach": "In one sentence, what approach does this paper propose?",
     "outcome": "In one sentence, what is the main outcome of this paper?",
 }
-ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
 def parse_args(argv=None):
@@ -75,15 +74,10 @@ def summary_prompt(model, abstract, aspect):
 
 
 def rouge(predictions, references):
-    """Mean ROUGE-1/2/L F1 x100 (``rouge_score``, Porter stemming) over the pairs."""
-    from rouge_score import rouge_scorer
+    """Mean ROUGE-1/2/L F1 x100 (``tfmodels.metrics.rouge_scores``: rouge-score, Porter stemming)."""
+    from tfmodels.metrics import rouge_scores
 
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for prediction, reference in zip(predictions, references, strict=True):
-        for name, score in scorer.score(reference, prediction).items():
-            totals[name] += score.fmeasure
-    return {name: round(100 * total / len(references), 2) for name, total in totals.items()}
+    return {name: round(100 * value, 2) for name, value in rouge_scores(predictions, references).items()}
 
 
 def generate_all(model, prompts, max_new_tokens, batch_size, jit_compile=True):

@@ -7,7 +7,12 @@ requests):
 - ``sample`` (temperature / nucleus sampling): the same plus ``temperature``, ``top_p`` DT_FLOAT
   ``[batch]`` and ``seed`` DT_INT64 ``[batch]``; a row's result depends only on its own inputs.
 
-Both return ``completion`` DT_STRING ``[batch]`` (the prompt excluded, cut before the first end
+With ``example_feature``, a third, ``generate_examples`` (for TFMA's Evaluator): ``examples``
+DT_STRING ``[batch]`` serialized ``tf.Example``s whose ``example_feature`` holds the prompt
+(wrapped in ``prompt_prefix`` / ``prompt_suffix``), decoded greedily to the export's
+``max_new_tokens``.
+
+All return ``completion`` DT_STRING ``[batch]`` (the prompt excluded, cut before the first end
 token; bytes that do not form UTF-8 -- a character cut by the token limit -- become U+FFFD) and
 ``num_generated_tokens`` DT_INT64 ``[batch]`` (the completion's tokens, the end token not
 counted). Tokenizer (``tfmodels.text.BytePairTokenizer``, core TF ops), key/value cache and the
@@ -29,6 +34,8 @@ import tensorflow as tf
 from tfmodels.export.archive import write_archive
 from tfmodels.export.signatures import (
     COMPLETION_OUTPUT,
+    EXAMPLES_INPUT,
+    GENERATE_EXAMPLES_SIGNATURE,
     GENERATE_SIGNATURE,
     MAX_NEW_TOKENS_INPUT,
     NUM_GENERATED_TOKENS_OUTPUT,
@@ -159,6 +166,18 @@ class _CausalLMServer:
         return self.run(self.sample, prompt, max_new_tokens, seed, max_new_tokens, temperature,
                         top_p, extra=extra)
 
+    def examples_function(self, feature, prefix, suffix):
+        """``examples`` -> greedy completions of the prompts in ``feature`` (wrapped), all at the
+        export's ``max_new_tokens``."""
+        spec = {feature: tf.io.FixedLenFeature([], tf.string, default_value="")}
+
+        def serve_examples(examples):
+            prompt = tf.io.parse_example(examples, spec)[feature]
+            prompt = tf.strings.join([prefix, prompt, suffix])
+            return self.serve_generate(prompt, tf.fill(tf.shape(prompt), self.max_new_tokens))
+
+        return serve_examples
+
 
 def _spec(dtype, name):
     return tf.TensorSpec([None], dtype, name=name)
@@ -166,7 +185,7 @@ def _spec(dtype, name):
 
 def export_causal_lm(model, export_dir, *, max_new_tokens=64, max_prompt_tokens=None,
                      prompt_buckets=None, warmup_prompts=("Hello",), model_name="",
-                     jit_compile=True):
+                     jit_compile=True, example_feature=None, prompt_prefix="", prompt_suffix=""):
     """Writes ``model`` as a SavedModel with ``generate`` and ``sample`` signatures (see module).
 
     For int8 weights quantize first (``model.quantize("int8")``); the export keeps the weights as
@@ -184,6 +203,10 @@ def export_causal_lm(model, export_dir, *, max_new_tokens=64, max_prompt_tokens=
             them when it loads the version); empty for none.
         model_name: the model name put in the warmup requests' ModelSpec.
         jit_compile: compile the decoding loop with XLA.
+        example_feature: the prompt feature of the ``generate_examples`` signature (serialized
+            ``tf.Example``s in); ``None``: no such signature.
+        prompt_prefix, prompt_suffix: text around each ``generate_examples`` prompt (e.g. a chat
+            template's); the other signatures take prompts as they are.
 
     Returns:
         ``export_dir``.
@@ -220,6 +243,10 @@ def export_causal_lm(model, export_dir, *, max_new_tokens=64, max_prompt_tokens=
     archive.add_endpoint(SAMPLE_SIGNATURE, server.serve_sample, input_signature=prompt_specs + [
         _spec(tf.float32, TEMPERATURE_INPUT), _spec(tf.float32, TOP_P_INPUT),
         _spec(tf.int64, SEED_INPUT)])
+    if example_feature:
+        archive.add_endpoint(GENERATE_EXAMPLES_SIGNATURE,
+                             server.examples_function(example_feature, prompt_prefix, prompt_suffix),
+                             input_signature=[_spec(tf.string, EXAMPLES_INPUT)])
     write_archive(archive, export_dir)
     if warmup_prompts:
         _write_warmup(export_dir, list(warmup_prompts), min(max_new_tokens, 4), model_name)

@@ -68,6 +68,9 @@ TOP_P_INPUT = "top_p"
 SEED_INPUT = "seed"
 COMPLETION_OUTPUT = "completion"
 NUM_GENERATED_TOKENS_OUTPUT = "num_generated_tokens"
+# With a prompt feature (the pipeline's Evaluator): serialized tf.Examples (`examples`) -> the greedy `completion`
+# (and `num_generated_tokens`) of each example's prompt, at the export's most new tokens.
+GENERATE_EXAMPLES_SIGNATURE = "generate_examples"
 
 # ---- Translator (tfmodels.export.seq2seq); its names predate the general ones and stay ----
 # `serving_default`: `texts` DT_STRING [batch] -> `translations` DT_STRING [batch].

@@ -11,7 +11,7 @@ Standard library only at module level, so that `--help` and flag errors come bef
 from typing import Dict, List
 
 from tfx_pipeline.flags import Flag
-from tfx_pipeline.tasks import classify, span_qa, token_classification, translate
+from tfx_pipeline.tasks import classify, span_qa, text_generation, token_classification, translate
 from tfx_pipeline.tasks.base import Task
 
 REGISTRY: Dict[str, Task] = {task.name: task for task in (
@@ -19,6 +19,7 @@ REGISTRY: Dict[str, Task] = {task.name: task for task in (
     token_classification.TASK,
     span_qa.TASK,
     translate.TASK,
+    text_generation.TASK,
 )}
 TASKS = tuple(REGISTRY)
 DEFAULT_TASK = TASKS[0]

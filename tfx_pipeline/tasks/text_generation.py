@@ -1,0 +1,337 @@
+"""The text-generation task of the pipeline: LoRA-fine-tune a pretrained decoder on prompt -> target text,
+gate on ROUGE, push a text-in/text-out SavedModel.
+
+Input: a prompt column (`--prompt-feature`, default `prompt`) and a target column (`--target-feature`,
+`target`). The decoder is `--encoder`: `tiny` (random weights, byte-level tokenizer: tests), `smollm2` (the
+packaged SmolLM2-135M-Instruct GGUF, `tfmodels.datasets.smollm2_path`) or a llama.cpp `.gguf` file;
+`--chat-template` wraps every prompt in the model's chat template as a user message. ExampleValidator's row
+check (`text_generation_check`) stops rows with an empty prompt or target, text that is not UTF-8, or a prompt +
+target longer than the training length (`--max-seq-length`, in the model's tokens). Transform tokenizes with
+the model's byte-level BPE (`CausalLMPreprocessor`, core TF ops) into `token_ids`, `padding_mask`, next-token
+`labels` and a `loss_mask` over the target tokens (and the end token) only. Trainer adds LoRA adapters of rank
+`--lora-rank` to the attention projections (0: every weight trains), fine-tunes for `--train-steps`, merges the
+adapters and exports with `tfmodels.export.export_causal_lm`: `generate` / `sample` (prompts in, completions
+out) and, for the Evaluator, `generate_examples` (tf.Examples in, greedy completions of at most
+`--max-new-tokens` tokens). The Evaluator scores ROUGE-1/2/L F1 (`tfx_pipeline.metrics.RougeScores`,
+rouge-score with stemming, in [0, 1]) against the target column and blesses on `rouge_l >= --min-rouge-l` and
+not below the latest blessed model.
+"""
+
+import dataclasses
+import os
+from typing import Dict, List, Sequence
+
+from tfx_pipeline import row_checks
+from tfx_pipeline.flags import flag, positive_int, threshold
+from tfx_pipeline.tasks.base import GATE, Demo, Options, Task, served_header
+
+NAME = "text_generation"
+TINY, SMOLLM2 = "tiny", "smollm2"
+# Transform's outputs: the decoder's inputs, its next-token labels and the loss mask (1 on target tokens).
+TOKEN_IDS, PADDING_MASK, LABELS, LOSS_MASK = "token_ids", "padding_mask", "labels", "loss_mask"
+# A user message wrapped in the chat template is split here into the text before and after the prompt.
+_PROMPT_MARK = "\x00prompt\x00"
+
+
+@dataclasses.dataclass(frozen=True)
+class TextGenerationOptions(Options):
+    """`prompt_feature` -> `target_feature` text; `encoder`: "tiny", "smollm2" or a `.gguf` file; `chat_template`:
+    prompts wrapped as a user message (`prompt_prefix` + prompt + `prompt_suffix`, filled in by `prepare`);
+    `lora_rank` (0: full fine-tuning); `max_new_tokens` the Evaluator and the export generate at most;
+    `max_seq_length`: the training length (the pipeline's, set by `prepare`; 0 until then)."""
+
+    prompt_feature: str = "prompt"
+    target_feature: str = "target"
+    encoder: str = TINY
+    chat_template: bool = False
+    prompt_prefix: str = ""
+    prompt_suffix: str = ""
+    lora_rank: int = 8
+    max_new_tokens: int = 32
+    max_seq_length: int = 0
+    min_rouge_l: float = dataclasses.field(default=0.0, metadata=GATE)
+
+    def problems(self) -> List[str]:
+        problems = [] if is_decoder(self.encoder) else [
+            f"encoder must be {TINY}, {SMOLLM2} or a .gguf file, got {self.encoder!r}"]
+        if self.lora_rank < 0:
+            problems.append(f"lora_rank must be >= 0, got {self.lora_rank}")
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        return problems
+
+    def summary(self) -> str:
+        return f"decoder {self.encoder}, LoRA rank {self.lora_rank}" if self.lora_rank else \
+            f"decoder {self.encoder}, full fine-tuning"
+
+
+def is_decoder(text: str) -> bool:
+    return text in (TINY, SMOLLM2) or (text.endswith(".gguf") and os.path.isfile(text))
+
+
+PROMPT_FEATURE = flag("--prompt-feature", default="prompt", help="the prompt column")
+TARGET_FEATURE = flag("--target-feature", default="target", help="the target-text column")
+# The other tasks' --encoder flag too (the registry joins the declarations' help texts).
+ENCODER = flag("--encoder", default="tiny",
+               help=f"the decoder: {TINY} (random, fast), {SMOLLM2} (the packaged SmolLM2-135M-Instruct) or a "
+                    f"llama.cpp .gguf file")
+CHAT_TEMPLATE = flag("--chat-template", action="store_true",
+                     help="wrap each prompt in the model's chat template as a user message")
+LORA_RANK = flag("--lora-rank", type=int, default=8,
+                 help="rank of the LoRA adapters on the attention projections (0: fine-tune every weight)")
+MAX_NEW_TOKENS = flag("--max-new-tokens", type=positive_int, default=32,
+                      help="tokens generated at most per prompt (Evaluator and export)")
+MIN_ROUGE_L = flag("--min-rouge-l", type=threshold(1.0), default=0.0,
+                   help="value threshold for the blessing (held-out ROUGE-L F1, 0-1)")
+
+
+def check_args(parser, args) -> None:
+    if not is_decoder(args.encoder):
+        parser.error(f"argument --encoder: text_generation fine-tunes a decoder: {TINY}, {SMOLLM2} or an existing "
+                     f".gguf file, got {args.encoder!r}")
+    if args.lora_rank < 0:
+        parser.error(f"argument --lora-rank: must be >= 0, got {args.lora_rank}")
+
+
+def options_from_args(args, data_root: str) -> TextGenerationOptions:
+    encoder = args.encoder if args.encoder in (TINY, SMOLLM2) else os.path.abspath(args.encoder)
+    return TextGenerationOptions(
+        prompt_feature=args.prompt_feature, target_feature=args.target_feature, encoder=encoder,
+        chat_template=args.chat_template, lora_rank=args.lora_rank, max_new_tokens=args.max_new_tokens,
+        max_seq_length=args.max_seq_length, min_rouge_l=args.min_rouge_l)
+
+
+def prepare(config) -> TextGenerationOptions:
+    """The options with the pipeline's training length and the chat template's text around a prompt."""
+    options = dataclasses.replace(config.options, max_seq_length=config.max_seq_length)
+    if options.chat_template:
+        prefix, suffix = chat_template_parts(preprocessor(options.encoder, config.max_seq_length))
+        options = dataclasses.replace(options, prompt_prefix=prefix, prompt_suffix=suffix)
+    return options
+
+
+def chat_template_parts(preprocessor):
+    """(text before, text after) a user message's content in the model's chat template, generation prompt
+    included; the tiny model, which has no template, gets SmolLM2's ChatML markers."""
+    if preprocessor.chat_template is None:
+        return "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"
+    prefix, suffix = preprocessor.apply_chat_template([{"role": "user", "content": _PROMPT_MARK}]).split(
+        _PROMPT_MARK)
+    return prefix, suffix
+
+
+# ---- the model ---------------------------------------------------------------------------------------------------
+def _gguf_path(encoder: str) -> str:
+    from tfmodels.datasets import smollm2_path
+
+    return smollm2_path() if encoder == SMOLLM2 else encoder
+
+
+def preprocessor(encoder: str, sequence_length: int):
+    """The decoder's `CausalLMPreprocessor` (its tokenizer), without its weights."""
+    if encoder == TINY:
+        from tfmodels.examples.generate import tiny_preprocessor
+
+        return tiny_preprocessor(sequence_length)
+    from tfmodels.checkpoints import load_gguf_preprocessor
+
+    return load_gguf_preprocessor(_gguf_path(encoder), sequence_length)
+
+
+def decoder(options: TextGenerationOptions, sequence_length: int, seed: int = 0):
+    """The `CausalLM` to fine-tune: the tiny random decoder (a context that fits a training row plus the
+    generated tokens), or the GGUF file's."""
+    if options.encoder == TINY:
+        from tfmodels.examples.generate import tiny_causal_lm
+
+        return tiny_causal_lm(seed, sequence_length, max_position_embeddings=sequence_length + options.max_new_tokens)
+    from tfmodels.checkpoints import load_gguf
+
+    return load_gguf(_gguf_path(options.encoder), sequence_length=sequence_length)
+
+
+# ---- data, schema, row check -------------------------------------------------------------------------------------
+def prepare_data(args, directory: str) -> str:
+    return prepare_aclsum_csv(directory, args.rows, prompt_feature=args.prompt_feature,
+                              target_feature=args.target_feature)
+
+
+def prepare_aclsum_csv(output_dir: str, max_rows=None, seed: int = 0, prompt_feature: str = "prompt",
+                       target_feature: str = "target", aspect: str = "challenge", split: str = "train") -> str:
+    """ACLSum papers (PyPI `aclsum`) of `split`, shuffled, as `<output_dir>/aclsum.csv`: each abstract (prompt)
+    and its one-sentence summary of `aspect` (target); returns `output_dir`. Leaves an existing file alone."""
+    import numpy as np
+    import pandas as pd
+
+    from tfmodels.datasets.aclsum import load_aclsum
+
+    path = os.path.join(output_dir, "aclsum.csv")
+    if os.path.exists(path):
+        return output_dir
+    papers = load_aclsum(split)
+    order = np.random.default_rng(seed).permutation(len(papers))[:max_rows]
+    os.makedirs(output_dir, exist_ok=True)
+    pd.DataFrame({prompt_feature: [papers[i].text() for i in order],
+                  target_feature: [papers[i].summaries[aspect] for i in order]}).to_csv(path + ".tmp", index=False)
+    os.replace(path + ".tmp", path)
+    return output_dir
+
+
+def schema(options: TextGenerationOptions, columns):
+    from tfx_pipeline.tasks.base import declared_schema
+
+    return declared_schema((options.prompt_feature, options.target_feature), columns)
+
+
+def row_check(options: TextGenerationOptions) -> Dict:
+    """ExampleValidator's row check (`text_generation_check`): prompt and target present, UTF-8, and within
+    the training length in the model's tokens."""
+    return {"check": text_generation_check.__name__, "feature": options.target_feature,
+            "prompt_feature": options.prompt_feature, "target_feature": options.target_feature,
+            "encoder": options.encoder, "max_seq_length": options.max_seq_length,
+            "prompt_prefix": options.prompt_prefix, "prompt_suffix": options.prompt_suffix}
+
+
+def _cell(row, name: str) -> str:
+    value = row.get(name)
+    value = value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+    return value if isinstance(value, str) else ""
+
+
+def text_generation_check(prompt_feature: str, target_feature: str, encoder: str, max_seq_length: int,
+                          prompt_prefix: str = "", prompt_suffix: str = "") -> row_checks.RowCheck:
+    """A non-empty prompt and target, both UTF-8 (ExampleValidator reads invalid bytes as U+FFFD), whose
+    tokens (prompt in its template, target, end token) fit the training length: what Transform would
+    otherwise cut."""
+    tokenizer = []  # built at the first row that needs it
+
+    def token_count(prompt: str, target: str) -> int:
+        if not tokenizer:
+            tokenizer.append(preprocessor(encoder, max_seq_length))
+        processor = tokenizer[0]
+        pieces = processor.tokenizer.tokenize([prompt_prefix + prompt + prompt_suffix, target]).row_lengths()
+        # [start] + prompt + target + [end], of which the model reads all but the last.
+        return int(sum(pieces)) + 1 + (processor.start_token_id is not None) - 1
+
+    def check(row) -> List[str]:
+        texts = {name: _cell(row, name) for name in (prompt_feature, target_feature)}
+        problems = [f"{name} is empty" for name, text in texts.items() if not text.strip()]
+        problems += [f"{name} is not valid UTF-8" for name, text in texts.items() if "\ufffd" in text]
+        if not problems:
+            count = token_count(texts[prompt_feature], texts[target_feature])
+            if count > max_seq_length:
+                problems.append(f"{prompt_feature} + {target_feature} are {count} tokens, longer than the training "
+                                f"length of {max_seq_length} (--max-seq-length)")
+        return problems
+
+    return check
+
+
+# ExampleValidator finds row checks by name in `row_checks.CHECKS`.
+row_checks.CHECKS.setdefault(text_generation_check.__name__, text_generation_check)
+
+
+# ---- Transform, Trainer, Evaluator -----------------------------------------------------------------------------
+def preprocessing_fn(inputs, hparams):
+    """Raw `{prompt, target}` -> `token_ids`, `padding_mask`, `labels` (the next tokens) and `loss_mask` (1.0 on
+    target tokens and the end token), [batch, max_seq_length], as the model's `CausalLMPreprocessor` makes
+    them from prompt/response pairs."""
+    import tensorflow as tf
+
+    from tfx_pipeline.tasks.base import dense_1d
+
+    options = hparams.options
+    prompts = tf.strings.join([options.prompt_prefix, dense_1d(inputs[options.prompt_feature], b""),
+                               options.prompt_suffix])
+    features, labels, weights = preprocessor(options.encoder, hparams.max_seq_length)(
+        prompts, dense_1d(inputs[options.target_feature], b""))
+    return {TOKEN_IDS: tf.cast(features["token_ids"], tf.int64),
+            PADDING_MASK: tf.cast(features["padding_mask"], tf.int64),
+            LABELS: tf.cast(labels, tf.int64), LOSS_MASK: tf.cast(weights, tf.float32)}
+
+
+def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
+    """Fine-tunes the decoder (LoRA of `lora_rank` on the attention projections, else every weight) on
+    Transform's tokens with the loss on target tokens only, merges the adapters and exports
+    `export_causal_lm`'s signatures plus `generate_examples` on the prompt feature."""
+    import keras
+    import tensorflow as tf
+
+    from tfmodels.export.causal_lm import export_causal_lm
+    from tfx_pipeline.training import fine_tune, transformed_dataset
+
+    options = hparams.options
+
+    def dataset(files, shuffle):
+        return transformed_dataset(fn_args, files, tf_transform_output, hparams.batch_size, shuffle).map(
+            lambda f: ({TOKEN_IDS: tf.cast(f[TOKEN_IDS], tf.int32), PADDING_MASK: tf.cast(f[PADDING_MASK], tf.int32)},
+                       tf.cast(f[LABELS], tf.int32), f[LOSS_MASK]))
+
+    model = decoder(options, hparams.max_seq_length, hparams.seed)
+    if options.lora_rank:
+        model.enable_lora(options.lora_rank)
+    fine_tune(model, fn_args, hparams, dataset, callbacks,
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    if options.lora_rank:
+        model.merge_lora()
+    # One prompt width, the training length: each width costs a trace per signature here and an XLA compile
+    # per batch size where it is served.
+    export_causal_lm(model, fn_args.serving_model_dir, max_new_tokens=options.max_new_tokens,
+                     max_prompt_tokens=hparams.max_seq_length, prompt_buckets=[hparams.max_seq_length],
+                     model_name=hparams.model_name,
+                     warmup_prompts=[options.prompt_prefix + "A warmup request." + options.prompt_suffix],
+                     example_feature=options.prompt_feature, prompt_prefix=options.prompt_prefix,
+                     prompt_suffix=options.prompt_suffix)
+
+
+def eval_config(options: TextGenerationOptions):
+    """ROUGE-1/2/L of the greedy completions against the target column; gated on `rouge_l >= min_rouge_l`."""
+    from tfmodels.export.signatures import COMPLETION_OUTPUT, GENERATE_EXAMPLES_SIGNATURE
+    from tfx_pipeline.metrics import RougeScores, task_eval_config
+
+    return task_eval_config(GENERATE_EXAMPLES_SIGNATURE, options.target_feature, COMPLETION_OUTPUT,
+                            RougeScores.__name__, options.min_rouge_l)
+
+
+# ---- after the push --------------------------------------------------------------------------------------------
+def sample_requests(args, config, count: int) -> list:
+    """`--sample-text`, else the data's first prompts."""
+    from tfx_pipeline.tasks.base import given_or_first_texts
+
+    return given_or_first_texts(args, config.data_root, config.options.prompt_feature, count)
+
+
+def query(model_base_path: str, model_name: str, options, prompts: Sequence[str]) -> Dict:
+    """One greedy Predict on `generate` (prompts wrapped as in training): `{"version", "completions"}`."""
+    from tfmodels.export import signatures as sig
+    from tfx_pipeline.infra_validation import ask_fresh_server
+
+    wrapped = [options.prompt_prefix + p + options.prompt_suffix for p in prompts]
+    version, outputs = ask_fresh_server(model_base_path, model_name, lambda client: client.predict(
+        model_name, {sig.PROMPT_INPUT: wrapped, sig.MAX_NEW_TOKENS_INPUT: [options.max_new_tokens] * len(wrapped)},
+        signature_name=sig.GENERATE_SIGNATURE))
+    return {"version": version, "completions": [c.decode() for c in outputs[sig.COMPLETION_OUTPUT].tolist()]}
+
+
+def describe(prompts: Sequence[str], answers: Dict) -> List[str]:
+    from tfmodels.export.signatures import GENERATE_SIGNATURE
+
+    lines = [served_header(answers, GENERATE_SIGNATURE, len(prompts), "prompts")]
+    for prompt, completion in zip(prompts, answers["completions"]):
+        lines.append(f"  {prompt[:70]!r}\n    -> {completion[:200]!r}")
+    return lines
+
+
+TASK = Task(
+    name=NAME, summary="prompt text -> generated text (a fine-tuned decoder)", options=TextGenerationOptions,
+    flags=(PROMPT_FEATURE, TARGET_FEATURE, ENCODER, CHAT_TEMPLATE, LORA_RANK, MAX_NEW_TOKENS, MIN_ROUGE_L),
+    check_args=check_args, options_from_args=options_from_args, data_name="aclsum", prepare_data=prepare_data,
+    learning_rate=lambda options: 1e-3 if options.lora_rank else 2e-4, schema=schema, row_check=row_check,
+    eval_config=eval_config, preprocessing_fn=preprocessing_fn, train_and_export=train_and_export,
+    sample_requests=sample_requests, query=query, describe=describe, prepare=prepare,
+    demo=Demo(defaults=dict(  # ACLSum abstract -> challenge summary with SmolLM2
+        encoder=SMOLLM2, chat_template=True, rows=100, train_steps=50, eval_steps=2, max_seq_length=384,
+        batch_size=4, learning_rate=1e-3, max_new_tokens=48, min_rouge_l=0.0, model_name="aclsum_smollm2",
+        pipeline_name="tfmodels_text_generation_demo"),
+        root="artifacts/demo_text_generation"))
