@@ -5,9 +5,12 @@ blesses an empty split and Transform, Trainer and Evaluator run on nothing (a he
 
 A schema describes whole features; whether a row's tags are in the tag set or its answer lies inside its
 context is a property of the row (`tfx_pipeline.row_checks`). With `row_check` set, the executor also reads
-each split's examples, runs the task's check on every row and reports the bad rows as a CUSTOM_VALIDATION
-anomaly of the checked feature, in the same anomalies file: the split is not blessed and the pipeline stops
-before Transform, as for any schema anomaly.
+every row, runs the task's check (and `required`: no empty cell in a column the task needs) and reports the bad
+rows as a CUSTOM_VALIDATION anomaly of the checked feature, before what TFDV said of it, in the same anomalies
+file: the split is not blessed and the pipeline stops before Transform, as for any schema anomaly. With the
+check's "source" (what the pipeline sets) the rows are read from the input files as ExampleGen read them and
+named by file and line (TFRecord: record number), in each split's report; without it, from the split's
+examples, named by their place in the split.
 """
 
 import json
@@ -123,7 +126,6 @@ class Executor(tfx_executor.Executor):
             writer_utils.write_anomalies(
                 os.path.join(outputs[labels.SCHEMA_DIFF_PATH], tfx_executor.DEFAULT_FILE_NAME), anomalies)
         return anomalies
-
 
     def _bad_rows(self, row_check, outputs):
         """The bad rows of the input by file and line (read once, reported in every split: a split holds rows of
