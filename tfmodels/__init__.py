@@ -33,6 +33,7 @@ from tfmodels.models.transformer import (  # noqa: E402
     masked_accuracy,
 )
 from tfmodels.optimizers import LinearWarmupDecay, fine_tuning_optimizer  # noqa: E402
+from tfmodels.presets import presets  # noqa: E402  (the function: `tfmodels.presets()`)
 
 __version__ = "0.1.0"
 
@@ -63,5 +64,6 @@ __all__ = [
     "layers",
     "masked_accuracy",
     "ops",
+    "presets",
     "text",
 ]

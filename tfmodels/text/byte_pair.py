@@ -9,6 +9,9 @@ from typing import Iterable, Sequence
 import keras
 import tensorflow as tf
 
+from tfmodels.text.decoding import DecodesText
+from tfmodels.utils.from_preset import FromPreset
+
 VOCABULARY_FILE = "vocabulary.json"
 MERGES_FILE = "merges.json"
 
@@ -73,7 +76,7 @@ def _merge_pairs(merges: Iterable) -> list[tuple[str, str]]:
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class BytePairTokenizer(keras.layers.Layer):
+class BytePairTokenizer(DecodesText, FromPreset, keras.layers.Layer):
     """Byte-level BPE tokenizer (GPT-2 family) that needs no custom op.
 
     Tokenizes like Hugging Face ``tokenizers`` with a byte-level ``BPE`` model

@@ -7,9 +7,10 @@ import tensorflow as tf
 
 from tfmodels.text.packing import BertPacker
 from tfmodels.text.wordpiece import BertTokenizer  # noqa: F401 (registered before deserializing)
+from tfmodels.utils.from_preset import FromPreset
 
 
-class TokenizingLayer(keras.layers.Layer):
+class TokenizingLayer(FromPreset, keras.layers.Layer):
     """Base of the layers that turn strings into model inputs with a tokenizer (BERT packing, NER and
     span-QA windows): holds the tokenizer and ``sequence_length`` and takes strings as they come.
 

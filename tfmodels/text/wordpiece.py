@@ -11,12 +11,14 @@ import keras
 import tensorflow as tf
 
 from tfmodels.text import vocab as vocab_lib
+from tfmodels.text.decoding import DecodesText
 from tfmodels.text.normalization import (
     Normalizer,
     split_word_strings,
     split_words,
     utf8_length,
 )
+from tfmodels.utils.from_preset import FromPreset
 
 SUFFIX_INDICATOR = "##"
 VOCABULARY_FILE = "vocabulary.json"  # JSON keeps any token exact (a vocab.txt strips lines)
@@ -36,7 +38,7 @@ class _Pieces:
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class BertTokenizer(keras.layers.Layer):
+class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
     """BERT WordPiece tokenizer that needs no custom op.
 
     Implements BERT's tokenization (google-research/bert ``FullTokenizer``, as

@@ -43,6 +43,14 @@ class BertClassifier(BertTask):
         self.num_classes = num_classes
         self.dropout = dropout
 
+    @classmethod
+    def _from_preset_parts(cls, encoder, tokenizer, sequence_length=128, truncate="round_robin",
+                           **kwargs):
+        from tfmodels.text.preprocessing import BertPreprocessor
+
+        preprocessor = BertPreprocessor(tokenizer, sequence_length, truncate=truncate)
+        return cls(encoder, preprocessor=preprocessor, **kwargs)
+
     def default_loss(self):
         if self.num_classes == 1:
             return keras.losses.MeanSquaredError()

@@ -8,6 +8,7 @@ from tfmodels.layers.pooler import Pooler
 from tfmodels.layers.quantization import pop_quantized_layers, requantize, with_quantized_layers
 from tfmodels.layers.transformer_encoder import TransformerEncoderBlock
 from tfmodels.models.bert.config import BertConfig
+from tfmodels.utils.from_preset import FromPreset
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -21,7 +22,7 @@ def bert_inputs(sequence_length=None):
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class BertEncoder(keras.Model):
+class BertEncoder(FromPreset, keras.Model):
     """The BERT encoder: embeddings, ``num_hidden_layers`` encoder blocks and the pooler.
 
     Block ``i`` has ``config.layer_num_heads(i)`` attention heads: all of them unless

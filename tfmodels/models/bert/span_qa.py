@@ -54,6 +54,12 @@ class BertSpanQA(BertTask):
         outputs = {"start_logits": start, "end_logits": end}
         self._init_task(encoder, inputs, outputs, preprocessor=preprocessor, **kwargs)
 
+    @classmethod
+    def _from_preset_parts(cls, encoder, tokenizer, sequence_length=384, doc_stride=128,
+                           max_query_length=64, **kwargs):
+        preprocessor = SpanQAPreprocessor(tokenizer, sequence_length, doc_stride, max_query_length)
+        return cls(encoder, preprocessor=preprocessor, **kwargs)
+
     def preprocess_arrays(self, x, y=None, sample_weight=None):
         """Raw ``x = (questions, contexts)`` -> windows; ``y`` (optional), per question its answer
         ``{"text", "answer_start"}`` (SQuAD's form), -> per-window start/end targets ([CLS] where the

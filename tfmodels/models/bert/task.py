@@ -8,6 +8,7 @@ import tensorflow as tf
 from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.quantization import pop_quantized_layers, requantize, with_quantized_layers
+from tfmodels.utils.from_preset import FromPreset
 
 
 def logits_head(features, num_classes, dropout, initializer_range, name):
@@ -32,7 +33,7 @@ def is_token_ids(x):
     return isinstance(x, dict) and "token_ids" in x
 
 
-class RawInputTask:
+class RawInputTask(FromPreset):
     """Mixin (before ``keras.Model``) of the task models that take raw inputs through an optional
     ``self.preprocessor``: ``BertTask`` and, subclassed rather than functional, ``CausalLM``. A
     mixin, not a ``keras.Model`` subclass, because Keras rewrites the bases of a class built

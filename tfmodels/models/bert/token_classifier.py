@@ -155,6 +155,14 @@ class BertTokenClassifier(BertTask):
         self.num_classes = num_classes
         self.dropout = dropout
 
+    @classmethod
+    def _from_preset_parts(cls, encoder, tokenizer, tags=None, sequence_length=128, stride=None,
+                           **kwargs):
+        if tags is None:
+            raise ValueError(f"{cls.__name__}.from_preset needs tags=[...] (the tag set)")
+        preprocessor = TokenClassifierPreprocessor(tokenizer, tags, sequence_length, stride)
+        return cls(encoder, len(preprocessor.tags), preprocessor=preprocessor, **kwargs)
+
     def default_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

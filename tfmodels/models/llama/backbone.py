@@ -11,6 +11,7 @@ from tfmodels.layers.quantization import pop_quantized_layers, requantize, with_
 from tfmodels.layers.rms_norm import RMSNorm
 from tfmodels.models.llama.config import DecoderConfig
 from tfmodels.models.llama.decoder_block import LlamaDecoderBlock
+from tfmodels.utils.from_preset import FromPreset
 
 INPUT_NAMES = ("token_ids", "padding_mask")
 LORA_CONFIG_KEY = "lora"
@@ -35,7 +36,7 @@ def causal_attention_mask(padding_mask, query_length=None, start_index=0):
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class DecoderBackbone(keras.Model):
+class DecoderBackbone(FromPreset, keras.Model):
     """Token embedding, ``num_hidden_layers`` Llama blocks and the final RMSNorm.
 
     The output projection to the vocabulary (``token_logits``) is the token embedding when
