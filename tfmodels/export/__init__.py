@@ -1,5 +1,7 @@
 """Export trained models, tokenization included, as TF Serving SavedModels (core TF ops only).
 
+- `export(model, export_dir)`: one call for every task below, with the model's own preprocessor
+  (`auto`); the per-task exporters remain for their options.
 - `signatures`: the serving contract (signature names, input/output keys, warmup file), defined once.
 - `export_text_classifier` writes the SavedModel: `serving_default` (serialized tf.Example in),
   `predict_text` (raw strings in) and `classify` (TF Serving's Classify API), plus a warmup file.
@@ -20,6 +22,7 @@ imported only when a warmup file is written.
 """
 
 from tfmodels.export import signatures
+from tfmodels.export.auto import export
 from tfmodels.export.causal_lm import export_causal_lm
 from tfmodels.export.classifier import (
     CLASSIFY_INPUT,
@@ -51,6 +54,7 @@ __all__ = [
     "LiteRTClassifier",
     "TextPreprocess",
     "Translator",
+    "export",
     "export_causal_lm",
     "export_litert",
     "export_span_qa",
