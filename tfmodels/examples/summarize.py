@@ -65,9 +65,14 @@ def truncate_tokens(tokenizer, text, max_tokens):
     return tokenizer.detokenize([ids[:max_tokens]]).numpy()[0].decode("utf-8", errors="ignore")
 
 
+def summary_request(abstract, aspect):
+    """The instruction for ``aspect``'s summary, then ``abstract`` (a user message's content)."""
+    return f"{INSTRUCTION[aspect]}\n\nAbstract: {abstract}"
+
+
 def summary_prompt(model, abstract, aspect):
     """The chat-formatted request for ``aspect``'s summary of ``abstract``."""
-    content = f"{INSTRUCTION[aspect]}\n\nAbstract: {abstract}"
+    content = summary_request(abstract, aspect)
     if model.preprocessor.chat_template is None:  # the tiny smoke model has none
         return f"<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n"
     return model.apply_chat_template([{"role": "user", "content": content}])

@@ -152,27 +152,59 @@ def decoder(options: TextGenerationOptions, sequence_length: int, seed: int = 0)
 
 # ---- data, schema, row check -------------------------------------------------------------------------------------
 def prepare_data(args, directory: str) -> str:
-    return prepare_aclsum_csv(directory, args.rows, prompt_feature=args.prompt_feature,
-                              target_feature=args.target_feature)
+    """ACLSum train papers: an instruction and the abstract (cut so that each row fits the training length in
+    the chosen model's tokens, with its template) -> the one-sentence challenge summary."""
+    options = options_from_args(args, directory)
+    processor = preprocessor(options.encoder, args.max_seq_length)
+    prefix, suffix = chat_template_parts(processor) if options.chat_template else ("", "")
+    return prepare_aclsum_csv(directory, processor.tokenizer, args.max_seq_length, args.rows,
+                              prompt_feature=args.prompt_feature, target_feature=args.target_feature,
+                              template_tokens=_token_count(processor.tokenizer, prefix + suffix))
 
 
-def prepare_aclsum_csv(output_dir: str, max_rows=None, seed: int = 0, prompt_feature: str = "prompt",
-                       target_feature: str = "target", aspect: str = "challenge", split: str = "train") -> str:
-    """ACLSum papers (PyPI `aclsum`) of `split`, shuffled, as `<output_dir>/aclsum.csv`: each abstract (prompt)
-    and its one-sentence summary of `aspect` (target); returns `output_dir`. Leaves an existing file alone."""
+def _token_count(tokenizer, text: str) -> int:
+    return int(tokenizer.tokenize([text]).row_lengths()[0]) if text else 0
+
+
+def aclsum_rows(tokenizer, max_seq_length: int, papers, aspect: str = "challenge", template_tokens: int = 0):
+    """`(prompt, target)` of each paper: `tfmodels.examples.summarize`'s request for the `aspect` summary of its
+    abstract, the abstract cut so that template, prompt, summary and end token fit `max_seq_length` tokens."""
+    from tfmodels.examples.summarize import summary_request, truncate_tokens
+
+    rows = []
+    for paper in papers:
+        target = paper.summaries[aspect]
+        budget = (max_seq_length - template_tokens - _token_count(tokenizer, summary_request("", aspect))
+                  - _token_count(tokenizer, target) - 2)  # the end token, and one token a cut may add
+        if budget < 16:
+            raise ValueError(f"--max-seq-length {max_seq_length} leaves {budget} tokens of paper {paper.id}'s abstract "
+                             f"beside its summary; use a larger one")
+        rows.append((summary_request(truncate_tokens(tokenizer, paper.text(), budget), aspect), target))
+    return rows
+
+
+def prepare_aclsum_csv(output_dir: str, tokenizer, max_seq_length: int, max_rows=None, seed: int = 0,
+                       prompt_feature: str = "prompt", target_feature: str = "target", template_tokens: int = 0,
+                       split: str = "train") -> str:
+    """`aclsum_rows` of ACLSum's `split` (PyPI `aclsum`), shuffled, as `<output_dir>/aclsum.csv`; returns
+    `output_dir`. A file of the same rows is left alone (its time stamp is part of ExampleGen's cache key)."""
     import numpy as np
     import pandas as pd
 
     from tfmodels.datasets.aclsum import load_aclsum
 
-    path = os.path.join(output_dir, "aclsum.csv")
-    if os.path.exists(path):
-        return output_dir
     papers = load_aclsum(split)
     order = np.random.default_rng(seed).permutation(len(papers))[:max_rows]
+    rows = aclsum_rows(tokenizer, max_seq_length, [papers[i] for i in order], template_tokens=template_tokens)
+    text = pd.DataFrame(rows, columns=[prompt_feature, target_feature]).to_csv(index=False)
+    path = os.path.join(output_dir, "aclsum.csv")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", newline="") as f:
+            if f.read() == text:
+                return output_dir
     os.makedirs(output_dir, exist_ok=True)
-    pd.DataFrame({prompt_feature: [papers[i].text() for i in order],
-                  target_feature: [papers[i].summaries[aspect] for i in order]}).to_csv(path + ".tmp", index=False)
+    with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:
+        f.write(text)
     os.replace(path + ".tmp", path)
     return output_dir
 
@@ -323,6 +355,40 @@ def describe(prompts: Sequence[str], answers: Dict) -> List[str]:
     return lines
 
 
+def serve_in_demo(args, config, root: str, result: Dict) -> None:
+    """The served model's summaries of `args.reviews` ACLSum test papers (the pipeline trained and evaluated on
+    train papers), with their ROUGE beside the same decoder's zero-shot ROUGE on those papers (into `result`)."""
+    import time
+
+    from tfmodels.datasets.aclsum import load_aclsum
+    from tfmodels.examples.summarize import generate_all
+    from tfmodels.metrics import rouge_scores
+
+    options = config.options
+    processor = preprocessor(options.encoder, config.max_seq_length)
+    papers = load_aclsum("test")[:args.reviews]
+    rows = aclsum_rows(processor.tokenizer, config.max_seq_length, papers,
+                       template_tokens=_token_count(processor.tokenizer, options.prompt_prefix + options.prompt_suffix))
+    references = [target for _, target in rows]
+    start = time.monotonic()
+    answers = query(config.model_base_path(), config.model_name, options, [prompt for prompt, _ in rows])
+    print(f"gRPC Predict (signature generate) -> model {config.model_name}, version {answers['version']}, "
+          f"{len(rows)} ACLSum test papers the pipeline never saw ({time.monotonic() - start:.0f} s):", flush=True)
+    for paper, reference, completion in zip(papers, references, answers["completions"]):
+        print(f"  {paper.title[:90]}\n    reference: {reference[:200]}\n    served:    {completion.strip()[:200]}")
+    start = time.monotonic()
+    base = decoder(options, config.max_seq_length)  # the same decoder before fine-tuning
+    zero_shot = generate_all(base, [options.prompt_prefix + p + options.prompt_suffix for p, _ in rows],
+                             options.max_new_tokens, batch_size=8)
+    scores = {"fine_tuned": rouge_scores(answers["completions"], references),
+              "zero_shot": rouge_scores(zero_shot, references)}
+    print(f"ROUGE F1 on these {len(rows)} papers (rouge-score, stemmed; zero-shot generated in-process, "
+          f"{time.monotonic() - start:.0f} s):")
+    for name, values in scores.items():
+        print(f"  {name:10s} " + "  ".join(f"{key} {value:.4f}" for key, value in values.items()))
+    result.update(answers=answers, papers=[p.id for p in papers], rouge_heldout=scores, zero_shot=zero_shot)
+
+
 TASK = Task(
     name=NAME, summary="prompt text -> generated text (a fine-tuned decoder)", options=TextGenerationOptions,
     flags=(PROMPT_FEATURE, TARGET_FEATURE, ENCODER, CHAT_TEMPLATE, LORA_RANK, MAX_NEW_TOKENS, MIN_ROUGE_L),
@@ -330,8 +396,10 @@ TASK = Task(
     learning_rate=lambda options: 1e-3 if options.lora_rank else 2e-4, schema=schema, row_check=row_check,
     eval_config=eval_config, preprocessing_fn=preprocessing_fn, train_and_export=train_and_export,
     sample_requests=sample_requests, query=query, describe=describe, prepare=prepare,
-    demo=Demo(defaults=dict(  # ACLSum abstract -> challenge summary with SmolLM2
-        encoder=SMOLLM2, chat_template=True, rows=100, train_steps=50, eval_steps=2, max_seq_length=384,
-        batch_size=4, learning_rate=1e-3, max_new_tokens=48, min_rouge_l=0.0, model_name="aclsum_smollm2",
+    demo=Demo(defaults=dict(  # ACLSum abstract -> challenge summary, LoRA on SmolLM2-135M-Instruct
+        encoder=SMOLLM2, chat_template=True, rows=60, train_steps=30, eval_steps=2, max_seq_length=256,
+        batch_size=2, learning_rate=1e-3, max_new_tokens=48, min_rouge_l=0.0, model_name="aclsum_smollm2",
         pipeline_name="tfmodels_text_generation_demo"),
-        root="artifacts/demo_text_generation"))
+        root="artifacts/demo_text_generation", serve=serve_in_demo,
+        metrics_note=lambda metrics: f", ROUGE-1 {metrics.get('rouge_1', float('nan')):.4f}, ROUGE-2 "
+                                     f"{metrics.get('rouge_2', float('nan')):.4f}"))
