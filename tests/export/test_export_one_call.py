@@ -103,3 +103,25 @@ def test_an_unknown_model_type_names_the_supported_ones(tmp_path):
         "Translator .*CausalLM",
     ):
         export.export(model, str(tmp_path / "1"))
+
+
+def test_causal_lm_exports_in_one_call(tmp_path):
+    from checkpoints.llama_files import TINY, tiny_tokenizer, write_gguf
+    from models.llama_reference import random_llama_weights
+
+    from tfmodels.checkpoints import load_gguf
+
+    tokenizer = tiny_tokenizer()
+    weights = random_llama_weights(vocab_size=tokenizer.get_vocab_size(), seed=3, **TINY)
+    model = load_gguf(
+        write_gguf(str(tmp_path / "tiny.gguf"), weights, tokenizer), sequence_length=16
+    )
+    export_dir = export.export(
+        model, str(tmp_path / "lm" / "1"), max_new_tokens=4, warmup_prompts=(), jit_compile=False
+    )
+    served = tf.saved_model.load(export_dir).signatures["generate"](
+        prompt=tf.constant(["The capital of"]), max_new_tokens=tf.constant([4])
+    )
+    expected = model.generate(["The capital of"], max_new_tokens=4, jit_compile=False)
+    assert [c.decode() for c in served["completion"].numpy()] == expected
+    assert served["num_generated_tokens"].numpy().tolist() == [4], expected  # not cut short
