@@ -15,7 +15,8 @@ class FeedForward(keras.layers.Layer):
         intermediate_size: width of the hidden layer.
         activation: activation name (see ``get_activation``) or callable.
         dropout: dropout rate after the activation (0 in BERT; the output dropout lives in the block).
-        kernel_initializer: initializer for both kernels.
+        use_bias: whether the projections have biases.
+        kernel_initializer: initializer for the kernels.
 
     Example:
     >>> FeedForward(32)(keras.ops.ones((2, 3, 8))).shape
@@ -27,6 +28,7 @@ class FeedForward(keras.layers.Layer):
         intermediate_size,
         activation="gelu",
         dropout=0.0,
+        use_bias=True,
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
@@ -34,25 +36,21 @@ class FeedForward(keras.layers.Layer):
         self.intermediate_size = intermediate_size
         self.activation = activation
         self.dropout = dropout
+        self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self._activation_fn = get_activation(activation)
 
+    def _dense(self, units, name, inputs_shape):
+        """A built projection (int8-quantizable, LoRA-capable ``Dense``) from ``inputs_shape``."""
+        layer = Dense(units, use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
+                      name=name, dtype=self.dtype_policy)
+        layer.build(inputs_shape)
+        return layer
+
     def build(self, inputs_shape):
-        hidden = inputs_shape[-1]
-        self.intermediate_dense = Dense(
-            self.intermediate_size,
-            kernel_initializer=self.kernel_initializer,
-            name="intermediate_dense",
-            dtype=self.dtype_policy,
-        )
-        self.intermediate_dense.build(inputs_shape)
-        self.output_dense = Dense(
-            hidden,
-            kernel_initializer=self.kernel_initializer,
-            name="output_dense",
-            dtype=self.dtype_policy,
-        )
-        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
+        hidden_shape = tuple(inputs_shape[:-1]) + (self.intermediate_size,)
+        self.intermediate_dense = self._dense(self.intermediate_size, "intermediate_dense", inputs_shape)
+        self.output_dense = self._dense(inputs_shape[-1], "output_dense", hidden_shape)
         self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
@@ -71,6 +69,7 @@ class FeedForward(keras.layers.Layer):
                 "intermediate_size": self.intermediate_size,
                 "activation": serialize_activation(self.activation),
                 "dropout": self.dropout,
+                "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
