@@ -27,7 +27,10 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import ExampleValidatorSpec
 from tfx.utils import writer_utils
 
-from tfx_pipeline import row_checks
+from tfx_pipeline import (
+    row_checks,
+    tasks,  # noqa: F401  (a task's module may add its check to row_checks.CHECKS)
+)
 
 NO_EXAMPLES = "no examples in this split (is the input empty, or only a header?)"
 

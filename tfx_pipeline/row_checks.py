@@ -245,8 +245,6 @@ def check_from_config(config: Dict[str, object]) -> RowCheck:
     "feature": <the feature anomalies are reported on>, ...the check's arguments}`, and optionally "required"
     (columns every row must fill: `required_check`, before the task's check; each problem said once) and
     "source" (where the rows are read: `tfx_pipeline.example_validator.source_rows`' arguments)."""
-    from tfx_pipeline import tasks  # noqa: F401  (a task's module may add its check to CHECKS)
-
     config = dict(config)
     name = config.pop("check", None)
     required = config.pop("required", ())
