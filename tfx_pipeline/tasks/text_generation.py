@@ -307,11 +307,12 @@ def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
               weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     if options.lora_rank:
         model.merge_lora()
-    # One prompt width, the training length: each width costs a trace per signature here and an XLA compile
-    # per batch size where it is served.
+    # One prompt width, the training length (each width costs a trace per signature here), and the decoding loop
+    # not XLA-compiled: a compile per batch size in the Evaluator and at every server start (warmup) costs minutes
+    # for SmolLM2 on 2 cores, longer than the whole greedy decoding of an eval split.
     export_causal_lm(model, fn_args.serving_model_dir, max_new_tokens=options.max_new_tokens,
                      max_prompt_tokens=hparams.max_seq_length, prompt_buckets=[hparams.max_seq_length],
-                     model_name=hparams.model_name,
+                     model_name=hparams.model_name, jit_compile=False,
                      warmup_prompts=[options.prompt_prefix + "A warmup request." + options.prompt_suffix],
                      example_feature=options.prompt_feature, prompt_prefix=options.prompt_prefix,
                      prompt_suffix=options.prompt_suffix)
@@ -363,6 +364,8 @@ def serve_in_demo(args, config, root: str, result: Dict) -> None:
     from tfmodels.datasets.aclsum import load_aclsum
     from tfmodels.examples.summarize import generate_all
     from tfmodels.metrics import rouge_scores
+    from tfx_pipeline.infra_validation import InfraValidationError
+    from tfx_pipeline.tasks.base import DemoError
 
     options = config.options
     processor = preprocessor(options.encoder, config.max_seq_length)
@@ -371,7 +374,10 @@ def serve_in_demo(args, config, root: str, result: Dict) -> None:
                        template_tokens=_token_count(processor.tokenizer, options.prompt_prefix + options.prompt_suffix))
     references = [target for _, target in rows]
     start = time.monotonic()
-    answers = query(config.model_base_path(), config.model_name, options, [prompt for prompt, _ in rows])
+    try:
+        answers = query(config.model_base_path(), config.model_name, options, [prompt for prompt, _ in rows])
+    except InfraValidationError as e:
+        raise DemoError(str(e)) from None
     print(f"gRPC Predict (signature generate) -> model {config.model_name}, version {answers['version']}, "
           f"{len(rows)} ACLSum test papers the pipeline never saw ({time.monotonic() - start:.0f} s):", flush=True)
     for paper, reference, completion in zip(papers, references, answers["completions"]):
