@@ -170,9 +170,9 @@ def test_a_tiny_decoder_file_loads_like_the_existing_import(tmp_path, tiny_llama
 
 
 @pytest.mark.e2e
-def test_smollm2_preset_generates_like_load_gguf():
-    """The shipped SmolLM2 by name: the same weights, tokenizer and greedy continuation as
-    ``load_gguf(datasets.smollm2_path())``."""
+def test_smollm2_preset_is_load_gguf_of_the_packaged_file():
+    """The shipped SmolLM2 by name: the same weights, tokenizer and chat template as
+    ``load_gguf(datasets.smollm2_path())`` (whose greedy answers tests/checkpoints checks)."""
     model = tfmodels.CausalLM.from_preset("smollm2_135m_instruct", sequence_length=64)
     reference = load_gguf(datasets.smollm2_path(), sequence_length=64)
     for got, want in zip(model.get_weights(), reference.get_weights()):
@@ -183,6 +183,5 @@ def test_smollm2_preset_generates_like_load_gguf():
     assert prompt == reference.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}]
     )
-    answer = model.generate(prompt, max_new_tokens=4, jit_compile=False)
-    assert answer == reference.generate(prompt, max_new_tokens=4, jit_compile=False)
-    assert answer.startswith("The capital")
+    np.testing.assert_array_equal(model.preprocessor.tokenizer.tokenize(prompt),
+                                  reference.preprocessor.tokenizer.tokenize(prompt))
