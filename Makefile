@@ -24,9 +24,10 @@ quickstart: $(STAMP)
 
 # Everything, the slow end-to-end tests included (CI runs this), on two pytest-xdist workers: the end-to-end
 # tests wait on subprocesses, JVMs, servers and notebook kernels as much as they compute. XDIST= runs one process.
+# Two sessions, e2e first, so that workers start fresh halfway (tools/run_tests.sh says why).
 XDIST ?= -n 2 --dist loadgroup
 test: $(STAMP)
-	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+	bash tools/run_tests.sh $(PY) $(XDIST) $(PYTEST_ARGS)
 
 # Day-to-day: skip the end-to-end tests.
 test-fast: $(STAMP)
