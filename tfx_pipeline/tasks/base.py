@@ -172,6 +172,24 @@ def served_header(answers: Dict, signature: str, count: int, kind: str = "texts"
             f"on {signature} ({count} {kind}) answered:")
 
 
+def served_lines(answers: Dict, signature: str, inputs: Sequence[str], outputs: Sequence[str], kind: str = "texts",
+                 output_width: int = 90) -> List[str]:
+    """The run summary's post-push lines for a text-in/text-out task: the header, then each input -> output."""
+    lines = [served_header(answers, signature, len(inputs), kind)]
+    for text, output in zip(inputs, outputs):
+        lines.append(f"  {text[:70]!r}\n    -> {output[:output_width]!r}")
+    return lines
+
+
+def predict_texts(model_base_path: str, model_name: str, inputs: Dict, signature: str, output: str):
+    """One Predict on `signature` of a freshly started server: (version, the `output` strings decoded)."""
+    from tfx_pipeline.infra_validation import ask_fresh_server
+
+    version, outputs = ask_fresh_server(model_base_path, model_name, lambda client: client.predict(
+        model_name, inputs, signature_name=signature))
+    return version, [text.decode() for text in outputs[output].tolist()]
+
+
 def given_or_first_texts(args, data_root: str, feature: str, count: int) -> list:
     """`--sample-text` when given, else the first `count` texts of `feature` in the data."""
     from tfx_pipeline import data

@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence
 
 from tfx_pipeline import row_checks
 from tfx_pipeline.flags import flag, positive_int, threshold
-from tfx_pipeline.tasks.base import GATE, Demo, Options, Task, served_header
+from tfx_pipeline.tasks.base import GATE, Demo, Options, Task, predict_texts, served_lines
 
 NAME = "text_generation"
 TINY, SMOLLM2 = "tiny", "smollm2"
@@ -50,6 +50,10 @@ class TextGenerationOptions(Options):
     max_new_tokens: int = 32
     max_seq_length: int = 0
     min_rouge_l: float = dataclasses.field(default=0.0, metadata=GATE)
+
+    def wrap(self, prompt: str) -> str:
+        """`prompt` as the model sees it in training and serving (inside the chat template when it is on)."""
+        return self.prompt_prefix + prompt + self.prompt_suffix
 
     def problems(self) -> List[str]:
         problems = [] if is_decoder(self.encoder) else [
@@ -313,7 +317,7 @@ def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
     export_causal_lm(model, fn_args.serving_model_dir, max_new_tokens=options.max_new_tokens,
                      max_prompt_tokens=hparams.max_seq_length, prompt_buckets=[hparams.max_seq_length],
                      model_name=hparams.model_name, jit_compile=False,
-                     warmup_prompts=[options.prompt_prefix + "A warmup request." + options.prompt_suffix],
+                     warmup_prompts=[options.wrap("A warmup request.")],
                      example_feature=options.prompt_feature, prompt_prefix=options.prompt_prefix,
                      prompt_suffix=options.prompt_suffix)
 
@@ -338,22 +342,19 @@ def sample_requests(args, config, count: int) -> list:
 def query(model_base_path: str, model_name: str, options, prompts: Sequence[str]) -> Dict:
     """One greedy Predict on `generate` (prompts wrapped as in training): `{"version", "completions"}`."""
     from tfmodels.export import signatures as sig
-    from tfx_pipeline.infra_validation import ask_fresh_server
 
-    wrapped = [options.prompt_prefix + p + options.prompt_suffix for p in prompts]
-    version, outputs = ask_fresh_server(model_base_path, model_name, lambda client: client.predict(
-        model_name, {sig.PROMPT_INPUT: wrapped, sig.MAX_NEW_TOKENS_INPUT: [options.max_new_tokens] * len(wrapped)},
-        signature_name=sig.GENERATE_SIGNATURE))
-    return {"version": version, "completions": [c.decode() for c in outputs[sig.COMPLETION_OUTPUT].tolist()]}
+    wrapped = [options.wrap(p) for p in prompts]
+    version, completions = predict_texts(
+        model_base_path, model_name,
+        {sig.PROMPT_INPUT: wrapped, sig.MAX_NEW_TOKENS_INPUT: [options.max_new_tokens] * len(wrapped)},
+        sig.GENERATE_SIGNATURE, sig.COMPLETION_OUTPUT)
+    return {"version": version, "completions": completions}
 
 
 def describe(prompts: Sequence[str], answers: Dict) -> List[str]:
     from tfmodels.export.signatures import GENERATE_SIGNATURE
 
-    lines = [served_header(answers, GENERATE_SIGNATURE, len(prompts), "prompts")]
-    for prompt, completion in zip(prompts, answers["completions"]):
-        lines.append(f"  {prompt[:70]!r}\n    -> {completion[:200]!r}")
-    return lines
+    return served_lines(answers, GENERATE_SIGNATURE, prompts, answers["completions"], "prompts", output_width=200)
 
 
 def serve_in_demo(args, config, root: str, result: Dict) -> None:
@@ -384,7 +385,7 @@ def serve_in_demo(args, config, root: str, result: Dict) -> None:
         print(f"  {paper.title[:90]}\n    reference: {reference[:200]}\n    served:    {completion.strip()[:200]}")
     start = time.monotonic()
     base = decoder(options, config.max_seq_length)  # the same decoder before fine-tuning
-    zero_shot = generate_all(base, [options.prompt_prefix + p + options.prompt_suffix for p, _ in rows],
+    zero_shot = generate_all(base, [options.wrap(p) for p, _ in rows],
                              options.max_new_tokens, batch_size=8)
     scores = {"fine_tuned": rouge_scores(answers["completions"], references),
               "zero_shot": rouge_scores(zero_shot, references)}

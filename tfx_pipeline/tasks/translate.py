@@ -17,7 +17,15 @@ import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx_pipeline.flags import flag, threshold, vocab_file
-from tfx_pipeline.tasks.base import GATE, Demo, Options, Task, given_or_first_texts, served_header
+from tfx_pipeline.tasks.base import (
+    GATE,
+    Demo,
+    Options,
+    Task,
+    given_or_first_texts,
+    predict_texts,
+    served_lines,
+)
 
 NAME = "translate"
 # Seq2SeqTransformer sizes (`--encoder` names one).
@@ -242,20 +250,16 @@ def sample_requests(args, config, count: int) -> list:
 def query(model_base_path: str, model_name: str, options, texts: Sequence[str]) -> Dict:
     """One Predict on the text-in/text-out signature: `{"version", "translations"}`."""
     from tfmodels.export import signatures as sig
-    from tfx_pipeline.infra_validation import ask_fresh_server
 
-    version, outputs = ask_fresh_server(model_base_path, model_name, lambda client: client.predict(
-        model_name, {sig.TRANSLATE_INPUT: list(texts)}, signature_name=sig.TRANSLATE_SIGNATURE))
-    return {"version": version, "translations": [t.decode() for t in outputs[sig.TRANSLATE_OUTPUT].tolist()]}
+    version, translations = predict_texts(model_base_path, model_name, {sig.TRANSLATE_INPUT: list(texts)},
+                                          sig.TRANSLATE_SIGNATURE, sig.TRANSLATE_OUTPUT)
+    return {"version": version, "translations": translations}
 
 
 def describe(texts: Sequence[str], answers: Dict) -> List[str]:
     from tfmodels.export.signatures import TRANSLATE_SIGNATURE
 
-    lines = [served_header(answers, TRANSLATE_SIGNATURE, len(texts))]
-    for text, translation in zip(texts, answers["translations"]):
-        lines.append(f"  {text[:70]!r}\n    -> {translation[:90]!r}")
-    return lines
+    return served_lines(answers, TRANSLATE_SIGNATURE, texts, answers["translations"])
 
 
 TASK = Task(
