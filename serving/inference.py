@@ -7,8 +7,10 @@ multi_inference.cc, get_model_metadata_impl.cc). The gRPC and REST front ends an
 
 from typing import List
 
+import grpc
 import numpy as np
 from google.protobuf import text_format
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -19,7 +21,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.deadlines import current_deadline, request_deadline  # noqa: F401 (re-exported)
-from serving.errors import invalid_argument
+from serving.errors import ServingError, invalid_argument
 from serving.servable import (
     DEFAULT_SIGNATURE,
     Servable,
@@ -36,6 +38,12 @@ CLASSIFY_INPUT = "inputs"
 CLASSIFY_OUTPUT_CLASSES = "classes"
 CLASSIFY_OUTPUT_SCORES = "scores"
 SIGNATURE_DEF_FIELD = "signature_def"
+# The input key of the exporters' tf.Example Predict signatures (tfmodels.export.signatures.EXAMPLES_INPUT);
+# with Classify's `inputs`, a DT_STRING input of one of these names holds serialized tf.Examples.
+EXAMPLES_INPUT = "examples"
+EXAMPLE_INPUTS = (EXAMPLES_INPUT, CLASSIFY_INPUT)
+# What a failed tf.Example parse says: ParseExample's message, or ours when its message is not UTF-8 (servable).
+EXAMPLE_PARSE_FAILURES = ("Could not parse example input", "Could not parse the input")
 
 
 def model_spec(servable: Servable, signature_name: str = None) -> model_pb2.ModelSpec:
@@ -83,11 +91,50 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest) -> predict_
     check_predict_inputs(signature, request.inputs.keys())
     arrays = {alias: to_ndarray(proto, alias) for alias, proto in request.inputs.items()}
     aliases = check_output_filter(signature, request.output_filter)
-    outputs = servable.run(signature, arrays, aliases)
+    try:
+        outputs = servable.run(signature, arrays, aliases)
+    except ServingError as e:
+        raise _with_text_signatures_hint(servable, signature, e) from None
     response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature.name))
     for alias, array in outputs.items():
         response.outputs[alias].CopyFrom(to_tensor_proto(array))
     return response
+
+
+def _takes_examples(signature: Signature) -> bool:
+    inputs = signature.signature_def.inputs
+    return len(inputs) == 1 and all(alias in EXAMPLE_INPUTS and info.dtype == types_pb2.DT_STRING
+                                     for alias, info in inputs.items())
+
+
+def _text_signatures(servable: Servable) -> List[Signature]:
+    """Signatures that take strings other than serialized tf.Examples (raw text), by name."""
+    return [signature for _, signature in sorted(servable.signatures.items())
+            if not set(signature.input_aliases) & set(EXAMPLE_INPUTS)
+            and any(info.dtype == types_pb2.DT_STRING for info in signature.signature_def.inputs.values())]
+
+
+def _with_text_signatures_hint(servable: Servable, signature: Signature, error: ServingError) -> ServingError:
+    """A failed tf.Example parse in a signature that takes tf.Examples is, most often, raw text sent to it:
+    say so and name the model's signatures that take text, instead of the graph's parse error alone."""
+    if (error.code != grpc.StatusCode.INVALID_ARGUMENT or not _takes_examples(signature)
+            or not any(failure in error.message for failure in EXAMPLE_PARSE_FAILURES)):
+        return error
+    (alias,) = signature.input_aliases
+    # TF's line that says what failed, without the graph's node names around it.
+    cause = next(line for line in error.message.splitlines()
+                 if any(failure in line for failure in EXAMPLE_PARSE_FAILURES))
+    cause = cause.split("}} ", 1)[-1].strip()[:200]
+    texts = _text_signatures(servable)
+    if texts:
+        listed = "; ".join(f'"{s.name}" (inputs: {", ".join(s.input_aliases)})' for s in texts)
+        advice = (f"The signatures of this model that take text: {listed}. Send raw strings to one of them, "
+                  f'e.g. REST {{"signature_name": "{texts[0].name}", "instances": [...]}}.')
+    else:
+        advice = "This model has no signature that takes text: send serialized tf.Examples (REST: {\"b64\": ...})."
+    return invalid_argument(
+        f'Signature "{signature.name}" of model "{servable.name}" takes serialized tf.Example protos in '
+        f'"{alias}", and a value sent is not one ({cause}). {advice}')
 
 
 # ---- Classify / Regress -------------------------------------------------------------------------------------------

@@ -72,9 +72,12 @@ def test_the_export_holds_each_weight_once_in_its_dtype(exported):
 def test_signatures_and_method_names(exported):
     export_dir, _, _ = exported
     signatures = read_saved_model(export_dir).meta_graphs[0].signature_def
-    assert {"serving_default", export.TEXT_SIGNATURE, export.CLASSIFY_SIGNATURE} <= set(signatures)
-    assert set(signatures["serving_default"].inputs) == {export.EXAMPLES_INPUT}
+    assert {"serving_default", export.TEXT_SIGNATURE, export.PREDICT_EXAMPLES_SIGNATURE,
+            export.CLASSIFY_SIGNATURE} <= set(signatures)
+    # Issue 33: serving_default takes raw text, as every task's; the tf.Example signature has its own name.
+    assert set(signatures["serving_default"].inputs) == {"review"}
     assert set(signatures[export.TEXT_SIGNATURE].inputs) == {"review"}
+    assert set(signatures[export.PREDICT_EXAMPLES_SIGNATURE].inputs) == {export.EXAMPLES_INPUT}
     classify = signatures[export.CLASSIFY_SIGNATURE]
     assert classify.method_name == export.CLASSIFY_METHOD_NAME
     assert set(classify.inputs) == {export.CLASSIFY_INPUT}
@@ -90,7 +93,9 @@ def test_signature_values_match_the_model(exported):
     by_text = loaded.signatures[export.TEXT_SIGNATURE](review=tf.constant(TEXTS))
     np.testing.assert_allclose(by_text["probabilities"].numpy(), expected, atol=1e-5)
     examples = tf.constant(export.make_examples({"review": TEXTS}, labels=[1, 0, 1]))
-    by_example = loaded.signatures["serving_default"](examples=examples)
+    by_default = loaded.signatures["serving_default"](review=tf.constant(TEXTS))
+    np.testing.assert_allclose(by_default["probabilities"].numpy(), expected, atol=1e-5)
+    by_example = loaded.signatures[export.PREDICT_EXAMPLES_SIGNATURE](examples=examples)
     np.testing.assert_allclose(by_example["probabilities"].numpy(), expected, atol=1e-5)
     assert by_example["label_name"].numpy().tolist() == [
         CLASS_NAMES[i].encode() for i in expected.argmax(-1)]
@@ -103,11 +108,12 @@ def test_warmup_file_has_one_request_per_signature(exported):
     export_dir, _, _ = exported
     logs = export.read_warmup_requests(export_dir)
     kinds = [log.WhichOneof("log_type") for log in logs]
-    assert kinds == ["predict_log", "predict_log", "classify_log"]
-    assert [log.predict_log.request.model_spec.signature_name for log in logs[:2]] == [
-        "serving_default", export.TEXT_SIGNATURE]
-    assert logs[2].classify_log.request.model_spec.name == MODEL_NAME
-    assert len(logs[2].classify_log.request.input.example_list.examples) == 2
+    assert kinds == ["predict_log", "predict_log", "predict_log", "classify_log"]
+    assert [log.predict_log.request.model_spec.signature_name for log in logs[:3]] == [
+        export.PREDICT_EXAMPLES_SIGNATURE, "serving_default", export.TEXT_SIGNATURE]
+    assert set(logs[1].predict_log.request.inputs) == {"review"}
+    assert logs[3].classify_log.request.model_spec.name == MODEL_NAME
+    assert len(logs[3].classify_log.request.input.example_list.examples) == 2
 
 
 def test_loads_in_a_fresh_process_without_tensorflow_text(exported):

@@ -1,5 +1,5 @@
 """tfmodels.export.export: one call writes a task model with its own preprocessor; the exported
-text signature answers raw strings as model.predict does, serving_default keeps its meaning."""
+text signature answers raw strings as model.predict does, serving_default takes raw text too."""
 
 import keras
 import numpy as np
@@ -60,12 +60,14 @@ def test_text_signature_answers_raw_strings_as_predict_does(classifier_export):
     assert names == [["neg", "neutral", "pos"][i] for i in expected.argmax(-1)]
 
 
-def test_serving_default_still_takes_tf_examples(classifier_export):
+def test_serving_default_takes_raw_text_and_predict_examples_tf_examples(classifier_export):
     model, loaded = classifier_export
     expected = tf.nn.softmax(model.predict(REVIEWS, verbose=0), axis=-1).numpy()
-    examples = export.make_examples({"text": REVIEWS})
-    served = loaded.signatures["serving_default"](examples=tf.constant(examples))
+    served = loaded.signatures["serving_default"](text=tf.constant(REVIEWS))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
+    examples = export.make_examples({"text": REVIEWS})
+    by_example = loaded.signatures[export.PREDICT_EXAMPLES_SIGNATURE](examples=tf.constant(examples))
+    np.testing.assert_allclose(by_example["probabilities"].numpy(), expected, atol=1e-5)
 
 
 def test_token_classifier_exports_in_one_call(tmp_path):

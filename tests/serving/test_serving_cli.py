@@ -1,5 +1,7 @@
 """`python -m serving.server`: flags, listening, answering, and a clean exit on SIGTERM."""
 
+import os
+
 from serving_testlib import HALF_PLUS_TWO_VERSION, MODEL_NAME, start_cli_server
 
 from serving.client import GrpcClient, RestClient
@@ -73,6 +75,9 @@ def test_port_file_ready_path_and_grpc_health(model_base):
             except grpc.RpcError as e:
                 assert e.code() == grpc.StatusCode.NOT_FOUND
     assert server.exit_code == 0
+    # a clean exit leaves no temporary log or port file behind, and the log is still readable
+    assert not os.path.exists(server.log_path) and not os.path.exists(server.log_path + ".ports.json")
+    assert "Running gRPC ModelServer" in server.log_tail()
 
 
 def test_serving_names_match_the_export_contract():
@@ -81,6 +86,7 @@ def test_serving_names_match_the_export_contract():
     from tfmodels.export import signatures
     assert warmup.WARMUP_FILE == signatures.WARMUP_FILE
     assert servable.DEFAULT_SIGNATURE == signatures.DEFAULT_SIGNATURE
+    assert inference.EXAMPLES_INPUT == signatures.EXAMPLES_INPUT
     assert inference.CLASSIFY_METHOD == signatures.CLASSIFY_METHOD_NAME
     assert (inference.CLASSIFY_INPUT, inference.CLASSIFY_OUTPUT_CLASSES, inference.CLASSIFY_OUTPUT_SCORES) == (
         signatures.CLASSIFY_INPUT, signatures.CLASSIFY_OUTPUT_CLASSES, signatures.CLASSIFY_OUTPUT_SCORES)

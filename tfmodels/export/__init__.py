@@ -3,8 +3,8 @@
 - `export(model, export_dir)`: one call for every task below, with the model's own preprocessor
   (`auto`); the per-task exporters remain for their options.
 - `signatures`: the serving contract (signature names, input/output keys, warmup file), defined once.
-- `export_text_classifier` writes the SavedModel: `serving_default` (serialized tf.Example in),
-  `predict_text` (raw strings in) and `classify` (TF Serving's Classify API), plus a warmup file.
+- `export_text_classifier` writes the SavedModel: `serving_default` and `predict_text` (raw strings in),
+  `predict_examples` (serialized tf.Example in) and `classify` (TF Serving's Classify API), plus a warmup file.
 - `export_token_classifier` (`extract_entities`) and `export_span_qa` (`answer_question`) do the same for NER
   and span QA, with windowing and decoding inside the graph.
 - `export_litert` writes the classifier's token-id model as a LiteRT `.tflite` file for on-device use;
@@ -29,6 +29,7 @@ from tfmodels.export.classifier import (
     CLASSIFY_METHOD_NAME,
     CLASSIFY_SIGNATURE,
     EXAMPLES_INPUT,
+    PREDICT_EXAMPLES_SIGNATURE,
     TEXT_SIGNATURE,
     ClassifierSignatures,
     TextPreprocess,
@@ -48,6 +49,7 @@ __all__ = [
     "CLASSIFY_METHOD_NAME",
     "CLASSIFY_SIGNATURE",
     "EXAMPLES_INPUT",
+    "PREDICT_EXAMPLES_SIGNATURE",
     "TEXT_SIGNATURE",
     "WARMUP_FILE",
     "ClassifierSignatures",

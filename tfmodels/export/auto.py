@@ -56,7 +56,7 @@ def _exporters():
     from tfmodels.models.llama import CausalLM
 
     return (
-        (BertClassifier, _classifier, "serving_default (tf.Example), predict_text, classify"),
+        (BertClassifier, _classifier, "serving_default (raw text), predict_text, predict_examples (tf.Example), classify"),
         (BertTokenClassifier, _token_classifier, "extract_entities"),
         (BertSpanQA, _span_qa, "answer_question"),
         (Translator, _translator, "serving_default (texts -> translations), generate"),

@@ -2,10 +2,11 @@
 
 Signatures (all share one graph, so every entry point tokenizes exactly as training did):
 
-- `serving_default`: `examples` (DT_STRING [batch], serialized tf.Example with one bytes feature per text
-  feature) -> `probabilities` (DT_FLOAT [batch, n]), `label` (DT_INT64 [batch]), `label_name` (DT_STRING [batch]).
-  This is the signature TFX's Evaluator and the Predict API use.
-- `predict_text`: one DT_STRING [batch] input per text feature, keyed by the feature name -> the same outputs.
+- `serving_default` and `predict_text`: one DT_STRING [batch] input of raw text per text feature, keyed by the
+  feature name -> `probabilities` (DT_FLOAT [batch, n]), `label` (DT_INT64 [batch]), `label_name` (DT_STRING
+  [batch]). Raw text in, as every task's `serving_default`.
+- `predict_examples`: `examples` (DT_STRING [batch], serialized tf.Example with one bytes feature per text
+  feature) -> the same outputs. The signature TFX's Evaluator uses (it was `serving_default` until issue 33).
 - `classify`: `inputs` (serialized tf.Example) -> `classes` (DT_STRING [batch, n]), `scores` (DT_FLOAT
   [batch, n]); its method name is `tensorflow/serving/classify`, so TF Serving's Classify RPC accepts it.
 """
@@ -28,6 +29,7 @@ from tfmodels.export.signatures import (
     EXAMPLES_INPUT,
     LABEL_NAME_OUTPUT,
     LABEL_OUTPUT,
+    PREDICT_EXAMPLES_SIGNATURE,
     PROBABILITIES_OUTPUT,
     TEXT_SIGNATURE,
 )
@@ -96,7 +98,7 @@ def export_text_classifier(
         preprocess: maps `{text_feature: DT_STRING [batch]}` to the model's input dict. It is the training
             preprocessing itself (a tokenizer layer, or a tf.Transform layer), so serving cannot skew from it.
         text_features: names of the text features: one, or two for text pairs. They are the tf.Example
-            feature names and the input keys of `predict_text`.
+            feature names and the input keys of `serving_default` and `predict_text`.
         class_names: one name per class, in class-id order; defaults to "0", "1", ...
         from_logits: whether the model returns logits (softmax is applied) or probabilities.
         track: objects holding resources `preprocess` uses (lookup tables, tf.Transform layers); `preprocess`
@@ -147,9 +149,10 @@ def export_text_classifier(
         if isinstance(resource, tf.__internal__.tracking.Trackable):
             archive.track(resource)
     strings = lambda name: tf.TensorSpec([None], tf.string, name=name)  # noqa: E731
-    archive.add_endpoint(DEFAULT_SIGNATURE, serve_examples, input_signature=[strings(EXAMPLES_INPUT)])
-    archive.add_endpoint(TEXT_SIGNATURE, serve_texts,
-                         input_signature=[strings(name) for name in signatures.text_features])
+    text_inputs = [strings(name) for name in signatures.text_features]
+    archive.add_endpoint(DEFAULT_SIGNATURE, serve_texts, input_signature=text_inputs)
+    archive.add_endpoint(TEXT_SIGNATURE, serve_texts, input_signature=text_inputs)
+    archive.add_endpoint(PREDICT_EXAMPLES_SIGNATURE, serve_examples, input_signature=[strings(EXAMPLES_INPUT)])
     archive.add_endpoint(CLASSIFY_SIGNATURE, classify, input_signature=[strings(CLASSIFY_INPUT)])
     write_archive(archive, export_dir)
     set_method_name(export_dir, CLASSIFY_SIGNATURE, CLASSIFY_METHOD_NAME)
@@ -165,6 +168,7 @@ __all__ = [
     "CLASSIFY_METHOD_NAME",
     "CLASSIFY_SIGNATURE",
     "EXAMPLES_INPUT",
+    "PREDICT_EXAMPLES_SIGNATURE",
     "TEXT_SIGNATURE",
     "ClassifierSignatures",
     "TextPreprocess",

@@ -23,9 +23,11 @@ WARMUP_DIR = "assets.extra"
 WARMUP_FILE = os.path.join(WARMUP_DIR, "tf_serving_warmup_requests")
 
 # ---- Text classifier (tfmodels.export.classifier) ----
-# `serving_default`: serialized tf.Example in; `predict_text`: raw strings keyed by text feature; `classify`.
+# `serving_default` and `predict_text`: raw strings keyed by text feature; `predict_examples`: serialized
+# tf.Example in (what TFMA's Evaluator feeds; `serving_default` was this signature before issue 33); `classify`.
 EXAMPLES_INPUT = "examples"
 TEXT_SIGNATURE = "predict_text"
+PREDICT_EXAMPLES_SIGNATURE = "predict_examples"
 CLASSIFY_SIGNATURE = "classify"
 PROBABILITIES_OUTPUT = "probabilities"
 LABEL_OUTPUT = "label"

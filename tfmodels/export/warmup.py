@@ -2,7 +2,8 @@
 
 A TFRecord of `PredictionLog` protos that TF Serving replays when it loads a version, before the version serves,
 so the first real request does not pay for graph initialization. We write one Predict request per
-signature that takes tensors (`serving_default`, `predict_text`) and one Classify request (`classify`).
+signature that takes tensors (`serving_default`, `predict_text`, `predict_examples`) and one Classify request
+(`classify`).
 """
 
 import os
@@ -15,6 +16,7 @@ from tfmodels.export.signatures import (
     CLASSIFY_SIGNATURE,
     DEFAULT_SIGNATURE,
     EXAMPLES_INPUT,
+    PREDICT_EXAMPLES_SIGNATURE,
     TEXT_SIGNATURE,
     WARMUP_FILE,
 )
@@ -47,7 +49,8 @@ def write_prediction_logs(export_dir: str, logs: Sequence) -> str:
 
 def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str = "",
                           text_signature_inputs: Optional[Sequence[str]] = None) -> List:
-    """PredictionLog protos for `serving_default`, `predict_text` and `classify` on the same `texts`."""
+    """PredictionLog protos for `serving_default`, `predict_text`, `predict_examples` and `classify` on the same
+    `texts`."""
     # Imported here: the protos come from tensorflow-serving-api, needed only by exporters that write warmup.
     from tensorflow_serving.apis import (
         classification_pb2,
@@ -59,11 +62,12 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
     serialized = make_examples(texts)
     spec = lambda signature: model_pb2.ModelSpec(name=model_name, signature_name=signature)  # noqa: E731
 
-    examples_request = predict_pb2.PredictRequest(model_spec=spec(DEFAULT_SIGNATURE))
+    examples_request = predict_pb2.PredictRequest(model_spec=spec(PREDICT_EXAMPLES_SIGNATURE))
     examples_request.inputs[EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
 
-    text_log = predict_warmup_log(
-        TEXT_SIGNATURE, {name: texts[name] for name in text_signature_inputs or list(texts)}, model_name=model_name)
+    text_inputs = {name: texts[name] for name in text_signature_inputs or list(texts)}
+    text_logs = [predict_warmup_log(signature, text_inputs, model_name=model_name)
+                 for signature in (DEFAULT_SIGNATURE, TEXT_SIGNATURE)]
 
     classify_request = classification_pb2.ClassificationRequest(model_spec=spec(CLASSIFY_SIGNATURE))
     for example in serialized:
@@ -71,7 +75,7 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
 
     return [
         prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=examples_request)),
-        text_log,
+        *text_logs,
         prediction_log_pb2.PredictionLog(
             classify_log=prediction_log_pb2.ClassifyLog(request=classify_request)),
     ]

@@ -103,11 +103,12 @@ def eval_config(options: ClassifyOptions):
     """
     import tensorflow_model_analysis as tfma
 
+    from tfmodels.export.signatures import PREDICT_EXAMPLES_SIGNATURE
     from tfx_pipeline.metrics import blessing_threshold
 
     auc_classes = [1] if options.num_classes == 2 else list(range(options.num_classes))
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=options.label_feature,
+        model_specs=[tfma.ModelSpec(signature_name=PREDICT_EXAMPLES_SIGNATURE, label_key=options.label_feature,
                                     prediction_key="probabilities", preprocessing_function_names=[])],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
@@ -155,8 +156,8 @@ def transformed_text_preprocess(tft_layer, text_features):
 
 
 def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
-    """Fine-tunes a `BertClassifier` (then compresses it when asked) and exports `predict_text`, `classify` and
-    `serving_default` to `fn_args.serving_model_dir`."""
+    """Fine-tunes a `BertClassifier` (then compresses it when asked) and exports `serving_default` and
+    `predict_text` (raw text), `predict_examples` (the Evaluator's) and `classify` to `fn_args.serving_model_dir`."""
     import keras
 
     import tfmodels
