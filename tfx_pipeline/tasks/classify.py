@@ -3,7 +3,8 @@
 Input: one text column (`--text-feature`, default `text`; give it twice for text pairs) and an integer class-id
 column (`--label-feature`, `label`) of `--num-classes` classes. Transform tokenizes and packs with tfmodels.text;
 Trainer fine-tunes a `BertClassifier` (compressed with `--distill-into` / `--quantize` when asked); the export
-serves `predict_text` (raw text in), `classify` (tf.Examples, TF Serving's Classify API) and `serving_default`.
+serves `serving_default` and `predict_text` (raw text in), `classify` (tf.Examples, TF Serving's Classify API) and
+`predict_examples` (tf.Examples, the Evaluator's).
 The Evaluator scores accuracy and AUC and blesses on `sparse_categorical_accuracy >= --min-accuracy` and not
 below the baseline. The demo (`make demo`) fine-tunes MiniLM on IMDB reviews and asks the served model about
 reviews the pipeline never saw, through both Predict and Classify.
