@@ -44,7 +44,8 @@ class ServerProcess:
         args: server flags besides `--port`, `--rest_api_port` and `--port_file`.
         model_name: the model whose availability entering waits for (None: only wait until it listens).
         rest: also serve REST (on a free port); `rest_port` / `rest_url` tell where.
-        log_path: where the child's output goes (default: a temporary file, kept for inspection).
+        log_path: where the child's output goes (default: a temporary file, deleted when the server exits with
+            status 0 and kept for inspection otherwise; `log_tail` still answers after the deletion).
         start_timeout / stop_timeout: seconds to wait for AVAILABLE / for exit after SIGTERM.
         env: extra environment for the child (TF_CPP_MIN_LOG_LEVEL=2 and PYTHONPATH=repo are set).
     """
@@ -60,6 +61,8 @@ class ServerProcess:
         self.rest_port: Optional[int] = None
         self.exit_code: Optional[int] = None
         self._log = None
+        self._own_log = log_path is None  # a temporary log we made (and clean up after a clean exit)
+        self._final_log: Optional[str] = None  # the log's text once a clean exit has deleted the file
 
     # ---- where it listens ------------------------------------------------------------------------------------
     @property
@@ -141,6 +144,8 @@ class ServerProcess:
 
     # ---- output and stop ---------------------------------------------------------------------------------------
     def log_tail(self, chars: int = 3000) -> str:
+        if self._final_log is not None:
+            return self._final_log[-chars:]
         if self._log is not None and not self._log.closed:
             self._log.flush()
         try:
@@ -162,6 +167,10 @@ class ServerProcess:
                 self.process.wait()
         self.exit_code = self.process.returncode
         self._log.close()
+        _remove(self.log_path + ".ports.json")
+        if self._own_log and self.exit_code == 0:
+            self._final_log = self.log_tail(chars=10 ** 7)
+            _remove(self.log_path)
         return self.exit_code
 
     def __enter__(self) -> "ServerProcess":
@@ -169,6 +178,13 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def _read_json(path: str):

@@ -102,7 +102,10 @@ def test_version_push_under_load_drops_no_request(model_base, half_plus_three_te
                                  for s in status_client.status(MODEL_NAME)))
         load.wait_for_more(SETTLED_REQUESTS)
         load.stop()
-        assert load.failures == [], f"{len(load.failures)} failed requests, e.g. {load.failures[:5]}"
+        # the server's log (loads, unloads, retries) goes with a failure: a version switch that drops requests
+        # happened once under CI load and is not reproduced yet
+        assert load.failures == [], (f"{len(load.failures)} failed requests, e.g. {load.failures[:5]}; "
+                                     f"server log:\n{server.log_tail(6000)}")
         assert load.seen == {HALF_PLUS_TWO_VERSION, NEW_VERSION}
         # and the new version still serves
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
