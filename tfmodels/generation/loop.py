@@ -249,13 +249,24 @@ def make_decode_function(model, sampler, max_new_tokens, jit_compile=True):
     A ``tf.function`` around :func:`decode` (same arguments and results); it compiles once per
     input shape and argument structure.
     """
-    sampler = get_sampler(sampler)
+    return tf.function(_Decode(model, get_sampler(sampler), max_new_tokens), jit_compile=jit_compile,
+                       reduce_retracing=False)
 
-    def generate(inputs, seed, row_max_new_tokens=None, temperature=None, top_p=None):
-        return decode(model, inputs, sampler, max_new_tokens, seed, row_max_new_tokens,
-                      temperature, top_p)
 
-    return tf.function(generate, jit_compile=jit_compile, reduce_retracing=False)
+class _Decode:
+    """:func:`decode` with the model, sampler and length fixed: what one compiled function runs.
+
+    An object, not a closure: TF counts traces per Python code object to warn about retracing,
+    so the closures of every method's function would add up to "5 out of the last 5 calls ...
+    triggered tf.function retracing" after a few method switches; each object counts alone.
+    """
+
+    def __init__(self, model, sampler, max_new_tokens):
+        self.model, self.sampler, self.max_new_tokens = model, sampler, max_new_tokens
+
+    def __call__(self, inputs, seed, row_max_new_tokens=None, temperature=None, top_p=None):
+        return decode(self.model, inputs, self.sampler, self.max_new_tokens, seed,
+                      row_max_new_tokens, temperature, top_p)
 
 
 class _Functions:

@@ -372,7 +372,10 @@ class Seq2SeqTransformer(keras.Model):
     ):
         """Decodes ``source_ids`` ``[batch, source_length]`` into ``[batch, max_length]`` target ids.
 
-        The start token is not included; the end token is, followed by ``pad_id`` padding.
+        The start token is not included; the end token is, followed by ``pad_id`` padding. The
+        model takes token ids; raw strings in and out go through the tokenizers with
+        ``tfmodels.export.Translator(model, source_tokenizer, target_tokenizer).generate(["text"])``
+        (strings given here are a TypeError saying so).
 
         Args:
             source_ids: int ``[batch, source_length]``, padded with ``pad_id``.
@@ -388,6 +391,7 @@ class Seq2SeqTransformer(keras.Model):
                 ``top_k`` (top_k), ``top_p`` (top_p), ``temperature`` (sampling). An option the
                 method would ignore is a ValueError.
         """
+        _check_token_ids(source_ids)
         fn = self.get_generate_function(method, max_length, use_cache, **options)
         source_ids = ops.convert_to_tensor(source_ids, dtype="int32")
         seed = ops.convert_to_tensor([seed, 0], dtype="int32")
@@ -399,6 +403,22 @@ class Seq2SeqTransformer(keras.Model):
         config = super().get_config()
         config.update(self.config.to_dict())
         return config
+
+
+def _check_token_ids(source_ids):
+    """Strings are the common mistake (the model holds no tokenizer): say what to call instead."""
+    if isinstance(source_ids, (tf.Tensor, tf.RaggedTensor)):
+        is_text = source_ids.dtype == tf.string
+    elif hasattr(source_ids, "dtype"):  # numpy
+        is_text = source_ids.dtype.kind in ("U", "S") or (
+            source_ids.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in source_ids.flat))
+    else:
+        is_text = any(isinstance(value, (str, bytes)) for value in tf.nest.flatten(source_ids))
+    if is_text:
+        raise TypeError(
+            "Seq2SeqTransformer.generate takes token ids [batch, source_length], got strings. For raw "
+            "text use tfmodels.export.Translator(model, source_tokenizer, target_tokenizer).generate("
+            "['text', ...]): it tokenizes, decodes and detokenizes (and exports as a SavedModel).")
 
 
 class _UncachedDecoding:
