@@ -152,9 +152,50 @@ def config_from_args(args):
         strategy=args.strategy)
 
 
+# Warnings a pipeline run logs that say nothing about this run, each with why it is harmless; `quiet_logs` drops
+# exactly these (unless --verbose): any other warning still shows. (logger, text the message contains, why)
+HARMLESS_WARNINGS = (
+    ("absl", "ArtifactQuery.property_predicate is not supported",
+     "TFX 1.16's channel resolver logs it for each input channel that carries a property predicate (about 11 "
+     "per run); the channels it resolves are the ones this run produced, found by context, not by predicate."),
+    ("absl", "ContextQuery.property_predicate is not supported",
+     "the same resolver, for the context side of the same queries."),
+    ("absl", "Tables initialized inside a tf.function",
+     "tf.Transform analysing the preprocessing_fn: the tokenizer's vocabulary table lives in the analysis graph; "
+     "the exported model tracks the table as a resource and initializes it once at load."),
+    ("tensorflow", "SavedModel saved prior to TF 2.5 detected",
+     "TFMA tries the legacy tf.keras loader on our export, which is a SavedModel of signatures (no "
+     "keras_metadata.pb) by design; the Evaluator then uses the signatures, as it should."),
+)
+
+
+class _DropHarmlessWarnings:
+    """A `logging` filter: False (drop) for a record of HARMLESS_WARNINGS."""
+
+    def __init__(self, logger_name: str):
+        self.texts = tuple(text for name, text, _ in HARMLESS_WARNINGS if name == logger_name)
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
+
+
+def filter_harmless_warnings() -> None:
+    """Drop HARMLESS_WARNINGS from their loggers (once per process)."""
+    import logging
+
+    for name in {name for name, _, _ in HARMLESS_WARNINGS}:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropHarmlessWarnings) for f in logger.filters):
+            logger.addFilter(_DropHarmlessWarnings(name))
+
+
 def quiet_logs(args, argv) -> None:
-    """From the command line (`argv` None), filter TensorFlow's start-up noise unless --verbose; in-process
-    callers (tests) own their stderr and are left alone."""
+    """Drop the pipeline's known-harmless warnings (HARMLESS_WARNINGS) unless --verbose; from the command line
+    (`argv` None) also filter TensorFlow's start-up noise unless --verbose; in-process callers (tests) own their
+    stderr and are left alone."""
+    if not args.verbose:
+        filter_harmless_warnings()
     if argv is not None:
         return
     if args.verbose:

@@ -1,11 +1,10 @@
 """Issue 33, point 6: generating from raw strings has one documented way, sampler options are checked, and
 switching decoding methods compiles one function per method without TF's retracing warning."""
 
-import logging
-
 import numpy as np
 import pytest
 import tensorflow as tf
+from testlib.log_records import log_records
 
 from tfmodels.models.transformer import Seq2SeqTransformer
 
@@ -38,22 +37,11 @@ def test_an_option_the_method_ignores_is_a_value_error(model):
         model.generate(np.ones([1, 4], "int32"), method="greedy", top_p=0.9)
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def test_switching_methods_traces_each_once_without_the_retracing_warning(model):
     source = np.random.default_rng(0).integers(3, VOCAB, size=(2, 5)).astype("int32")
     methods = [("greedy", {}), ("top_k", {"top_k": 3}), ("top_p", {"top_p": 0.8}), ("beam", {"beam_width": 2}),
                ("top_k", {"top_k": 5}), ("top_p", {"top_p": 0.9})]
-    records = _Records()
-    tf.get_logger().addHandler(records)
-    try:
+    with log_records(["tensorflow"]) as records:
         first = {}
         for _ in range(3):  # back and forth: each method's function is made once and traced once
             for method, options in methods:
@@ -61,8 +49,6 @@ def test_switching_methods_traces_each_once_without_the_retracing_warning(model)
                 first.setdefault((method, *options.values()), tokens)
                 if method in ("greedy", "beam"):
                     np.testing.assert_array_equal(tokens, first[(method, *options.values())])
-    finally:
-        tf.get_logger().removeHandler(records)
     for method, options in methods:
         assert model.get_generate_function(method, 4, **options).experimental_get_tracing_count() == 1, method
     assert not [m for m in records.messages if "retracing" in m], records.messages
