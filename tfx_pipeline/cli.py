@@ -289,12 +289,60 @@ def run_and_summarise(config, runner: str, master: Optional[str] = None) -> Outc
         name, threshold = config.gate()
         value = summary.metrics.get(name, float("nan"))
         code, message = EXIT_NOT_BLESSED, (f"the model was not blessed ({name} {value:.4f} < {threshold} or "
-                                           f"below the baseline); nothing pushed.")
+                                           f"below the baseline); nothing pushed.{not_blessed_hint(config, name, value)}")
     else:
         code, message = EXIT_OK, ""
     if message:
         print(f"FAILED: {message}", file=sys.stderr, flush=True)
     return Outcome(summary, seconds, code, message)
+
+
+# Held-out accuracy at most this far above the majority class's share counts as "has not learned yet".
+NEAR_MAJORITY = 0.05
+MAJORITY_ROWS = 200_000  # rows of the CSVs counted for the majority share (a sample of a bigger data set)
+
+
+def majority_share(config) -> Optional[float]:
+    """The share of the most frequent label in the CSV data (the accuracy of always answering it), or None: no
+    label column, not CSV input, or the files cannot be read."""
+    import collections
+    import csv
+    import itertools
+
+    from tfx_pipeline.data_checks import DataError, csv_files
+
+    label = getattr(config.options, "label_feature", None)
+    if not label or config.input_format != "csv":
+        return None
+    counts = collections.Counter()
+    try:
+        import tensorflow as tf
+
+        for path in csv_files(config.data_root):
+            with tf.io.gfile.GFile(path, "r") as lines:
+                rows = csv.DictReader(line.lstrip("\ufeff") if i == 0 else line for i, line in enumerate(lines))
+                counts.update(row.get(label) for row in itertools.islice(rows, MAJORITY_ROWS))
+    except (OSError, UnicodeDecodeError, csv.Error, DataError, tf.errors.OpError):
+        return None
+    total = sum(counts.values())
+    return max(counts.values()) / total if total else None
+
+
+def not_blessed_hint(config, metric: str, value: float) -> str:
+    """What to try when a classifier's accuracy sits near the majority-class baseline ("" otherwise)."""
+    if "accuracy" not in metric:
+        return ""
+    share = majority_share(config)
+    if share is None or not value <= share + NEAR_MAJORITY:
+        return ""
+    tips = [f"more training steps (--train-steps, now {config.train_steps}; e.g. {config.train_steps * 4})",
+            f"a larger learning rate (--learning-rate, now {config.learning_rate:g}; e.g. "
+            f"{config.learning_rate * 2:g} to {config.learning_rate * 4:g}: the rate decays to 0 over the run, so "
+            f"a short run takes small steps)"]
+    if getattr(config.options, "encoder", None) == "tiny":
+        tips.append("the pretrained encoder (--encoder minilm) instead of the random tiny one")
+    return (f"\nHint: {metric} {value:.4f} is near {share:.4f}, what always answering the most frequent label "
+            f"scores on this data: the model has not learned the task yet. Try " + "; ".join(tips) + ".")
 
 
 def infra_validate(config, samples):
