@@ -5,9 +5,10 @@ import os
 # Keras 3 on TensorFlow; tensorflow-transform would otherwise flip tf.keras to Keras 2 on import.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from tfmodels.utils.logs import import_tensorflow_quietly  # noqa: E402  (standard library only)
+from tfmodels.utils.logs import import_tensorflow_quietly, quiet_function_teardown  # noqa: E402  (stdlib only)
 
 import_tensorflow_quietly()  # drops TF's known CPU start-up noise ("Unable to register cuFFT factory", ...)
+quiet_function_teardown()  # no "Exception ignored in: AtomicFunction.__del__" lines at exit
 
 from tfmodels import checkpoints, compress, datasets, generation, layers, ops, text  # noqa: E402
 from tfmodels.export.seq2seq import Translator, export_translator  # noqa: E402

@@ -164,3 +164,32 @@ def stop() -> None:
     if _active is not None:
         _active.stop()
         _active = None
+
+
+def quiet_function_teardown() -> None:
+    """At exit, keep TF from printing `Exception ignored in: <function AtomicFunction.__del__ ...> TypeError:
+    'NoneType' object is not subscriptable` for each traced function still alive when the interpreter tears down
+    modules (a script's exported model, its kept decode functions): by then `atomic_function`'s globals are None
+    and its `__del__` fails. Installed by `import tfmodels`; from the first exit handler on, that `__del__`
+    swallows those two errors (the process is ending: nothing is left to release)."""
+    atexit.register(_tolerate_teardown_in_function_del)
+
+
+def _tolerate_teardown_in_function_del() -> None:
+    try:
+        from tensorflow.python.eager.polymorphic_function import atomic_function
+    except ImportError:  # another TF layout: nothing to patch
+        return
+    cls = atomic_function.AtomicFunction
+    release = cls.__del__
+    if getattr(release, "tolerates_teardown", False):
+        return
+
+    def __del__(self):
+        try:
+            release(self)
+        except (TypeError, AttributeError):
+            pass  # module globals already cleared at interpreter exit
+
+    __del__.tolerates_teardown = True
+    cls.__del__ = __del__
