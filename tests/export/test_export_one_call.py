@@ -88,6 +88,10 @@ def test_token_classifier_exports_in_one_call(tmp_path):
     ]
     assert served_entities == [[(e["type"], e["text"]) for e in found] for found in expected]
     assert any(expected)  # random weights still tag something in these texts
+    # serving_default takes raw text too (issue 33): the same signature under the default name.
+    by_default = loaded.signatures["serving_default"](text=tf.constant(texts))
+    for key, value in served.items():
+        np.testing.assert_array_equal(by_default[key].numpy(), value.numpy())
 
 
 def test_a_model_without_its_preprocessor_is_named(tmp_path):

@@ -339,9 +339,14 @@ def test_export_signature_matches_python_answer(exported):
 
     export_dir, expected = exported
     assert expected[0]["text"] == "zebra" and expected[2] == {"text": "", "start": -1, "end": -1, "score": 0.0}
-    fn = tf.saved_model.load(export_dir).signatures[names.ANSWER_SIGNATURE]
+    loaded = tf.saved_model.load(export_dir)
+    fn = loaded.signatures[names.ANSWER_SIGNATURE]
     assert set(fn.structured_input_signature[1]) == {names.QUESTION_INPUT, names.CONTEXT_INPUT}
     out = fn(**{names.QUESTION_INPUT: tf.constant(EXPORT_QUESTIONS), names.CONTEXT_INPUT: tf.constant(EXPORT_CONTEXTS)})
+    # Without example features, serving_default is the same raw-text signature (issue 33).
+    by_default = loaded.signatures[names.DEFAULT_SIGNATURE](
+        **{names.QUESTION_INPUT: tf.constant(EXPORT_QUESTIONS), names.CONTEXT_INPUT: tf.constant(EXPORT_CONTEXTS)})
+    _assert_same(_as_answers({k: v.numpy() for k, v in by_default.items()}), expected)
     assert {k: v.dtype for k, v in out.items()} == {
         names.ANSWER_TEXT_OUTPUT: tf.string, names.ANSWER_START_OUTPUT: tf.int64,
         names.ANSWER_END_OUTPUT: tf.int64, names.ANSWER_SCORE_OUTPUT: tf.float32}

@@ -62,7 +62,8 @@ def export_span_qa(
         n_best: highest start and end logits searched per window.
         warmup: when given, `(question, context)` pairs written as the warmup Predict request.
         model_name: the model name put in the warmup request's ModelSpec.
-        example_features: when given, `(question_feature, context_feature)`: also a `serving_default`
+        example_features: without them, `serving_default` is `answer_question` (raw text in). When given,
+            `(question_feature, context_feature)`: a `serving_default`
             signature for evaluation (TFMA) that takes serialized tf.Examples (`examples`) holding these two
             string features and returns the same outputs as `answer_question`.
         max_text_chars: longest question or context (Unicode characters) a request may hold; longer fails
@@ -86,9 +87,12 @@ def export_span_qa(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(preprocessor)
-    archive.add_endpoint(ANSWER_SIGNATURE, answer_question, input_signature=[
+    answers = archive.add_endpoint(ANSWER_SIGNATURE, answer_question, input_signature=[
         tf.TensorSpec([None], tf.string, name=QUESTION_INPUT),
         tf.TensorSpec([None], tf.string, name=CONTEXT_INPUT)])
+    if not example_features:  # raw text in, as every task's serving_default; one graph for both names
+        answers.get_concrete_function()
+        archive.add_endpoint(DEFAULT_SIGNATURE, answers)
     if example_features:
         question_feature, context_feature = example_features
         spec = {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in example_features}

@@ -68,7 +68,8 @@ def export_token_classifier(
         model: the trained `BertTokenClassifier`; its preprocessor sets the tag set, window length and stride.
         warmup_texts: when given, texts written as the warmup Predict request of `extract_entities`.
         model_name: the model name put in the warmup request's ModelSpec.
-        words_feature: when given, also a `serving_default` signature for word-level evaluation (TFMA):
+        words_feature: without it, `serving_default` is `extract_entities` (raw text in). When given, a
+            `serving_default` signature for word-level evaluation (TFMA) instead:
             serialized tf.Examples (`examples`) whose `words_feature` holds whitespace-separated words ->
             `predicted_tags` (DT_STRING [batch], one BIO tag per word joined by spaces), from the entities
             `extract_entities` finds on the words joined by single spaces. A text column works too: its
@@ -116,8 +117,11 @@ def export_token_classifier(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(model.preprocessor)
-    archive.add_endpoint(ENTITIES_SIGNATURE, extract_entities,
-                         input_signature=[tf.TensorSpec([None], tf.string, name=ENTITIES_TEXT_INPUT)])
+    entities = archive.add_endpoint(ENTITIES_SIGNATURE, extract_entities,
+                                    input_signature=[tf.TensorSpec([None], tf.string, name=ENTITIES_TEXT_INPUT)])
+    if not words_feature:  # raw text in, as every task's serving_default; one graph for both names
+        entities.get_concrete_function()
+        archive.add_endpoint(DEFAULT_SIGNATURE, entities)
     if words_feature:
         spec = {words_feature: tf.io.FixedLenFeature([], tf.string, default_value="")}
 
