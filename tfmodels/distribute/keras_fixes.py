@@ -176,7 +176,11 @@ KERAS_VERSIONS = {
     "scalar_logs": SpecifierSet(">=3.12,<3.16"),
     "cpu_xla_collectives": SpecifierSet(">=3.12,<3.16"),
 }
-_CHECKED = SpecifierSet(">=3.12,<3.16")  # the Keras versions the probe test has run on
+# The Keras versions checked: the probe test runs on 3.12.4 and 3.15.1 (both ends); in 3.13.2 and 3.14.1 the
+# functions the fixes replace or call (TensorFlow trainer, `Trainer._compute_loss`/`compute_metrics`) have the same
+# source as at both ends (compared function by function; only `Trainer._symbolic_build`'s error handling changed in
+# 3.14: a ValueError now propagates as it is).
+_CHECKED = SpecifierSet(">=3.12,<3.16")
 
 
 def _version(keras_version):
@@ -184,7 +188,7 @@ def _version(keras_version):
 
 
 def is_checked(keras_version=None) -> bool:
-    """True when the probe test has run on this Keras (default: the one imported)."""
+    """True for a Keras the fixes were checked against (default: the one imported); see `_CHECKED`."""
     return _version(keras_version) in _CHECKED
 
 
