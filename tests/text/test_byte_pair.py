@@ -12,8 +12,8 @@ import zipfile
 import keras
 import pytest
 import tensorflow as tf
-from conftest import TRICKY_TEXTS
 from test_saved_model import load_without_tensorflow_text
+from testlib.texts import TRICKY_TEXTS
 
 from tfmodels.datasets import smollm2_path
 from tfmodels.text import BytePairTokenizer

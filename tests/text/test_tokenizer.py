@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TRICKY_TEXTS
+from testlib.texts import TRICKY_TEXTS
 from tfmodels.text import BertTokenizer
 
 

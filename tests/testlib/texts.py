@@ -1,0 +1,32 @@
+"""Texts shared by the tokenizer tests."""
+
+# Hand-picked texts for the corners of the algorithm: accents, CJK, emoji,
+# full-width forms, control characters, odd whitespace, long words, empties.
+TRICKY_TEXTS = [
+    "",
+    " ",
+    "\t\n\r ",
+    "Hello, World!",
+    "Café naïve résumé Ångström São Paulo Zürich façade",
+    "ÀÉÎÕÜ àéîõü ÇçÑñ ŁłŒœ Ææ Øø",
+    "北京欢迎你。東京は日本の首都です。我爱自然语言处理",
+    "한국어 텍스트도 있습니다",
+    "Emoji 😀👍🏽 ❤️ 🇫🇷 family: 👨‍👩‍👧",
+    "Ｆｕｌｌ－ｗｉｄｔｈ ＡＢＣ １２３！",
+    "tab\there\x00nul\x07bell\u200bzero\u200dwidth\ufeffbom",
+    "soft\u00adhyphen non\u00a0breaking\u2003em space\u3000ideographic",
+    "a" * 99 + " " + "b" * 100 + " " + "c" * 101,
+    "supercalifragilisticexpialidocious pneumonoultramicroscopicsilicovolcanoconiosis",
+    "http://example.com/path?q=1&r=2 user@example.org #hashtag @mention",
+    "3.14159 1,000,000 $5.99 50% 2nd 10:30pm",
+    "«Guillemets» „Anführung“ ‘single’ “double” — dash – en … ellipsis",
+    "Ελληνικά κείμενα ΟΔΟΣ και Русский текст Привет",
+    "עברית ועربية مرحبا",
+    "हिन्दी पाठ และภาษาไทย",
+    "combining: e\u0301 o\u0308 n\u0303 alone:\u0301",
+    "ﬁ ﬂ ligatures Ⅻ roman ① circled ㎏ squared",
+    "Don't won't it's o'clock rock'n'roll",
+    "MiXeD CaSe WoRdS",
+    "\U000f0000 private use \ue000",
+    "İstanbul ıi ß ẞ",
+]
