@@ -120,7 +120,8 @@ def baselines(train, test):
 def fine_tune_teacher(args, train, test):
     """MiniLM fine-tuned on `train` as in the quickstart; returns (model, preprocessor)."""
     _, model = quickstart.run(train_examples=len(train[0]), test_examples=len(test[0]),
-                              sequence_length=args.sequence_length, epochs=args.epochs, source="imdb")
+                              sequence_length=args.sequence_length, epochs=args.epochs, source="imdb",
+                              jit_compile=not args.fast)
     return model, quickstart.minilm_preprocessor(args.sequence_length)
 
 
@@ -149,7 +150,7 @@ def distilled_student(args, teacher, preprocessor, unlabelled):
     student = compress.make_student(teacher, num_layers=args.student_layers, hidden_size=args.student_hidden_size)
     data = tf.data.Dataset.from_tensor_slices(token_ids(preprocessor, unlabelled)).shuffle(
         len(unlabelled), seed=0).batch(32)
-    compress.distill(teacher, student, data, epochs=args.distill_epochs)
+    compress.distill(teacher, student, data, epochs=args.distill_epochs, jit_compile=not args.fast)
     return student
 
 
@@ -158,7 +159,8 @@ def pruned_and_recovered(args, teacher, preprocessor, train):
     importance_data = tf.data.Dataset.from_tensor_slices(
         (token_ids(preprocessor, train[0][:rows]), train[1][:rows])).batch(8)
     pruned, plan = compress.prune_by_importance(teacher, importance_data, num_heads=args.prune_heads)
-    pruned.compile(optimizer=keras.optimizers.AdamW(2e-5), jit_compile=True)
+    # --fast trains a few steps: XLA's compile would cost more than it saves
+    pruned.compile(optimizer=keras.optimizers.AdamW(2e-5), jit_compile=not args.fast)
     recover = quickstart.make_dataset(preprocessor, *train, batch_size=32, shuffle=True).repeat()
     pruned.fit(recover, steps_per_epoch=args.recover_steps, epochs=1, verbose=0)
     return pruned, plan

@@ -59,6 +59,7 @@ def run(
     learning_rate=1e-4,
     source="imdb",
     seed=0,
+    jit_compile=True,
 ):
     keras.utils.set_random_seed(seed)
     texts, labels = load_reviews(source, seed)
@@ -78,11 +79,11 @@ def run(
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01),
-        jit_compile=True,
+        jit_compile=jit_compile,  # off only for smoke runs of a few steps, where the compile dominates
     )
     print(
         f"fine-tuning all-MiniLM-L6-v2 on {train_examples} {source} reviews "
-        f"(seq {sequence_length}, batch {batch_size}, {steps} steps, XLA)"
+        f"(seq {sequence_length}, batch {batch_size}, {steps} steps{', XLA' if jit_compile else ''})"
     )
     start = time.time()
     history = model.fit(
