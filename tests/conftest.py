@@ -11,24 +11,58 @@ import pytest  # noqa: E402
 
 
 def _shares_a_module_fixture(item):
-    """True when the test uses a module-scoped fixture (a trained model, a running server, a pipeline run)."""
+    """True when the test uses a module-scoped fixture (a trained model, a running server, a pipeline run) other
+    than the autouse `_give_memory_back`, which every test has and which holds nothing a test shares."""
     definitions = item._fixtureinfo.name2fixturedefs
     return any(definitions.get(name) and definitions[name][-1].scope in ("module", "package")
-               for name in item.fixturenames)
+               for name in item.fixturenames if name != "_give_memory_back")
+
+
+# Seconds each slow e2e test took in a 2-worker run on a busy 2-core machine (2026-12-07; relative sizes are what
+# matter). The e2e tests are handed out longest unit first (a unit: an xdist group, or one test), so no
+# long test starts last while the other worker idles; unlisted tests count as short.
+E2E_SECONDS = {
+    "test_beam_clusters_e2e.py": 400, "test_pretraining_e2e.py": 315, "test_task_demo_runs": 260,
+    "[token_classification]": 160, "[translate]": 170, "test_quickstart.py": 200, "08_compress_and_deploy": 190,
+    "test_demo_pushes_a_model": 170, "[classify]": 110, "[span_qa]": 100, "[text_generation]": 90,
+    "test_classifier_matches_one_worker": 150, "05_serving_clients": 140, "04_tfx_pipeline": 130,
+    "06_ner_wnut": 100, "test_translate_e2e.py": 100, "09_generate_and_serve": 90, "10_text_autoencoders": 85,
+    "07_squad_qa": 70, "03_translate_en_es": 70, "test_text_vae.py": 70, "01_fine_tune_minilm": 60,
+}
+
+
+def _expected_seconds(nodeid):
+    return next((seconds for key, seconds in E2E_SECONDS.items() if key in nodeid), 30)
+
+
+def _longest_units_first(items):
+    """`items` (e2e tests) reordered so that the units with the most expected time come first; a unit's tests keep
+    their order."""
+    def unit(item):
+        group = item.get_closest_marker("xdist_group")
+        return (group.args[0] if group.args else group.kwargs.get("name")) if group else item.nodeid
+
+    cost, first = {}, {}
+    for index, item in enumerate(items):
+        key = unit(item)
+        cost[key] = cost.get(key, 0) + _expected_seconds(item.nodeid)
+        first.setdefault(key, index)
+    return sorted(items, key=lambda item: (-cost[unit(item)], first[unit(item)]))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """In pytest-xdist workers under `--dist loadgroup` (`make test`: -n 2): a module's tests that share a
     module-scoped fixture stay on one worker, so the fixture's work is done once (`xdist_group` binds tests
-    across modules); and the e2e tests are handed out first, so the many short tests fill the end of the run
-    instead of one long test running alone while the other worker idles."""
+    across modules); and the e2e tests are handed out first, longest first, so the many short tests fill the end
+    of the run instead of one long test running alone while the other worker idles."""
     grouping = getattr(config.option, "loadgroup", False)  # set in xdist's workers only
     if grouping:
         for item in items:
             if item.get_closest_marker("xdist_group") is None and _shares_a_module_fixture(item):
                 item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-        items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: e2e first
+        e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
+        items[:] = _longest_units_first(e2e) + [item for item in items if item.get_closest_marker("e2e") is None]
     result = yield  # xdist's own hook names each grouped test `<nodeid>@<group>`...
     if grouping:
         from _pytest.nodeid import NodeId

@@ -28,7 +28,8 @@ from tfmodels.models.autoencoder import TextAutoencoder, TextVAE  # noqa: E402
 from tfmodels.utils import cli, logs  # noqa: E402
 
 SMOKE = dict(train_sentences=96, test_sentences=64, sequence_length=16, epochs=1, hidden_size=32,
-             num_layers=1, intermediate_size=64, latent_dim=8, batch_size=32)
+             num_layers=1, intermediate_size=64, latent_dim=8, batch_size=32,
+             jit_compile=False)  # 3 steps per model: XLA's compiles would take most of the run
 
 
 def linear_probe(train_x, train_y, test_x, test_y, l2=1e-3, steps=500, learning_rate=0.5):
@@ -44,10 +45,10 @@ def linear_probe(train_x, train_y, test_x, test_y, l2=1e-3, steps=500, learning_
     return float(np.mean(((test_x @ w + b) > 0) == test_y))
 
 
-def mean_pooled_embeddings(encoder, preprocessor, texts, batch_size=64):
+def mean_pooled_embeddings(encoder, preprocessor, texts, batch_size=64, jit_compile=True):
     """Sentence embeddings as sentence-transformers makes them: the mean over real tokens."""
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=jit_compile)
     def pool(x):
         sequence = encoder(x)["sequence_output"]
         mask = tf.cast(x["padding_mask"], sequence.dtype)[:, :, None]
@@ -59,7 +60,7 @@ def mean_pooled_embeddings(encoder, preprocessor, texts, batch_size=64):
 
 def run(train_sentences=3000, test_sentences=500, sequence_length=32, epochs=3, batch_size=32,
         latent_dim=32, hidden_size=128, num_layers=2, intermediate_size=256, free_bits=0.1,
-        beta=1.0, learning_rate=1e-3, seed=0, output=None):
+        beta=1.0, learning_rate=1e-3, seed=0, output=None, jit_compile=True):
     keras.utils.set_random_seed(seed)
     texts, labels = load_reviews("rotten_tomatoes", seed)
     if train_sentences + test_sentences > len(texts):
@@ -84,7 +85,7 @@ def run(train_sentences=3000, test_sentences=500, sequence_length=32, epochs=3, 
     histories, scores, seconds = {}, {}, {}
     for name, model in models.items():
         model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=0.01),
-                      jit_compile=True)
+                      jit_compile=jit_compile)
         start = time.time()
         history = model.fit(train_x, batch_size=batch_size, epochs=epochs, shuffle=True,
                             verbose=0)
@@ -94,8 +95,8 @@ def run(train_sentences=3000, test_sentences=500, sequence_length=32, epochs=3, 
         print(f"{name}: trained {steps} steps in {seconds[name]} s; held-out {scores[name]}")
 
     vae, ae = models["vae"], models["ae"]
-    minilm_train = mean_pooled_embeddings(encoder, preprocessor, train_x)
-    minilm_test = mean_pooled_embeddings(encoder, preprocessor, test_x)
+    minilm_train = mean_pooled_embeddings(encoder, preprocessor, train_x, jit_compile=jit_compile)
+    minilm_test = mean_pooled_embeddings(encoder, preprocessor, test_x, jit_compile=jit_compile)
     probes = {
         "probe_acc_latent": linear_probe(vae.encode(train_x), train_y, vae.encode(test_x), test_y),
         "probe_acc_ae": linear_probe(ae.encode(train_x), train_y, ae.encode(test_x), test_y),
