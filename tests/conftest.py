@@ -52,14 +52,17 @@ def _longest_units_first(items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
-    """In pytest-xdist workers under `--dist loadgroup` (`make test`: -n 2): a module's tests that share a
-    module-scoped fixture stay on one worker, so the fixture's work is done once (`xdist_group` binds tests
+    """In pytest-xdist workers under `--dist loadgroup` (`make test`: -n 2): a module's short tests stay on one
+    worker, and so do e2e tests that share a module-scoped fixture, so the fixtures' work is done once (`xdist_group` binds tests
     across modules); and the e2e tests are handed out first, longest first, so the many short tests fill the end
     of the run instead of one long test running alone while the other worker idles."""
     grouping = getattr(config.option, "loadgroup", False)  # set in xdist's workers only
     if grouping:
         for item in items:
-            if item.get_closest_marker("xdist_group") is None and _shares_a_module_fixture(item):
+            # A short test goes with its module (the session fixtures only its module uses are then built on one
+            # worker, not two); a slow one only when it shares a module fixture, so that slow tests spread.
+            slow = item.get_closest_marker("e2e") is not None
+            if item.get_closest_marker("xdist_group") is None and (not slow or _shares_a_module_fixture(item)):
                 item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
         items[:] = _longest_units_first(e2e) + [item for item in items if item.get_closest_marker("e2e") is None]
