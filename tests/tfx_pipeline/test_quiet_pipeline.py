@@ -16,6 +16,8 @@ def records():
     """Captures the absl and tensorflow loggers' records; removes the filters the test installs."""
     loggers = [logging.getLogger(name) for name in ("absl", "tensorflow")]
     filters = {logger.name: list(logger.filters) for logger in loggers}
+    for logger in loggers:  # an in-process CLI run earlier in this worker may have installed the filter already
+        logger.filters[:] = [f for f in logger.filters if not isinstance(f, cli._DropHarmlessWarnings)]
     with log_records([logger.name for logger in loggers]) as handler:
         yield handler
     for logger in loggers:
