@@ -187,9 +187,7 @@ class Normalizer(tf.Module):
         )
         # 0 = unchanged (one output char); otherwise the replacement's length.
         start = tf.gather(self._starts, replacement)
-        length = tf.where(
-            replacement == 0, 1, tf.gather(self._starts, replacement + 1) - start
-        )
+        length = tf.where(replacement == 0, 1, tf.gather(self._starts, replacement + 1) - start)
         source = tf.repeat(tf.range(tf.size(codepoints)), length)
         output_splits = tf.concat([[0], tf.cumsum(length)], axis=0)
         within = tf.range(tf.size(source)) - tf.gather(output_splits, source)
@@ -245,9 +243,7 @@ def split_words(texts: tf.Tensor, normalizer: Normalizer) -> Words:
     # A word starts at a non-space character whose predecessor is a space or
     # belongs to another text.
     is_space = tf.equal(normalized, SPACE)
-    is_first_of_text = tf.not_equal(
-        text_of_char, tf.concat([[-1], text_of_char], axis=0)[:-1]
-    )
+    is_first_of_text = tf.not_equal(text_of_char, tf.concat([[-1], text_of_char], axis=0)[:-1])
     prev_is_space = tf.concat([[True], is_space], axis=0)[:-1]
     word_start = tf.logical_and(
         tf.logical_not(is_space), tf.logical_or(prev_is_space, is_first_of_text)
@@ -277,33 +273,84 @@ def split_words(texts: tf.Tensor, normalizer: Normalizer) -> Words:
     )
 
 
-# For pure-ASCII text the tables reduce to three string ops, several times
-# faster than decoding to code points: drop the ASCII control characters
-# (\t \n \r are kept as whitespace), isolate ASCII punctuation, lower-case.
+# On printable ASCII the tables reduce to string ops several times faster than
+# decoding to code points: isolate ASCII punctuation, lower-case, split on
+# whitespace. Texts with anything else first lose their ASCII control
+# characters (\t \n \r are kept as whitespace; the split would take \v and \f
+# for spaces), and only their words that are still not ASCII go through the
+# code point tables. Both are exact because the tables map each code point on
+# its own and spaces only separate words.
+_PLAIN_TEXT = r"[\t\n\r\x20-\x7e]*"
+_ASCII = r"[\x00-\x7f]*"
 _ASCII_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-_ASCII_PUNCTUATION = r"([!-/:-@\[-`{-~])"
-
-
-def _split_ascii_words(texts: tf.Tensor, lowercase: bool) -> tf.RaggedTensor:
-    texts = tf.strings.regex_replace(texts, _ASCII_CONTROL, "")
-    texts = tf.strings.regex_replace(texts, _ASCII_PUNCTUATION, r" \1 ")
-    if lowercase:
-        texts = tf.strings.lower(texts)
-    return tf.strings.split(texts)
+_ASCII_PUNCTUATION = r"[!-/:-@\[-`{-~]"
 
 
 def split_word_strings(texts: tf.Tensor, normalizer: Normalizer) -> tf.RaggedTensor:
     """Same words as :func:`split_words` (ragged ``[batch, (words)]``), without offsets.
 
-    Pure-ASCII texts (most English text) take the string-op fast path; the
-    others go through the code point tables; rows are put back in order.
+    All texts take the string-op path for their ASCII; only the words that
+    still hold other characters are normalized with the code point tables.
     """
-    is_ascii = tf.strings.regex_full_match(texts, r"[\x00-\x7f]*")
-    ascii_rows = tf.where(is_ascii)[:, 0]
-    other_rows = tf.where(tf.logical_not(is_ascii))[:, 0]
-    ascii_words = _split_ascii_words(tf.gather(texts, ascii_rows), normalizer.lowercase)
-    other = split_words(tf.gather(texts, other_rows), normalizer)
-    other_words = tf.RaggedTensor.from_row_splits(other.strings, other.row_splits, validate=False)
-    words = tf.concat([ascii_words.with_row_splits_dtype(tf.int64), other_words], axis=0)
-    order = tf.math.invert_permutation(tf.concat([ascii_rows, other_rows], axis=0))
-    return tf.gather(words, order)
+    plain = tf.strings.regex_full_match(texts, _PLAIN_TEXT)
+    plain_rows = tf.cast(tf.where(plain)[:, 0], tf.int32)
+    other_rows = tf.cast(tf.where(tf.logical_not(plain))[:, 0], tf.int32)
+    cleaned = tf.strings.regex_replace(tf.gather(texts, other_rows), _ASCII_CONTROL, "")
+    texts = tf.dynamic_stitch([plain_rows, other_rows], [tf.gather(texts, plain_rows), cleaned])
+    texts = tf.strings.regex_replace(texts, _ASCII_PUNCTUATION, r" \0 ")
+    if normalizer.lowercase:
+        texts = tf.strings.lower(texts)  # ASCII letters only: the tables do the rest
+    words = tf.strings.split(texts).with_row_splits_dtype(tf.int64)
+
+    # Words of the non-plain texts that are not ASCII: normalize and split them.
+    maybe = tf.where(tf.gather(tf.logical_not(plain), words.value_rowids()))[:, 0]
+    is_ascii = tf.strings.regex_full_match(tf.gather(words.values, maybe), _ASCII)
+    replaced = tf.boolean_mask(maybe, tf.logical_not(is_ascii))
+    parts = split_words(tf.gather(words.values, replaced), normalizer)
+    splice = Splice(tf.size(words.values, tf.int64), replaced, parts.row_splits)
+    values = splice.apply(words.values, parts.strings)
+    return tf.RaggedTensor.from_row_splits(
+        values, tf.gather(splice.item_splits, words.row_splits), validate=False
+    )
+
+
+class Splice:
+    """Replaces some items of a flat list by zero or more values each.
+
+    Items ``replaced`` (ascending indices into ``[0, num_items)``) are replaced,
+    in order, by the rows of a ragged tensor with ``replacement_splits``; the
+    other items stay as they are. ``item_splits[i]:item_splits[i+1]`` is where
+    item i's values land in the result. Used to merge the rare slow-path results
+    (non-ASCII words, WordPiece misses) back into the fast path's, in order.
+    """
+
+    def __init__(self, num_items: tf.Tensor, replaced: tf.Tensor, replacement_splits: tf.Tensor):
+        replaced = tf.cast(replaced, tf.int64)
+        replacement_splits = tf.cast(replacement_splits, tf.int64)
+        is_replaced = tf.scatter_nd(
+            replaced[:, None], tf.ones_like(replaced, tf.bool), num_items[None]
+        )
+        counts = tf.tensor_scatter_nd_update(
+            tf.ones([num_items], tf.int64),
+            replaced[:, None],
+            replacement_splits[1:] - replacement_splits[:-1],
+        )
+        self.item_splits = tf.concat([[0], tf.cumsum(counts)], axis=0)
+        self.kept = tf.where(tf.logical_not(is_replaced))[:, 0]
+        # Destination of every output value: kept items first, then replacement values.
+        row = tf.ragged.row_splits_to_segment_ids(replacement_splits)
+        within = tf.range(tf.size(row, tf.int64)) - tf.gather(replacement_splits, row)
+        destination = tf.concat(
+            [
+                tf.gather(self.item_splits, self.kept),
+                tf.gather(self.item_splits, tf.gather(replaced, row)) + within,
+            ],
+            axis=0,
+        )
+        self._order = tf.math.invert_permutation(destination)
+
+    def apply(self, items: tf.Tensor, replacement_values: tf.Tensor) -> tf.Tensor:
+        """The spliced flat values: ``items`` with the replaced ones swapped for their rows."""
+        return tf.gather(
+            tf.concat([tf.gather(items, self.kept), replacement_values], 0), self._order
+        )

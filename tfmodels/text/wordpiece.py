@@ -14,6 +14,7 @@ from tfmodels.text import vocab as vocab_lib
 from tfmodels.text.decoding import DecodesText
 from tfmodels.text.normalization import (
     Normalizer,
+    Splice,
     split_word_strings,
     split_words,
     utf8_length,
@@ -28,13 +29,29 @@ VOCABULARY_FILE = "vocabulary.json"  # JSON keeps any token exact (a vocab.txt s
 class _Pieces:
     """WordPiece output, flat over the batch, in text order.
 
-    ``ids[i]`` covers characters ``[start[i], end[i])`` of word ``word[i]``.
+    ``ids[i]`` covers characters ``[start[i], end[i])`` of its word; word j's
+    pieces are ``[word_splits[j], word_splits[j+1])``.
     """
 
     ids: tf.Tensor
-    word: tf.Tensor
+    word_splits: tf.Tensor
     start: tf.Tensor
     end: tf.Tensor
+
+    @property
+    def word(self) -> tf.Tensor:
+        """The word of every piece."""
+        return tf.cast(tf.ragged.row_splits_to_segment_ids(self.word_splits), tf.int32)
+
+
+@dataclasses.dataclass
+class _WordPieces:
+    """Pieces of distinct words: word i's are ``[row_splits[i], row_splits[i+1])``."""
+
+    ids: tf.Tensor
+    start: tf.Tensor
+    end: tf.Tensor
+    row_splits: tf.Tensor
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -143,7 +160,7 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         initial, continuation = {}, {}
         for token, i in self._index.items():
             if token.startswith(SUFFIX_INDICATOR):
-                continuation[token[len(SUFFIX_INDICATOR):]] = i
+                continuation[token[len(SUFFIX_INDICATOR) :]] = i
             else:
                 initial[token] = i
         self._initial_table = _static_table(initial)
@@ -188,7 +205,9 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
     def id_to_token(self, token_id: int) -> str:
         self._require_vocabulary()
         if not 0 <= token_id < len(self._vocabulary):
-            raise ValueError(f"id {token_id} is outside the vocabulary [0, {len(self._vocabulary)})")
+            raise ValueError(
+                f"id {token_id} is outside the vocabulary [0, {len(self._vocabulary)})"
+            )
         return self._vocabulary[token_id]
 
     def token_to_id(self, token: str) -> int:
@@ -263,45 +282,45 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
 
     def _piece_row_splits(self, word_row_splits: tf.Tensor, pieces: _Pieces) -> tf.Tensor:
         """Row splits of the per-text piece lists, from the per-text word splits."""
-        num_words = word_row_splits[-1]
-        per_word = tf.math.bincount(
-            tf.cast(pieces.word, tf.int32), minlength=tf.cast(num_words, tf.int32),
-            maxlength=tf.cast(num_words, tf.int32), dtype=tf.int64,
-        )
-        word_splits = tf.concat([[0], tf.cumsum(per_word)], axis=0)
-        return tf.gather(word_splits, word_row_splits)
+        return tf.gather(pieces.word_splits, word_row_splits)
 
     def _wordpiece(self, words: tf.Tensor) -> _Pieces:
         """Splits every word into pieces.
 
         Most words are whole entries of the vocabulary: one hash lookup each.
-        Only the rest go through the greedy longest-match loop.
+        Only the rest, once each (reviews repeat their rare words too), go
+        through the greedy longest-match loop.
         """
         lengths = tf.strings.length(words, unit="UTF8_CHAR")
         whole = self._initial_table.lookup(words)
         whole = tf.where(lengths > self.max_input_chars_per_word, self.unk_token_id, whole)
-        hit = tf.cast(tf.where(whole >= 0)[:, 0], tf.int32)
-        miss = tf.cast(tf.where(whole < 0)[:, 0], tf.int32)
-        missed = tf.gather(words, miss)
-        split = self._longest_match(missed, tf.strings.unicode_decode(missed, "UTF-8"))
-        word = tf.concat([hit, tf.gather(miss, split.word)], axis=0)
-        # Pieces of one word are already in order; a stable sort by word
-        # interleaves the whole-word hits back into text order.
-        order = tf.argsort(word, stable=True)
+        miss = tf.where(whole < 0)[:, 0]
+        distinct, which = tf.unique(tf.gather(words, miss), out_idx=tf.int64)
+        split = self._longest_match(distinct, tf.strings.unicode_decode(distinct, "UTF-8"))
+        # Every missed word gets the pieces of its distinct word, in word order.
+        take = tf.ragged.range(
+            tf.gather(split.row_splits, which), tf.gather(split.row_splits, which + 1)
+        )
+        splice = Splice(tf.size(words, tf.int64), miss, take.row_splits)
+
+        def merged(whole_word_values, piece_values):
+            return splice.apply(whole_word_values, tf.gather(piece_values, take.values))
+
         return _Pieces(
-            ids=tf.gather(tf.concat([tf.gather(whole, hit), split.ids], 0), order),
-            word=tf.gather(word, order),
-            start=tf.gather(tf.concat([tf.zeros_like(hit), split.start], 0), order),
-            end=tf.gather(tf.concat([tf.gather(lengths, hit), split.end], 0), order),
+            ids=merged(whole, split.ids),
+            word_splits=splice.item_splits,
+            start=merged(tf.zeros_like(lengths), split.start),
+            end=merged(lengths, split.end),
         )
 
-    def _longest_match(self, strings: tf.Tensor, codepoints: tf.RaggedTensor) -> _Pieces:
-        """Greedy longest-match-first WordPiece, vectorised over words.
+    def _longest_match(self, strings: tf.Tensor, codepoints: tf.RaggedTensor) -> _WordPieces:
+        """Greedy longest-match-first WordPiece, vectorised over words none of which is a whole piece.
 
         Each round takes, for every unfinished word, all candidate substrings
-        from its current position (up to the longest piece in the vocabulary),
-        looks them all up at once and advances by the longest hit. A word with
-        no hit at some position becomes a single ``[UNK]``.
+        from its current position (up to the longest piece in the vocabulary and
+        the end of the word), looks them all up at once and advances by the
+        longest hit. A word with no hit at some position becomes a single
+        ``[UNK]``. Returns the pieces grouped by word, in order.
         """
         lengths = tf.cast(codepoints.row_lengths(), tf.int32)
         first_char = tf.cast(codepoints.row_splits, tf.int32)
@@ -309,74 +328,108 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         # byte substrings of the word.
         byte_at = tf.concat([[0], tf.cumsum(utf8_length(codepoints.values))], axis=0)
 
-        def step(table, active, position):
-            word_length = tf.gather(lengths, active)
-            width = tf.clip_by_value(
-                tf.reduce_max(word_length - position), 1, self._max_piece_chars
-            )
-            ends = tf.minimum(
-                position[:, None] + tf.range(1, width + 1)[None, :], word_length[:, None]
-            )
+        def step(table, active, position, longest):
+            # Candidates of 1 .. `longest` characters from `position`, ragged over words.
+            lengths_from = tf.ragged.range(1, longest + 1)
+            row = tf.cast(lengths_from.value_rowids(), tf.int32)
+            length = lengths_from.values
             base = tf.gather(first_char, active)
             word_byte = tf.gather(byte_at, base)
             start_byte = tf.gather(byte_at, base + position) - word_byte
-            end_byte = tf.gather(byte_at, base[:, None] + ends) - word_byte[:, None]
-            start_byte = tf.broadcast_to(start_byte[:, None], tf.shape(end_byte))
+            end_byte = tf.gather(byte_at, tf.gather(base + position, row) + length) - tf.gather(
+                word_byte, row
+            )
+            row_start_byte = tf.gather(start_byte, row)
             candidates = tf.strings.substr(
-                tf.gather(strings, active)[:, None], start_byte, end_byte - start_byte
+                tf.gather(strings, tf.gather(active, row)),
+                row_start_byte,
+                end_byte - row_start_byte,
             )
             found = table.lookup(candidates)
-            # The longest candidate that is in the vocabulary.
-            best = tf.argmax(
-                tf.where(found >= 0, tf.range(1, width + 1)[None, :], 0),
-                axis=1, output_type=tf.int32,
+            # The longest candidate that is in the vocabulary (0: none; a word
+            # without candidates gets the lowest int32 from the segment max).
+            best = tf.maximum(
+                tf.math.unsorted_segment_max(tf.where(found >= 0, length, 0), row, tf.size(active)),
+                0,
             )
-            piece = tf.gather(found, best, batch_dims=1)
-            end = tf.gather(ends, best, batch_dims=1)
-            ok = piece >= 0
-            emitted = _Pieces(
-                ids=tf.boolean_mask(piece, ok), word=tf.boolean_mask(active, ok),
-                start=tf.boolean_mask(position, ok), end=tf.boolean_mask(end, ok),
+            ok = best > 0
+            first = tf.cast(lengths_from.row_splits[:-1], tf.int32)
+            piece = tf.gather(
+                tf.concat([found, [-1]], 0), tf.where(ok, first + best - 1, tf.size(found))
             )
+            end = position + best
+            emitted = [tf.boolean_mask(t, ok) for t in (piece, active, position, end)]
             failed = tf.boolean_mask(active, tf.logical_not(ok))
-            going_on = tf.logical_and(ok, end < word_length)
-            return emitted, failed, tf.boolean_mask(active, going_on), tf.boolean_mask(end, going_on)
+            going_on = tf.logical_and(ok, end < tf.gather(lengths, active))
+            return (
+                emitted,
+                failed,
+                tf.boolean_mask(active, going_on),
+                tf.boolean_mask(end, going_on),
+            )
 
-        arrays = [tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,
-                                 element_shape=[None]) for _ in range(5)]
+        def longest_piece(active, position):
+            return tf.minimum(tf.gather(lengths, active) - position, self._max_piece_chars)
+
+        arrays = [
+            tf.TensorArray(
+                tf.int32, size=0, dynamic_size=True, infer_shape=False, element_shape=[None]
+            )
+            for _ in range(5)
+        ]
 
         def write(arrays, index, emitted, failed):
-            values = (emitted.ids, emitted.word, emitted.start, emitted.end, failed)
-            return [a.write(index, v) for a, v in zip(arrays, values)]
+            return [a.write(index, v) for a, v in zip(arrays, [*emitted, failed])]
 
         active = tf.range(tf.size(strings))
+        position = tf.zeros_like(active)
+        # The whole word is known not to be a piece: the first round tries shorter ones.
         emitted, failed, active, position = step(
-            self._initial_table, active, tf.zeros_like(active)
+            self._initial_table,
+            active,
+            position,
+            tf.minimum(lengths - 1, self._max_piece_chars),
         )
         arrays = write(arrays, 0, emitted, failed)
 
         def body(i, active, position, *arrays):
-            emitted, failed, active, position = step(self._continuation_table, active, position)
+            emitted, failed, active, position = step(
+                self._continuation_table, active, position, longest_piece(active, position)
+            )
             return (i + 1, active, position, *write(list(arrays), i, emitted, failed))
 
         _, _, _, *arrays = tf.while_loop(
             lambda i, active, *_: tf.size(active) > 0,
             body,
             (1, active, position, *arrays),
-            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]),
-                              tf.TensorShape([None]), *[None] * 5),
+            shape_invariants=(
+                tf.TensorShape([]),
+                tf.TensorShape([None]),
+                tf.TensorShape([None]),
+                *[None] * 5,
+            ),
             maximum_iterations=self.max_input_chars_per_word + 1,
         )
         ids, word, start, end, failed = (a.concat() for a in arrays)
-        is_failed = tf.scatter_nd(
-            failed[:, None], tf.ones_like(failed, tf.bool), tf.shape(strings)
-        )
+        is_failed = tf.scatter_nd(failed[:, None], tf.ones_like(failed, tf.bool), tf.shape(strings))
         keep = tf.logical_not(tf.gather(is_failed, word))
-        return _Pieces(
-            ids=tf.concat([tf.boolean_mask(ids, keep), tf.fill(tf.shape(failed), self.unk_token_id)], 0),
-            word=tf.concat([tf.boolean_mask(word, keep), failed], 0),
-            start=tf.concat([tf.boolean_mask(start, keep), tf.zeros_like(failed)], 0),
-            end=tf.concat([tf.boolean_mask(end, keep), tf.gather(lengths, failed)], 0),
+        word = tf.concat([tf.boolean_mask(word, keep), failed], 0)
+        # Rounds emit one piece per word each: a stable sort by word puts a
+        # word's pieces together, in order.
+        order = tf.argsort(word, stable=True)
+
+        def grouped(kept_values, failed_values):
+            return tf.gather(
+                tf.concat([tf.boolean_mask(kept_values, keep), failed_values], 0), order
+            )
+
+        num_words = tf.size(strings)
+        per_word = tf.math.bincount(word, minlength=num_words, maxlength=num_words, dtype=tf.int64)
+        return _WordPieces(
+            ids=grouped(ids, tf.fill(tf.shape(failed), self.unk_token_id)),
+            start=grouped(start, tf.zeros_like(failed)),
+            end=grouped(end, tf.gather(lengths, failed)),
+            row_splits=tf.concat([[0], tf.cumsum(per_word)], axis=0),
         )
 
     def get_config(self):
