@@ -7,6 +7,8 @@ measures them all on the same held-out reviews:
 - `student`: a smaller BertEncoder (`--student-layers`, default 2 of the teacher's 6, initialised from
   teacher layers) distilled on unlabelled reviews (`tfmodels.compress.distill`); `student_int8`: it, quantized;
 - `pruned`: `--prune-heads` attention heads removed by Michel et al. importance, then a short recovery fine-tune;
+- `xla`: the fp32 model exported with `jit_compile=True` (`tfmodels.export.xla`: the model part of each
+  signature compiled by XLA per batch bucket, the tokenizer outside);
 - `litert`: the fp32 model as a LiteRT flatbuffer (token ids in; the tokenizer cannot run in LiteRT).
 
 For each Keras variant: accuracy, SavedModel size on disk (`tfmodels.export.export_text_classifier`, tokenizer
@@ -20,10 +22,12 @@ dynamic int8 of it (`quantize_dynamic`), run by `bench/onnx_peer.py` in its own 
 by round (ours, then the peer's, `--rounds` times) and medians are quoted. Baselines in the same run: the
 majority class and TF-IDF + logistic regression (scikit-learn) on the same training reviews.
 
-The last line is one JSON object with `int8_size_ratio` (fp32 size / int8 size), `int8_accuracy_drop`,
-`int8_speedup`, `student_speedup`, `student_accuracy_drop` (accuracy points; speedups are p50 batch-1 latency
-ratios of the exported signature), `best_vs_onnxruntime_latency` (our fastest variant within 1 accuracy point of
-fp32, token-id p50 latency ours / ONNX Runtime fp32), and the per-variant table.
+The last line is one JSON object with `export_fp32_p50_ms`, `export_xla_p50_ms`, `export_int8_p50_ms` (p50
+batch-1 latency of the exported signature, raw text in), `onnxruntime_fp32_p50_ms`, `onnxruntime_int8_p50_ms`
+(the peer, token ids in), `int8_size_ratio` (fp32 size / int8 size), `int8_accuracy_drop`, `int8_speedup`,
+`student_speedup`, `student_accuracy_drop` (accuracy points; speedups are p50 batch-1 latency ratios of the
+exported signature), `best_vs_onnxruntime_latency` (our fastest variant within 1 accuracy point of fp32,
+token-id p50 latency ours / ONNX Runtime fp32), the CPU's name and flags, and the per-variant table.
 
     .venv/bin/python bench/compress.py [--train-examples 2048 --test-examples 500 ...] [--fast]
 """
@@ -51,6 +55,7 @@ import latency  # noqa: E402
 
 from tfmodels import compress, export  # noqa: E402
 from tfmodels.examples import quickstart  # noqa: E402
+from tfmodels.export import xla  # noqa: E402
 from tfmodels.export.litert import LiteRTClassifier, export_litert  # noqa: E402
 
 ONNX_PYTHON = os.path.join(REPO, ".venv-onnx", "bin", "python")
@@ -173,9 +178,9 @@ def directory_bytes(path):
     return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
 
 
-def export_variant(model, preprocessor, directory):
+def export_variant(model, preprocessor, directory, **options):
     export.export_text_classifier(directory, model, export.text_preprocess(preprocessor, [TEXT_FEATURE]),
-                                  text_features=[TEXT_FEATURE], class_names=("negative", "positive"))
+                                  text_features=[TEXT_FEATURE], class_names=("negative", "positive"), **options)
     return directory
 
 
@@ -186,8 +191,10 @@ def exported_accuracy(signature, test):
     return float((probabilities.argmax(-1) == test[1]).mean())
 
 
-def token_id_function(model):
-    return tf.function(lambda inputs: model(inputs, training=False), jit_compile=False)
+def token_id_function(model, jit_compile=False):
+    """The model on token ids as its export runs it: plain, or XLA per batch bucket."""
+    scores = lambda inputs: model(inputs, training=False)  # noqa: E731
+    return tf.function(xla.batch_bucketed(scores) if jit_compile else scores, reduce_retracing=True)
 
 
 def onnx_peer(args, teacher, work, test_ids, round_index):
@@ -237,15 +244,17 @@ def measure_variants(args, models, preprocessor, test, work):
     batch_ids = {name: value[:BATCH_ROWS] for name, value in test_ids.items()}
 
     variants, exported_sides, token_sides = {}, {}, {}
-    for name, model in models.items():
-        directory = export_variant(model, preprocessor, os.path.join(work, name, "1"))
+    exports = {name: (model, {}) for name, model in models.items()}
+    exports["xla"] = (teacher, {"jit_compile": True})
+    for name, (model, options) in exports.items():
+        directory = export_variant(model, preprocessor, os.path.join(work, name, "1"), **options)
         signature = tf.saved_model.load(directory).signatures[export.TEXT_SIGNATURE]
         variants[name] = {"accuracy": round(exported_accuracy(signature, test), 4),
                           "saved_model_bytes": directory_bytes(directory),
                           "parameters": int(model.count_params())}
         exported_sides[name] = {"batch1": lambda s=signature: s(**one_text),
                                 "batch": lambda s=signature: s(**batch_texts)}
-        function = token_id_function(model)
+        function = token_id_function(model, **options)
         token_sides[name] = {"batch1": lambda f=function: f(one_ids), "batch": lambda f=function: f(batch_ids)}
         print(f"{name}: accuracy {variants[name]['accuracy']:.4f}, {variants[name]['saved_model_bytes'] / 1e6:.1f} MB")
 
@@ -297,7 +306,7 @@ def main(argv=None):
     report["variants"] = variants = measure_variants(args, models, preprocessor, test, work)
     report.update(headline(variants))
     report.update(seconds=round(time.time() - started), sequence_length=args.sequence_length,
-                  threads=args.threads, test_examples=len(test[0]), fast=args.fast)
+                  threads=args.threads, test_examples=len(test[0]), fast=args.fast, cpu=latency.cpu_description())
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report))
@@ -316,7 +325,13 @@ def headline(variants):
     """The issue's figures from the per-variant table (accuracy drops in points)."""
     fp32, int8, student = variants["fp32"], variants["int8"], variants["student"]
     points = lambda v: round(100 * (fp32["accuracy"] - v["accuracy"]), 2)  # noqa: E731
+    peer = lambda kind: variants.get(f"onnxruntime_{kind}", {}).get("token_ids_p50_ms_batch1")  # noqa: E731
     figures = {
+        "export_fp32_p50_ms": fp32["p50_ms_batch1"],
+        "export_xla_p50_ms": variants["xla"]["p50_ms_batch1"],
+        "export_int8_p50_ms": int8["p50_ms_batch1"],
+        "onnxruntime_fp32_p50_ms": peer("fp32"),
+        "onnxruntime_int8_p50_ms": peer("int8"),
         "int8_size_ratio": round(fp32["saved_model_bytes"] / int8["saved_model_bytes"], 2),
         "int8_accuracy_drop": points(int8),
         "int8_speedup": round(fp32["p50_ms_batch1"] / int8["p50_ms_batch1"], 2),

@@ -27,6 +27,16 @@ DEFAULT_SIGNATURE = "serving_default"
 
 def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
     """The SignatureDef map of the `serve` MetaGraph of the SavedModel at `path`."""
+    return dict(read_serve_meta_graph(path).signature_def)
+
+
+def compiles_with_xla(meta_graph: meta_graph_pb2.MetaGraphDef) -> bool:
+    """Whether any function of the graph must be compiled by XLA (`tf.function(jit_compile=True)`)."""
+    return any(function.attr["_XlaMustCompile"].b for function in meta_graph.graph_def.library.function)
+
+
+def read_serve_meta_graph(path: str) -> meta_graph_pb2.MetaGraphDef:
+    """The `serve` MetaGraph of the SavedModel at `path`."""
     pb_path = os.path.join(path, "saved_model.pb")
     if not tf.io.gfile.exists(pb_path):
         raise not_found(
@@ -38,7 +48,7 @@ def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
         raise internal(f"Could not parse {pb_path}: {e}") from None
     for meta_graph in saved_model.meta_graphs:
         if SERVE_TAG in meta_graph.meta_info_def.tags:
-            return dict(meta_graph.signature_def)
+            return meta_graph
     raise internal("Could not find meta graph def matching supplied tags: { serve }. To inspect available "
                    "tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli`")
 
@@ -116,10 +126,20 @@ class Servable:
             lambda signature, arrays: signature(arrays))
 
     @classmethod
-    def load(cls, name: str, version: int, path: str) -> "Servable":
-        """Load the SavedModel at `path` (raises ServingError when it cannot)."""
+    def load(cls, name: str, version: int, path: str, xla_cpu_compilation_enabled: bool = False) -> "Servable":
+        """Load the SavedModel at `path` (raises ServingError when it cannot).
+
+        As in TF Serving, a model with XLA-compiled functions runs on CPU only when
+        `xla_cpu_compilation_enabled`; TF Serving then fails its first compilation, we fail the load and say why.
+        """
         start = time.monotonic()
-        signature_defs = read_signature_defs(path)
+        meta_graph = read_serve_meta_graph(path)
+        signature_defs = dict(meta_graph.signature_def)
+        if (not xla_cpu_compilation_enabled and compiles_with_xla(meta_graph)
+                and not tf.config.list_physical_devices("GPU")):
+            raise failed_precondition(
+                f"The SavedModel at {path} compiles functions with XLA (jit_compile) and XLA:CPU JIT is "
+                "disabled: start the server with --xla_cpu_compilation_enabled=true")
         try:
             loaded = tf.saved_model.load(path, tags=[SERVE_TAG])
         except ServingError:

@@ -85,7 +85,8 @@ class ModelServer:
                  shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
                  max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
                  load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS,
-                 max_string_bytes: Optional[int] = DEFAULT_MAX_STRING_BYTES):
+                 max_string_bytes: Optional[int] = DEFAULT_MAX_STRING_BYTES,
+                 xla_cpu_compilation_enabled: bool = False):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError("Give exactly one of model_base_path and model_config_file")
         self.model_base_path, self.model_name = model_base_path, model_name
@@ -99,6 +100,7 @@ class ModelServer:
             prometheus_path = prometheus_path_from_file(monitoring_config_file)
         self.prometheus_path = prometheus_path
         self.enable_model_warmup = enable_model_warmup
+        self.xla_cpu_compilation_enabled = xla_cpu_compilation_enabled
         self.file_system_poll_wait_seconds = file_system_poll_wait_seconds
         self.model_config_file_poll_wait_seconds = model_config_file_poll_wait_seconds
         self.grpc_max_workers = grpc_max_workers
@@ -129,7 +131,8 @@ class ModelServer:
     def _load_servable(self, name: str, version: int, path: str) -> Servable:
         start = time.monotonic()
         try:
-            servable = Servable.load(name, version, path)
+            servable = Servable.load(name, version, path,
+                                     xla_cpu_compilation_enabled=self.xla_cpu_compilation_enabled)
             if self._scheduler is not None:
                 self._attach_batching(servable)
             if self.enable_model_warmup:
@@ -329,7 +332,8 @@ def main(argv=None) -> int:
         enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
         shutdown_grace_seconds=args.shutdown_grace_seconds, max_num_load_retries=args.max_num_load_retries,
         load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
-        max_string_bytes=args.max_string_bytes or None)
+        max_string_bytes=args.max_string_bytes or None,
+        xla_cpu_compilation_enabled=args.xla_cpu_compilation_enabled)
     stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -48,9 +48,11 @@ def write_prediction_logs(export_dir: str, logs: Sequence) -> str:
 
 
 def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str = "",
-                          text_signature_inputs: Optional[Sequence[str]] = None) -> List:
+                          text_signature_inputs: Optional[Sequence[str]] = None,
+                          batch_sizes: Sequence[int] = ()) -> List:
     """PredictionLog protos for `serving_default`, `predict_text`, `predict_examples` and `classify` on the same
-    `texts`."""
+    `texts`, then one `predict_text` request of each of `batch_sizes` rows (the texts repeated): an export
+    compiled per batch bucket (`tfmodels.export.xla`) compiles every program during warmup."""
     # Imported here: the protos come from tensorflow-serving-api, needed only by exporters that write warmup.
     from tensorflow_serving.apis import (
         classification_pb2,
@@ -68,6 +70,10 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
     text_inputs = {name: texts[name] for name in text_signature_inputs or list(texts)}
     text_logs = [predict_warmup_log(signature, text_inputs, model_name=model_name)
                  for signature in (DEFAULT_SIGNATURE, TEXT_SIGNATURE)]
+    bucket_logs = [predict_warmup_log(TEXT_SIGNATURE, {name: repeated(values, rows)
+                                                       for name, values in text_inputs.items()},
+                                      model_name=model_name)
+                   for rows in batch_sizes]
 
     classify_request = classification_pb2.ClassificationRequest(model_spec=spec(CLASSIFY_SIGNATURE))
     for example in serialized:
@@ -78,13 +84,23 @@ def build_warmup_requests(texts: Mapping[str, Sequence[str]], *, model_name: str
         *text_logs,
         prediction_log_pb2.PredictionLog(
             classify_log=prediction_log_pb2.ClassifyLog(request=classify_request)),
+        *bucket_logs,
     ]
 
 
+def repeated(values: Sequence, rows: int) -> List:
+    """`values` cycled to `rows` items."""
+    if not values:
+        raise ValueError("warmup needs at least one text per feature")
+    return [values[i % len(values)] for i in range(int(rows))]
+
+
 def write_warmup_requests(export_dir: str, texts: Mapping[str, Sequence[str]], *, model_name: str = "",
-                          text_signature_inputs: Optional[Sequence[str]] = None) -> str:
-    """Write the warmup file of the SavedModel at `export_dir`; returns its path."""
-    logs = build_warmup_requests(texts, model_name=model_name, text_signature_inputs=text_signature_inputs)
+                          text_signature_inputs: Optional[Sequence[str]] = None,
+                          batch_sizes: Sequence[int] = ()) -> str:
+    """Write the warmup file of the SavedModel at `export_dir` (`build_warmup_requests`); returns its path."""
+    logs = build_warmup_requests(texts, model_name=model_name, text_signature_inputs=text_signature_inputs,
+                                 batch_sizes=batch_sizes)
     return write_prediction_logs(export_dir, logs)
 
 
