@@ -10,7 +10,17 @@ import tensorflow as tf
 
 import tfmodels
 from tfmodels.layers import Dense, MultiHeadAttention, TokenEmbedding, make_attention_mask
-from tfmodels.ops.int8 import dequantize, quantize_per_channel
+from tfmodels.ops.int8 import (
+    BFLOAT16,
+    DYNAMIC_INT8,
+    FLOAT32,
+    INT8_PATHS,
+    _onednn_int8_available,
+    dequantize,
+    int8_path,
+    quantize_per_channel,
+    selected_int8_path,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -30,7 +40,10 @@ def test_per_channel_quantization_error_is_at_most_half_a_step():
     assert np.all(dequantize(q, scale).numpy()[:, 3] == 0.0)
 
 
-def test_int8_dense_is_within_the_quantization_bound_of_float():
+@pytest.mark.parametrize("path", INT8_PATHS)
+def test_int8_dense_is_within_the_quantization_bound_of_float(path):
+    if path == DYNAMIC_INT8 and not _onednn_int8_available():
+        pytest.skip("this TensorFlow has no oneDNN int8 inner product")
     layer = Dense(32, activation=None)
     x = _normal(4, 10, 48)
     float_out = layer(x).numpy()
@@ -38,12 +51,40 @@ def test_int8_dense_is_within_the_quantization_bound_of_float():
     layer.quantize("int8")
     assert layer.kernel.dtype == "int8" and layer.quantization_mode == "int8"
     assert layer.dtype_policy.name == "int8_from_float32"
-    int8_out = layer(x).numpy()
-    # |x @ (k_q - k)| <= sum|x| * scale / 2, column by column: the only error is the weights' rounding.
+    with int8_path(path):
+        int8_out = layer(x).numpy()
+    # |x @ (k_q - k)| <= sum|x| * scale / 2, column by column: the weights' rounding; then the
+    # activations' (none on the float32 path, 8 significant bits on bfloat16, per-row int8 steps).
     scale = np.abs(float_kernel).max(axis=0) / 127
-    bound = np.abs(x).sum(-1, keepdims=True) * scale / 2
-    assert np.all(np.abs(int8_out - float_out) <= bound + 1e-5)
+    bound = np.abs(x).sum(-1, keepdims=True) * scale / 2 + 1e-5
+    kernel_abs = np.abs(float_kernel) + scale / 2
+    if path == BFLOAT16:
+        bound = bound + 2.0**-7 * np.abs(x) @ kernel_abs
+    elif path == DYNAMIC_INT8:
+        bound = bound + np.abs(x).max(-1, keepdims=True) / 127 / 2 * kernel_abs.sum(0)
+    assert np.all(np.abs(int8_out - float_out) <= bound)
     assert np.abs(int8_out - float_out).max() > 0  # it really runs the int8 weights
+
+
+def test_int8_layers_default_to_the_bfloat16_path_where_the_cpu_has_bfloat16_matmuls():
+    from tensorflow.python.util import _pywrap_util_port
+
+    if not os.path.exists("/proc/cpuinfo"):
+        pytest.skip("reads the CPU's flags from /proc/cpuinfo")
+    layer = Dense(16)
+    x = _normal(3, 24)
+    layer(x)
+    layer.quantize("int8")
+    default = selected_int8_path()
+    with open("/proc/cpuinfo") as f:
+        bfloat16_cpu = any(flag in f.read() for flag in ("amx_bf16", "avx512_bf16"))
+    assert default == (BFLOAT16 if bfloat16_cpu and _pywrap_util_port.IsMklEnabled() else FLOAT32)
+    with int8_path(default):
+        expected = layer(x).numpy()
+    np.testing.assert_array_equal(layer(x).numpy(), expected)  # what the layer runs untold
+    with int8_path(FLOAT32):
+        weight_only = layer(x).numpy()
+    assert (np.abs(expected - weight_only).max() > 0) == (default == BFLOAT16)
 
 
 def test_int8_dense_passes_input_gradients_through_the_dequantized_kernel():

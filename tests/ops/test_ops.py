@@ -13,6 +13,18 @@ from tfmodels.ops import (
     scale_and_shift,
 )
 from tfmodels.ops.dropout import random_bits
+from tfmodels.ops.int8 import (
+    DYNAMIC_INT8,
+    FLOAT32,
+    INT8_PATHS,
+    _onednn_int8_available,
+    dequantize,
+    int8_matmul,
+    int8_matmul_last_axis,
+    int8_path,
+    quantize_per_channel,
+    selected_int8_path,
+)
 
 
 def _grads(fn, *args):
@@ -148,3 +160,69 @@ def test_dense_and_layer_norm_match_keras_layers():
     out = bf16(x)
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     np.testing.assert_allclose(np.asarray(out, "float32"), keras_norm(x), atol=0.05)
+
+
+def _int8_case():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 96)).astype("float32")
+    x[1] *= 50.0  # rows of very different range: per-row activation scales
+    x[2] = 0.0
+    q, scale = quantize_per_channel(rng.normal(size=(96, 10)).astype("float32"))
+    return x, q, scale
+
+
+def _activation_rounding_bound(path, x, q, scale):
+    """The largest ``|int8_matmul - x @ dequantized|`` each path's rounding of the activations allows."""
+    kernel_abs = np.abs(dequantize(q, scale).numpy()).astype("float64")
+    float_rounding = 1e-5 * (np.abs(x) @ kernel_abs) + 1e-6
+    if path == FLOAT32:
+        return float_rounding
+    if path == DYNAMIC_INT8:  # each row rounded to steps of its abs-max / 127: half a step per element
+        step = np.abs(x).max(axis=1, keepdims=True) / 127
+        return step / 2 * kernel_abs.sum(axis=0, keepdims=True) + float_rounding
+    # bfloat16: the activations and the product rounded to 8 significant bits (2^-8 relative each).
+    return 2.0**-7 * (np.abs(x) @ kernel_abs) + float_rounding
+
+
+@pytest.mark.parametrize("path", INT8_PATHS)
+def test_int8_matmul_paths_stay_within_their_activation_rounding_and_pass_input_gradients(path):
+    if path == DYNAMIC_INT8 and not _onednn_int8_available():
+        pytest.skip("this TensorFlow has no oneDNN int8 inner product")
+    x, q, scale = _int8_case()
+    dequantized = dequantize(q, scale).numpy()
+    y, (gx,) = _grads(lambda x: int8_matmul(x, q, scale, path), x)
+    assert y.dtype == tf.float32 and y.shape == (6, 10)
+    error = np.abs(y.numpy() - x.astype("float64") @ dequantized)
+    assert np.all(error <= _activation_rounding_bound(path, x, q, scale))
+    np.testing.assert_array_equal(y[2], 0.0)
+    if path != FLOAT32:  # it really rounds the activations
+        assert np.abs(y - int8_matmul(x, q, scale, FLOAT32)).max() > 1e-3
+    # Input gradients through the dequantized kernel, whatever the forward path (the int8 is frozen).
+    np.testing.assert_allclose(gx, (2 * y.numpy()) @ dequantized.T, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_int8_matmul_last_axis_runs_the_selected_path_with_and_without_xla(jit):
+    x, q, scale = _int8_case()
+    exact = x.astype("float64") @ dequantize(q, scale).numpy()
+    default = selected_int8_path()
+    for asked in (default, DYNAMIC_INT8):
+        with int8_path(asked):  # read while tracing
+            y = tf.function(lambda x: int8_matmul_last_axis(x, q, scale), jit_compile=jit)(x.reshape(2, 3, 96))
+        assert y.shape == (2, 3, 10)
+        y = y.numpy().reshape(6, 10)
+        # XLA has no kernel for the oneDNN op: dynamic int8 gives way to the default path there.
+        path = DYNAMIC_INT8 if asked == DYNAMIC_INT8 and not jit and _onednn_int8_available() else default
+        assert np.all(np.abs(y - exact) <= _activation_rounding_bound(path, x, q, scale))
+        if path == DYNAMIC_INT8:
+            np.testing.assert_allclose(y, int8_matmul(x, q, scale, DYNAMIC_INT8), atol=1e-4)
+    assert selected_int8_path(tf.float16) == FLOAT32
+
+
+def test_int8_paths_reject_unknown_names():
+    x, q, scale = _int8_case()
+    with pytest.raises(ValueError, match="int8 matmul path must be one of"):
+        int8_matmul(x, q, scale, "int4")
+    with pytest.raises(ValueError, match="int8 matmul path must be one of"):
+        with int8_path("fp8"):
+            pass
