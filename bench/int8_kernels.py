@@ -31,13 +31,15 @@ Candidates:
 
 ``--model`` times the whole pretrained all-MiniLM-L6-v2 encoder (``load_hf_bert(minilm_path())``) at
 sequence 128, batch 1, float32 against its ``quantize("int8")`` copy on each ``tfmodels.ops.int8`` path,
-in ``tf.function``, alternating, medians; with the largest relative difference of its sequence output.
+in ``tf.function`` (and both with ``jit_compile=True``, the int8 one on its default path), alternating,
+medians; with the largest relative difference of its sequence output.
 
 Usage: ``python bench/int8_kernels.py [--rounds 30] [--calls 5] [--model]``. The last line is one JSON
 object.
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -183,15 +185,15 @@ def measure_model(rounds, calls, sequence_length=128):
     inputs = {"token_ids": tf.constant(rng.integers(1000, 30000, (1, sequence_length)), tf.int32),
               "segment_ids": tf.zeros((1, sequence_length), tf.int32),
               "padding_mask": tf.ones((1, sequence_length), tf.int32)}
-    sides = {"fp32": tf.function(lambda x: encoder(x)["sequence_output"])}
     int8_encoder = keras.models.clone_model(encoder)
     int8_encoder.set_weights(encoder.get_weights())
     int8_encoder.quantize("int8")
-    outputs = {"fp32": sides["fp32"](inputs).numpy()}
-    for path in INT8_PATHS:
-        side = f"int8_{path}"
-        sides[side] = tf.function(lambda x: int8_encoder(x)["sequence_output"])
-        with int8_path(path):  # the path is chosen while tracing
+    sides, outputs = {}, {}
+    for side, model, path, xla in [("fp32", encoder, None, False), ("fp32_xla", encoder, None, True),
+                                   *((f"int8_{path}", int8_encoder, path, False) for path in INT8_PATHS),
+                                   ("int8_xla", int8_encoder, None, True)]:
+        sides[side] = tf.function(lambda x, model=model: model(x)["sequence_output"], jit_compile=xla)
+        with int8_path(path) if path else contextlib.nullcontext():  # the path is chosen while tracing
             outputs[side] = sides[side](inputs).numpy()
     reference = outputs["fp32"]
     errors = {side: round(float(np.abs(y - reference).max() / np.abs(reference).max()), 5)
