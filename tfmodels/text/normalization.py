@@ -286,12 +286,26 @@ _ASCII_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _ASCII_PUNCTUATION = r"[!-/:-@\[-`{-~]"
 
 
-def split_word_strings(texts: tf.Tensor, normalizer: Normalizer) -> tf.RaggedTensor:
-    """Same words as :func:`split_words` (ragged ``[batch, (words)]``), without offsets.
+@dataclasses.dataclass
+class AsciiSplit:
+    """Texts split at ASCII whitespace and punctuation, ASCII lower-cased.
 
-    All texts take the string-op path for their ASCII; only the words that
-    still hold other characters are normalized with the code point tables.
+    Attributes:
+      words: ragged ``[batch, (words)]``; final, except the ones in ``replaced``.
+      replaced: [num_replaced] int64, ascending indices into ``words.values`` of
+        the words that still hold non-ASCII characters.
+      parts: what those become (normalized and split by the code point tables):
+        replaced word j is ``parts.strings[parts.row_splits[j]:parts.row_splits[j+1]]``,
+        possibly nothing.
     """
+
+    words: tf.RaggedTensor
+    replaced: tf.Tensor
+    parts: Words
+
+
+def split_ascii_first(texts: tf.Tensor, normalizer: Normalizer) -> AsciiSplit:
+    """BERT's basic tokenization, by string ops for the ASCII and the tables for the rest."""
     plain = tf.strings.regex_full_match(texts, _PLAIN_TEXT)
     plain_rows = tf.cast(tf.where(plain)[:, 0], tf.int32)
     other_rows = tf.cast(tf.where(tf.logical_not(plain))[:, 0], tf.int32)
@@ -301,56 +315,45 @@ def split_word_strings(texts: tf.Tensor, normalizer: Normalizer) -> tf.RaggedTen
     if normalizer.lowercase:
         texts = tf.strings.lower(texts)  # ASCII letters only: the tables do the rest
     words = tf.strings.split(texts).with_row_splits_dtype(tf.int64)
-
-    # Words of the non-plain texts that are not ASCII: normalize and split them.
+    # Only words of the non-plain texts can hold non-ASCII characters.
     maybe = tf.where(tf.gather(tf.logical_not(plain), words.value_rowids()))[:, 0]
     is_ascii = tf.strings.regex_full_match(tf.gather(words.values, maybe), _ASCII)
     replaced = tf.boolean_mask(maybe, tf.logical_not(is_ascii))
     parts = split_words(tf.gather(words.values, replaced), normalizer)
-    splice = Splice(tf.size(words.values, tf.int64), replaced, parts.row_splits)
-    values = splice.apply(words.values, parts.strings)
+    return AsciiSplit(words, replaced, parts)
+
+
+def split_word_strings(texts: tf.Tensor, normalizer: Normalizer) -> tf.RaggedTensor:
+    """Same words as :func:`split_words` (ragged ``[batch, (words)]``), without offsets."""
+    split = split_ascii_first(texts, normalizer)
+    num_words = tf.size(split.words.values, tf.int64)
+    first = tf.range(num_words)
+    first, last = replace_ranges(
+        first,
+        first + 1,
+        split.replaced,
+        num_words + split.parts.row_splits[:-1],
+        num_words + split.parts.row_splits[1:],
+    )
+    take = tf.ragged.range(first, last)
+    values = tf.gather(tf.concat([split.words.values, split.parts.strings], 0), take.values)
     return tf.RaggedTensor.from_row_splits(
-        values, tf.gather(splice.item_splits, words.row_splits), validate=False
+        values, tf.gather(take.row_splits, split.words.row_splits), validate=False
     )
 
 
-class Splice:
-    """Replaces some items of a flat list by zero or more values each.
+def replace_ranges(
+    first: tf.Tensor, last: tf.Tensor, replaced: tf.Tensor, starts: tf.Tensor, limits: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Item i covers ``[first[i], last[i])`` of a table, except items ``replaced[j]``,
+    which cover ``[starts[j], limits[j])`` (possibly empty).
 
-    Items ``replaced`` (ascending indices into ``[0, num_items)``) are replaced,
-    in order, by the rows of a ragged tensor with ``replacement_splits``; the
-    other items stay as they are. ``item_splits[i]:item_splits[i+1]`` is where
-    item i's values land in the result. Used to merge the rare slow-path results
-    (non-ASCII words, WordPiece misses) back into the fast path's, in order.
+    ``tf.ragged.range(first, last)`` then lists, in order, the table rows of
+    every item: with a table laid out as "the fast path's values, then the
+    slow path's" (non-ASCII words, WordPiece misses) one gather merges them.
     """
-
-    def __init__(self, num_items: tf.Tensor, replaced: tf.Tensor, replacement_splits: tf.Tensor):
-        replaced = tf.cast(replaced, tf.int64)
-        replacement_splits = tf.cast(replacement_splits, tf.int64)
-        is_replaced = tf.scatter_nd(
-            replaced[:, None], tf.ones_like(replaced, tf.bool), num_items[None]
-        )
-        counts = tf.tensor_scatter_nd_update(
-            tf.ones([num_items], tf.int64),
-            replaced[:, None],
-            replacement_splits[1:] - replacement_splits[:-1],
-        )
-        self.item_splits = tf.concat([[0], tf.cumsum(counts)], axis=0)
-        self.kept = tf.where(tf.logical_not(is_replaced))[:, 0]
-        # Destination of every output value: kept items first, then replacement values.
-        row = tf.ragged.row_splits_to_segment_ids(replacement_splits)
-        within = tf.range(tf.size(row, tf.int64)) - tf.gather(replacement_splits, row)
-        destination = tf.concat(
-            [
-                tf.gather(self.item_splits, self.kept),
-                tf.gather(self.item_splits, tf.gather(replaced, row)) + within,
-            ],
-            axis=0,
-        )
-        self._order = tf.math.invert_permutation(destination)
-
-    def apply(self, items: tf.Tensor, replacement_values: tf.Tensor) -> tf.Tensor:
-        """The spliced flat values: ``items`` with the replaced ones swapped for their rows."""
-        return tf.gather(
-            tf.concat([tf.gather(items, self.kept), replacement_values], 0), self._order
-        )
+    replaced = tf.cast(replaced, tf.int64)[:, None]
+    return (
+        tf.tensor_scatter_nd_update(first, replaced, tf.cast(starts, first.dtype)),
+        tf.tensor_scatter_nd_update(last, replaced, tf.cast(limits, last.dtype)),
+    )

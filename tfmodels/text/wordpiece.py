@@ -14,7 +14,8 @@ from tfmodels.text import vocab as vocab_lib
 from tfmodels.text.decoding import DecodesText
 from tfmodels.text.normalization import (
     Normalizer,
-    Splice,
+    replace_ranges,
+    split_ascii_first,
     split_word_strings,
     split_words,
     utf8_length,
@@ -26,22 +27,18 @@ VOCABULARY_FILE = "vocabulary.json"  # JSON keeps any token exact (a vocab.txt s
 
 
 @dataclasses.dataclass
-class _Pieces:
-    """WordPiece output, flat over the batch, in text order.
+class _PieceTable:
+    """WordPiece output: a table of pieces and, per word, the range of its own.
 
-    ``ids[i]`` covers characters ``[start[i], end[i])`` of its word; word j's
-    pieces are ``[word_splits[j], word_splits[j+1])``.
+    Word j's pieces are rows ``first[j]:last[j]`` of ``ids``/``start``/``end``, in
+    order; a piece covers characters ``[start, end)`` of its word.
     """
 
     ids: tf.Tensor
-    word_splits: tf.Tensor
     start: tf.Tensor
     end: tf.Tensor
-
-    @property
-    def word(self) -> tf.Tensor:
-        """The word of every piece."""
-        return tf.cast(tf.ragged.row_splits_to_segment_ids(self.word_splits), tf.int32)
+    first: tf.Tensor
+    last: tf.Tensor
 
 
 @dataclasses.dataclass
@@ -229,10 +226,28 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         """
         self._require_vocabulary()
         texts, is_scalar = _as_batch(inputs)
-        words = split_word_strings(texts, self._normalizer)
-        pieces = self._wordpiece(words.values)
+        split = split_ascii_first(texts, self._normalizer)
+        num_words = tf.size(split.words.values, tf.int64)
+        table = self._wordpiece(tf.concat([split.words.values, split.parts.strings], 0))
+        # The pieces of the parts of the non-ASCII words go to the end of the
+        # table, so that each such word's are one range, replacing its own.
+        parts_take = tf.ragged.range(table.first[num_words:], table.last[num_words:])
+        ids = tf.concat([table.ids, tf.gather(table.ids, parts_take.values)], 0)
+        part_pieces = tf.size(table.ids, tf.int64) + tf.gather(
+            parts_take.row_splits, split.parts.row_splits
+        )
+        first, last = replace_ranges(
+            table.first[:num_words],
+            table.last[:num_words],
+            split.replaced,
+            part_pieces[:-1],
+            part_pieces[1:],
+        )
+        take = tf.ragged.range(first, last)
         ids = tf.RaggedTensor.from_row_splits(
-            pieces.ids, self._piece_row_splits(words.row_splits, pieces), validate=False
+            tf.gather(ids, take.values),
+            tf.gather(take.row_splits, split.words.row_splits),
+            validate=False,
         )
         return ids[0] if is_scalar else ids
 
@@ -246,14 +261,19 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         self._require_vocabulary()
         texts, is_scalar = _as_batch(inputs)
         words = split_words(texts, self._normalizer)
-        pieces = self._wordpiece(words.strings)
-        splits = self._piece_row_splits(words.row_splits, pieces)
-        first_char = tf.gather(tf.cast(words.codepoints.row_splits, tf.int32), pieces.word)
-        starts = tf.gather(words.char_byte_start.values, first_char + pieces.start)
-        ends = tf.gather(words.char_byte_end.values, first_char + pieces.end - 1)
+        table = self._wordpiece(words.strings)
+        take = tf.ragged.range(table.first, table.last)
+        splits = tf.gather(take.row_splits, words.row_splits)
+        first_char = tf.gather(tf.cast(words.codepoints.row_splits, tf.int32), take.value_rowids())
+        starts = tf.gather(
+            words.char_byte_start.values, first_char + tf.gather(table.start, take.values)
+        )
+        ends = tf.gather(
+            words.char_byte_end.values, first_char + tf.gather(table.end, take.values) - 1
+        )
         outputs = tuple(
             tf.RaggedTensor.from_row_splits(t, splits, validate=False)
-            for t in (pieces.ids, starts, ends)
+            for t in (tf.gather(table.ids, take.values), starts, ends)
         )
         return tuple(t[0] for t in outputs) if is_scalar else outputs
 
@@ -280,11 +300,7 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         words = split_word_strings(texts, self._normalizer)
         return words[0] if is_scalar else words
 
-    def _piece_row_splits(self, word_row_splits: tf.Tensor, pieces: _Pieces) -> tf.Tensor:
-        """Row splits of the per-text piece lists, from the per-text word splits."""
-        return tf.gather(pieces.word_splits, word_row_splits)
-
-    def _wordpiece(self, words: tf.Tensor) -> _Pieces:
+    def _wordpiece(self, words: tf.Tensor) -> _PieceTable:
         """Splits every word into pieces.
 
         Most words are whole entries of the vocabulary: one hash lookup each.
@@ -297,20 +313,22 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         miss = tf.where(whole < 0)[:, 0]
         distinct, which = tf.unique(tf.gather(words, miss), out_idx=tf.int64)
         split = self._longest_match(distinct, tf.strings.unicode_decode(distinct, "UTF-8"))
-        # Every missed word gets the pieces of its distinct word, in word order.
-        take = tf.ragged.range(
-            tf.gather(split.row_splits, which), tf.gather(split.row_splits, which + 1)
+        # Table: one row per word (its whole-word id), then the distinct misses' pieces.
+        num_words = tf.size(words, tf.int64)
+        first = tf.range(num_words)
+        first, last = replace_ranges(
+            first,
+            first + 1,
+            miss,
+            num_words + tf.gather(split.row_splits, which),
+            num_words + tf.gather(split.row_splits, which + 1),
         )
-        splice = Splice(tf.size(words, tf.int64), miss, take.row_splits)
-
-        def merged(whole_word_values, piece_values):
-            return splice.apply(whole_word_values, tf.gather(piece_values, take.values))
-
-        return _Pieces(
-            ids=merged(whole, split.ids),
-            word_splits=splice.item_splits,
-            start=merged(tf.zeros_like(lengths), split.start),
-            end=merged(lengths, split.end),
+        return _PieceTable(
+            ids=tf.concat([whole, split.ids], 0),
+            start=tf.concat([tf.zeros_like(lengths), split.start], 0),
+            end=tf.concat([lengths, split.end], 0),
+            first=first,
+            last=last,
         )
 
     def _longest_match(self, strings: tf.Tensor, codepoints: tf.RaggedTensor) -> _WordPieces:
