@@ -5,7 +5,8 @@ own ``Dense``/``EinsumDense``/``Embedding`` only. ``Int8Kernels`` implements it 
 ``MultiHeadAttention``): ``quantize("int8")`` replaces each float kernel with an int8 one plus a
 float32 scale per output channel (``tfmodels.ops.int8``), and sets the layer's dtype policy to
 ``int8_from_<policy>``, as Keras does. That policy is in the layer's config, so a reloaded ``.keras``
-model builds the int8 variables straight away (``add_kernel``) and loads them.
+model builds the int8 variables straight away (``add_kernel``) and loads them. The int8 matmul computes
+in bfloat16 on CPUs with bfloat16 matmuls, in float32 elsewhere (``tfmodels.ops.int8``'s paths).
 """
 
 import math
