@@ -30,7 +30,7 @@ Candidates:
   bf16                  weights stored in bfloat16 (reference: not an int8 format)
 
 ``--model`` times the whole pretrained all-MiniLM-L6-v2 encoder (``load_hf_bert(minilm_path())``) at
-sequence 128, batch 1, float32 against its ``quantize("int8")`` copy on each ``tfmodels.ops.int8`` path,
+sequence 128, batch 1 (``--model-batch``), float32 against its ``quantize("int8")`` copy on each ``tfmodels.ops.int8`` path,
 in ``tf.function`` (and both with ``jit_compile=True``, the int8 one on its default path), alternating,
 medians; with the largest relative difference of its sequence output.
 
@@ -174,17 +174,17 @@ def print_table(title, ms, errors):
         print(f"{name:<20}{ms[name]:>9.3f}{ms['fp32'] / ms[name]:>9.2f}{errors[name]:>13.5f}")
 
 
-def measure_model(rounds, calls, sequence_length=128):
+def measure_model(rounds, calls, batch=1, sequence_length=128):
     """``{"ms": {side: median ms}, "max_relative_error": {side: ...}}`` for the MiniLM encoder, float32
-    (the peer) and int8 on every path, batch 1."""
+    (the peer) and int8 on every path, ``batch`` rows."""
     from tfmodels.checkpoints import load_hf_bert  # noqa: PLC0415 (only for --model)
     from tfmodels.datasets import minilm_path  # noqa: PLC0415
 
     encoder = load_hf_bert(minilm_path())
     rng = np.random.default_rng(1)
-    inputs = {"token_ids": tf.constant(rng.integers(1000, 30000, (1, sequence_length)), tf.int32),
-              "segment_ids": tf.zeros((1, sequence_length), tf.int32),
-              "padding_mask": tf.ones((1, sequence_length), tf.int32)}
+    shape = (batch, sequence_length)
+    inputs = {"token_ids": tf.constant(rng.integers(1000, 30000, shape), tf.int32),
+              "segment_ids": tf.zeros(shape, tf.int32), "padding_mask": tf.ones(shape, tf.int32)}
     int8_encoder = keras.models.clone_model(encoder)
     int8_encoder.set_weights(encoder.get_weights())
     int8_encoder.quantize("int8")
@@ -199,8 +199,8 @@ def measure_model(rounds, calls, sequence_length=128):
     errors = {side: round(float(np.abs(y - reference).max() / np.abs(reference).max()), 5)
               for side, y in outputs.items()}
     ms = interleaved_ms(sides, inputs, rounds, calls)
-    print_table(f"all-MiniLM-L6-v2 encoder, batch 1, sequence {sequence_length} ({rounds} rounds x {calls} "
-                "calls, medians)", ms, errors)
+    print_table(f"all-MiniLM-L6-v2 encoder, batch {batch}, sequence {sequence_length} ({rounds} rounds x "
+                f"{calls} calls, medians)", ms, errors)
     return {"ms": ms, "max_relative_error": errors,
             "speedup_vs_fp32": {side: round(ms["fp32"] / t, 2) for side, t in ms.items()}}
 
@@ -211,11 +211,12 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=5, help="calls per candidate per round")
     parser.add_argument("--rows", type=int, nargs="*", default=ROWS, help="M: batch x sequence")
     parser.add_argument("--model", action="store_true", help="also time the whole MiniLM encoder")
+    parser.add_argument("--model-batch", type=int, default=1, help="the encoder's batch size")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     report = {"ms": {}, "max_relative_error": {}, "failed": {}, "speedup_vs_fp32": {}}
     if args.model:
-        report["minilm_encoder"] = measure_model(args.rounds, args.calls)
+        report["minilm_encoder"] = measure_model(args.rounds, args.calls, args.model_batch)
     int8_names = ("int8_weight_only", "int8_dynamic", "int8_dynamic_xla", "quantized_matmul",
                   "onednn_min_first", "onednn_requantize", "onednn_u8s8", "bf16_weight_only")
     for rows in args.rows:
