@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
+NEWEST_VENV ?= .venv-newest
+NEWEST_STAMP := $(NEWEST_VENV)/.bootstrapped
 PYTEST_ARGS ?=
 
 .PHONY: demo quickstart test test-fast test-newest bench lock clean-venv
@@ -24,9 +26,12 @@ quickstart: $(STAMP)
 
 # Everything, the slow end-to-end tests included (CI runs this), on two pytest-xdist workers: the end-to-end
 # tests wait on subprocesses, JVMs, servers and notebook kernels as much as they compute. XDIST= runs one process.
-# Two sessions, e2e first, so that workers start fresh halfway (tools/run_tests.sh says why).
+# Two sessions in .venv, e2e first, so that workers start fresh halfway (tools/run_tests.sh says why); then the
+# newest end (.venv-newest) on NEWEST_CI_TESTS, the fast tests plus one export -> serve round trip. The last lines
+# give each session's environment and pass count. With PYTEST_ARGS (a selection) only .venv runs.
 XDIST ?= -n 2 --dist loadgroup
-test: $(STAMP)
+test: $(STAMP) $(if $(PYTEST_ARGS),,$(NEWEST_STAMP))
+	$(if $(PYTEST_ARGS),,NEWEST_PYTHON=$(NEWEST_VENV)/bin/python NEWEST_ARGS="$(NEWEST_XDIST) $(NEWEST_CI_TESTS)") \
 	bash tools/run_tests.sh $(PY) $(XDIST) $(PYTEST_ARGS)
 
 # Day-to-day: skip the end-to-end tests.
@@ -36,11 +41,16 @@ test-fast: $(STAMP)
 # The newest end of the supported range: Python 3.12, TensorFlow 2.21, Keras 3.15, no TFX (.venv-newest from
 # requirements/lock-newest.txt by tools/bootstrap_newest.sh, quick when it exists). The fast tfmodels and serving
 # tests, one export -> serve round trip, the multi-worker probes and the wheel installed in a fresh venv.
-NEWEST_VENV ?= .venv-newest
-NEWEST_STAMP := $(NEWEST_VENV)/.bootstrapped
 NEWEST_TESTS ?= tests/checkpoints tests/distribute/test_keras_fixes.py tests/export tests/layers tests/models \
 	tests/ops tests/serving tests/text tests/test_imports.py tests/test_packaging.py
 NEWEST_XDIST ?= -n 2
+# Its part of `make test` (CI time): imports and packaging, layers, ops, tokenizers, the GGUF reader, the Keras
+# fixes, gRPC and REST serving, and the classifier export served (float32 and int8).
+NEWEST_CI_TESTS ?= tests/test_imports.py tests/test_packaging.py tests/distribute/test_keras_fixes.py tests/layers \
+	tests/ops tests/checkpoints/test_gguf.py tests/serving/test_serving_grpc.py tests/serving/test_serving_rest.py \
+	tests/text/test_tokenizer.py tests/text/test_byte_pair.py \
+	tests/export/test_export_classifier.py::test_model_server_answers_predict_and_classify_on_raw_text \
+	--deselect tests/test_packaging.py::test_the_wheel_installs_in_a_fresh_python_312_venv
 $(NEWEST_STAMP): pyproject.toml requirements/lock-newest.txt tools/bootstrap_newest.sh tools/find_python.sh tools/data_packages.sh
 	VENV_NEWEST=$(NEWEST_VENV) bash tools/bootstrap_newest.sh
 
