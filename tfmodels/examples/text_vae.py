@@ -6,7 +6,7 @@ sentences the reconstruction NLL, KL, ELBO perplexity bound, LM perplexity, acti
 accuracy, and a linear probe of sentiment on the codes vs on mean-pooled MiniLM embeddings. The
 pretrained all-MiniLM-L6-v2 encoder is frozen; its WordPiece vocabulary is the decoder's.
 
-    python -m tfmodels.examples.text_vae [--train-sentences 3000] [--epochs 3] [--smoke]
+    python -m tfmodels.examples.text_vae [--train-sentences 6000] [--epochs 4] [--smoke]
 
 The last line printed is one JSON object.
 """
@@ -58,7 +58,7 @@ def mean_pooled_embeddings(encoder, preprocessor, texts, batch_size=64, jit_comp
                            for i in range(0, len(texts), batch_size)])
 
 
-def run(train_sentences=3000, test_sentences=500, sequence_length=32, epochs=3, batch_size=32,
+def run(train_sentences=6000, test_sentences=500, sequence_length=32, epochs=4, batch_size=32,
         latent_dim=32, hidden_size=128, num_layers=2, intermediate_size=256, free_bits=0.1,
         beta=1.0, learning_rate=1e-3, seed=0, output=None, jit_compile=True):
     keras.utils.set_random_seed(seed)
@@ -140,10 +140,10 @@ def run(train_sentences=3000, test_sentences=500, sequence_length=32, epochs=3, 
 
 def main(argv=None):
     parser = cli.parser(__doc__.splitlines()[0])
-    parser.add_argument("--train-sentences", type=int, default=3000, help="training sentences")
+    parser.add_argument("--train-sentences", type=int, default=6000, help="training sentences")
     parser.add_argument("--test-sentences", type=int, default=500, help="held-out sentences")
     parser.add_argument("--sequence-length", type=int, default=32, help="decoder tokens")
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the sentences")
+    parser.add_argument("--epochs", type=int, default=4, help="passes over the sentences")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size")
     parser.add_argument("--latent-dim", type=int, default=32, help="size of the code")
     parser.add_argument("--hidden-size", type=int, default=128, help="decoder width")
