@@ -8,7 +8,7 @@ measures them all on the same held-out reviews:
   teacher layers) distilled on unlabelled reviews (`tfmodels.compress.distill`); `student_int8`: it, quantized;
 - `pruned`: `--prune-heads` attention heads removed by Michel et al. importance, then a short recovery fine-tune;
 - `xla`: the fp32 model exported with `jit_compile=True` (`tfmodels.export.xla`: the model part of each
-  signature compiled by XLA per batch bucket, the tokenizer outside);
+  signature compiled by XLA per batch bucket, the tokenizer outside); `int8_xla`: the int8 model so exported;
 - `litert`: the fp32 model as a LiteRT flatbuffer (token ids in; the tokenizer cannot run in LiteRT).
 
 For each Keras variant: accuracy, SavedModel size on disk (`tfmodels.export.export_text_classifier`, tokenizer
@@ -246,6 +246,7 @@ def measure_variants(args, models, preprocessor, test, work):
     variants, exported_sides, token_sides = {}, {}, {}
     exports = {name: (model, {}) for name, model in models.items()}
     exports["xla"] = (teacher, {"jit_compile": True})
+    exports["int8_xla"] = (models["int8"], {"jit_compile": True})
     for name, (model, options) in exports.items():
         directory = export_variant(model, preprocessor, os.path.join(work, name, "1"), **options)
         signature = tf.saved_model.load(directory).signatures[export.TEXT_SIGNATURE]
@@ -330,6 +331,7 @@ def headline(variants):
         "export_fp32_p50_ms": fp32["p50_ms_batch1"],
         "export_xla_p50_ms": variants["xla"]["p50_ms_batch1"],
         "export_int8_p50_ms": int8["p50_ms_batch1"],
+        "export_int8_xla_p50_ms": variants["int8_xla"]["p50_ms_batch1"],
         "onnxruntime_fp32_p50_ms": peer("fp32"),
         "onnxruntime_int8_p50_ms": peer("int8"),
         "int8_size_ratio": round(fp32["saved_model_bytes"] / int8["saved_model_bytes"], 2),
