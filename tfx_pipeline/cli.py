@@ -260,6 +260,12 @@ def new_run_id() -> str:
     return f"{datetime.datetime.now().isoformat()}-{os.getpid()}"
 
 
+def not_blessed_hint(config, metric: str, value: float) -> str:
+    """The task's advice for a run that was not blessed with `metric` at `value` ("" when it has none)."""
+    hint = tasks.get(config.task).not_blessed_hint
+    return hint(config, metric, value) if hint else ""
+
+
 def run_and_summarise(config, runner: str, master: Optional[str] = None) -> Outcome:
     """Runs the pipeline (`tfx_pipeline.runners.run`) under `run_lock`, prints what this run did (read back from
     ML Metadata by its run id: never another run's) and, on failure, one FAILED line."""
@@ -297,52 +303,6 @@ def run_and_summarise(config, runner: str, master: Optional[str] = None) -> Outc
     return Outcome(summary, seconds, code, message)
 
 
-# Held-out accuracy at most this far above the majority class's share counts as "has not learned yet".
-NEAR_MAJORITY = 0.05
-MAJORITY_ROWS = 200_000  # rows of the CSVs counted for the majority share (a sample of a bigger data set)
-
-
-def majority_share(config) -> Optional[float]:
-    """The share of the most frequent label in the CSV data (the accuracy of always answering it), or None: no
-    label column, not CSV input, or the files cannot be read."""
-    import collections
-    import csv
-    import itertools
-
-    from tfx_pipeline.data_checks import DataError, csv_files
-
-    label = getattr(config.options, "label_feature", None)
-    if not label or config.input_format != "csv":
-        return None
-    counts = collections.Counter()
-    try:
-        import tensorflow as tf
-
-        for path in csv_files(config.data_root):
-            with tf.io.gfile.GFile(path, "r") as lines:
-                rows = csv.DictReader(line.lstrip("\ufeff") if i == 0 else line for i, line in enumerate(lines))
-                counts.update(row.get(label) for row in itertools.islice(rows, MAJORITY_ROWS))
-    except (OSError, UnicodeDecodeError, csv.Error, DataError, tf.errors.OpError):
-        return None
-    total = sum(counts.values())
-    return max(counts.values()) / total if total else None
-
-
-def not_blessed_hint(config, metric: str, value: float) -> str:
-    """What to try when a classifier's accuracy sits near the majority-class baseline ("" otherwise)."""
-    if "accuracy" not in metric:
-        return ""
-    share = majority_share(config)
-    if share is None or not value <= share + NEAR_MAJORITY:
-        return ""
-    tips = [f"more training steps (--train-steps, now {config.train_steps}; e.g. {config.train_steps * 4})",
-            f"a larger learning rate (--learning-rate, now {config.learning_rate:g}; e.g. "
-            f"{config.learning_rate * 2:g} to {config.learning_rate * 4:g}: the rate decays to 0 over the run, so "
-            f"a short run takes small steps)"]
-    if getattr(config.options, "encoder", None) == "tiny":
-        tips.append("the pretrained encoder (--encoder minilm) instead of the random tiny one")
-    return (f"\nHint: {metric} {value:.4f} is near {share:.4f}, what always answering the most frequent label "
-            f"scores on this data: the model has not learned the task yet. Try " + "; ".join(tips) + ".")
 
 
 def infra_validate(config, samples):

@@ -86,7 +86,7 @@ def test_each_record_is_complete(name, tmp_path):
 
     task = tasks.get(name)
     assert isinstance(task, Task) and task.name == name
-    optional = {"prepare"}
+    optional = {"prepare", "not_blessed_hint"}
     for field in dataclasses.fields(Task):
         assert field.name in optional or getattr(task, field.name) is not None, field.name
     assert issubclass(task.options, Options) and task.options.__dataclass_params__.frozen

@@ -130,6 +130,8 @@ class Task:
     # (vocabularies). None: the options as given.
     prepare: Optional[Callable] = None
     compressible: bool = False  # --distill-into / --quantize apply to its model
+    # (config, gated metric, its value) -> what to try when a run is not blessed ("" for nothing to say)
+    not_blessed_hint: Optional[Callable] = None
 
 
 def gate(eval_config) -> Tuple[str, float]:
