@@ -180,22 +180,26 @@ class _DropHarmlessWarnings:
         return not any(text in message for text in self.texts)
 
 
-def filter_harmless_warnings() -> None:
-    """Drop HARMLESS_WARNINGS from their loggers (once per process)."""
+def filter_harmless_warnings(drop: bool = True) -> None:
+    """Drop HARMLESS_WARNINGS from their loggers (one filter per logger however often it is called), or, with
+    `drop` False, let them through again: the loggers are the process's, so a verbose run after a quiet one in the
+    same process must remove the filter the quiet one installed."""
     import logging
 
     for name in {name for name, _, _ in HARMLESS_WARNINGS}:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropHarmlessWarnings) for f in logger.filters):
+        installed = [f for f in logger.filters if isinstance(f, _DropHarmlessWarnings)]
+        if drop and not installed:
             logger.addFilter(_DropHarmlessWarnings(name))
+        for f in installed if not drop else ():
+            logger.removeFilter(f)
 
 
 def quiet_logs(args, argv) -> None:
     """Drop the pipeline's known-harmless warnings (HARMLESS_WARNINGS) unless --verbose; from the command line
     (`argv` None) also filter TensorFlow's start-up noise unless --verbose; in-process callers (tests) own their
     stderr and are left alone."""
-    if not args.verbose:
-        filter_harmless_warnings()
+    filter_harmless_warnings(drop=not args.verbose)
     if argv is not None:
         return
     if args.verbose:

@@ -50,3 +50,11 @@ def test_verbose_keeps_every_warning(records):
     cli.quiet_logs(argparse.Namespace(verbose=True), argv=[])
     _log_the_known_and_one_other()
     assert len(records.messages) == 4
+
+
+def test_a_verbose_run_after_a_quiet_one_in_the_same_process_sees_every_warning(records):
+    cli.quiet_logs(argparse.Namespace(verbose=False), argv=[])
+    cli.quiet_logs(argparse.Namespace(verbose=True), argv=[])
+    assert not any(isinstance(f, cli._DropHarmlessWarnings) for f in logging.getLogger("absl").filters)
+    _log_the_known_and_one_other()
+    assert len(records.messages) == 4
