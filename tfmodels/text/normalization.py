@@ -316,7 +316,10 @@ def split_ascii_first(texts: tf.Tensor, normalizer: Normalizer) -> AsciiSplit:
         texts = tf.strings.lower(texts)  # ASCII letters only: the tables do the rest
     words = tf.strings.split(texts).with_row_splits_dtype(tf.int64)
     # Only words of the non-plain texts can hold non-ASCII characters.
-    maybe = tf.where(tf.gather(tf.logical_not(plain), words.value_rowids()))[:, 0]
+    other_rows = tf.cast(other_rows, tf.int64)
+    maybe = tf.ragged.range(
+        tf.gather(words.row_splits, other_rows), tf.gather(words.row_splits, other_rows + 1)
+    ).values
     is_ascii = tf.strings.regex_full_match(tf.gather(words.values, maybe), _ASCII)
     replaced = tf.boolean_mask(maybe, tf.logical_not(is_ascii))
     parts = split_words(tf.gather(words.values, replaced), normalizer)

@@ -307,9 +307,17 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         Only the rest, once each (reviews repeat their rare words too), go
         through the greedy longest-match loop.
         """
-        lengths = tf.strings.length(words, unit="UTF8_CHAR")
         whole = self._initial_table.lookup(words)
-        whole = tf.where(lengths > self.max_input_chars_per_word, self.unk_token_id, whole)
+        # Words of more than max_input_chars_per_word characters are [UNK]; only
+        # the (rare) words with more bytes than that need their characters counted.
+        limit = self.max_input_chars_per_word
+        long_words = tf.where(tf.strings.length(words) > limit)[:, 0]
+        too_long = tf.boolean_mask(
+            long_words, tf.strings.length(tf.gather(words, long_words), unit="UTF8_CHAR") > limit
+        )
+        whole = tf.tensor_scatter_nd_update(
+            whole, too_long[:, None], tf.fill(tf.shape(too_long), self.unk_token_id)
+        )
         miss = tf.where(whole < 0)[:, 0]
         distinct, which = tf.unique(tf.gather(words, miss), out_idx=tf.int64)
         split = self._longest_match(distinct, tf.strings.unicode_decode(distinct, "UTF-8"))
@@ -325,8 +333,8 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         )
         return _PieceTable(
             ids=tf.concat([whole, split.ids], 0),
-            start=tf.concat([tf.zeros_like(lengths), split.start], 0),
-            end=tf.concat([lengths, split.end], 0),
+            start=tf.concat([tf.zeros_like(whole), split.start], 0),
+            end=tf.concat([tf.strings.length(words, unit="UTF8_CHAR"), split.end], 0),
             first=first,
             last=last,
         )
