@@ -360,3 +360,14 @@ def replace_ranges(
         tf.tensor_scatter_nd_update(first, replaced, tf.cast(starts, first.dtype)),
         tf.tensor_scatter_nd_update(last, replaced, tf.cast(limits, last.dtype)),
     )
+
+
+def row_ids(row_splits: tf.Tensor) -> tf.Tensor:
+    """The row of every value, like ``RaggedTensor.value_rowids()``.
+
+    A scatter and a cumsum over the values, where ``value_rowids()`` masks
+    rows x longest row (``tf.repeat``): cheaper in the WordPiece loop.
+    """
+    total = row_splits[-1]
+    marks = tf.scatter_nd(row_splits[1:-1, None], tf.ones_like(row_splits[1:-1]), total[None] + 1)
+    return tf.cumsum(marks)[:total]

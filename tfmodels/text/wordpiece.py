@@ -15,6 +15,7 @@ from tfmodels.text.decoding import DecodesText
 from tfmodels.text.normalization import (
     Normalizer,
     replace_ranges,
+    row_ids,
     split_ascii_first,
     split_word_strings,
     split_words,
@@ -357,7 +358,7 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         def step(table, active, position, longest):
             # Candidates of 1 .. `longest` characters from `position`, ragged over words.
             lengths_from = tf.ragged.range(1, longest + 1)
-            row = tf.cast(lengths_from.value_rowids(), tf.int32)
+            row = tf.cast(row_ids(lengths_from.row_splits), tf.int32)
             length = lengths_from.values
             base = tf.gather(first_char, active)
             word_byte = tf.gather(byte_at, base)
