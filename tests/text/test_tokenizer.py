@@ -174,3 +174,44 @@ def test_runs_in_tf_data_and_tf_function(tokenizer, imdb_texts):
     assert [x.numpy().tolist() for x in scalar_ds] == expected[:4]
     fn = tf.function(tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
     assert fn(tf.constant(texts)).to_list() == expected
+
+
+def _mixed_batch():
+    """ASCII texts next to texts whose fast path must hand words to the code point tables."""
+    rng = np.random.default_rng(7)
+    odd = ["é", "É", "\x96", "´", "\u2019", "“", "\xa0", "\u3000", "中文", "ΟΔΟΣ", "e\u0301",
+           "\u200b", "\ufeff", "\x01", "\x0b", "\x0c", "\x7f", "\t", "😀", "ﬁ", "İ", ".", ","]
+    ascii_words = ["The", "movie", "unaffable", "reviewers", "whaaaat", "x", "Don't", "(sic)"]
+    texts = []
+    for i in range(120):
+        words = rng.choice(ascii_words, size=rng.integers(0, 12)).tolist()
+        if i % 3:  # two thirds hold other characters, inside words or alone
+            for _ in range(rng.integers(1, 4)):
+                at = rng.integers(0, len(words) + 1)
+                glue = rng.choice(ascii_words) if rng.random() < 0.5 else ""
+                words.insert(at, glue + rng.choice(odd) + rng.choice(["", "s", "unaffable"]))
+        texts.append(" ".join(words).encode("utf-8"))
+    return texts + [b"good \xff\xfemovie caf\xc3", b"\xe2\x82 x\x0by\x0cz", b"a\xe2!b"]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_fast_paths_give_the_general_paths_ids(vocab_path, lowercase):
+    # tokenize() splits ASCII with string ops and sends only the other words
+    # through the code point tables, merging results by id; tokenize_with_offsets()
+    # and normalization.split_words decode every text. Both must agree everywhere.
+    from tfmodels.text.normalization import split_words
+
+    tokenizer = BertTokenizer.from_vocab_file(vocab_path, lowercase=lowercase)
+    texts = tf.constant(_mixed_batch())
+    fast = tokenizer(texts).to_list()
+    general = tokenizer.tokenize_with_offsets(texts)[0].to_list()
+    assert [i for i, (a, b) in enumerate(zip(fast, general)) if a != b] == []
+    general_words = split_words(texts, tokenizer._normalizer)
+    expected_words = tf.RaggedTensor.from_row_splits(general_words.strings, general_words.row_splits)
+    assert tokenizer.split_words(texts).to_list() == expected_words.to_list()
+    # The batch does exercise both paths, and words that split further or vanish.
+    assert sum(map(len, fast)) > 500 and any(tokenizer.unk_token_id in ids for ids in fast)
+    # One word split in three by the tables, one that vanishes, one folded (uncased only).
+    ids = tokenizer("a\u2019b \u200b l\xe9s").numpy().tolist()
+    assert ids[:3] == [tokenizer.token_to_id(t) for t in ["a", "\u2019", "b"]]
+    assert ids[3:] == tokenizer("les" if lowercase else "l\xe9s").numpy().tolist()
