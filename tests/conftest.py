@@ -28,6 +28,7 @@ E2E_SECONDS = {
     "test_classifier_matches_one_worker": 150, "05_serving_clients": 140, "04_tfx_pipeline": 130,
     "06_ner_wnut": 100, "test_translate_e2e.py": 100, "09_generate_and_serve": 90, "10_text_autoencoders": 85,
     "07_squad_qa": 70, "03_translate_en_es": 70, "test_text_vae.py": 70, "01_fine_tune_minilm": 60,
+    "test_readme_walkthrough.py": 100,
 }
 
 
