@@ -34,8 +34,11 @@ sequence 128, batch 1 (``--model-batch``), float32 against its ``quantize("int8"
 in ``tf.function`` (and both with ``jit_compile=True``, the int8 one on its default path), alternating,
 medians; with the largest relative difference of its sequence output.
 
-Usage: ``python bench/int8_kernels.py [--rounds 30] [--calls 5] [--model]``. The last line is one JSON
-object.
+``--accuracy`` fine-tunes MiniLM on 2,048 IMDB reviews as bench/compress.py's teacher (the quickstart,
+sequence 128) and scores the 500 held-out reviews float32 and int8 on each path (and under XLA).
+
+Usage: ``python bench/int8_kernels.py [--rounds 30] [--calls 5] [--model] [--accuracy]``. The last line is
+one JSON object.
 """
 
 import argparse
@@ -205,6 +208,33 @@ def measure_model(rounds, calls, batch=1, sequence_length=128):
             "speedup_vs_fp32": {side: round(ms["fp32"] / t, 2) for side, t in ms.items()}}
 
 
+def heldout_accuracy(train_examples=2048, test_examples=500, sequence_length=128):
+    """``{side: {"accuracy", "flips_vs_fp32"}}`` of the fine-tuned classifier on the held-out reviews."""
+    from tfmodels.examples import quickstart  # noqa: PLC0415 (only for --accuracy)
+
+    _, model = quickstart.run(train_examples=train_examples, test_examples=test_examples,
+                              sequence_length=sequence_length, source="imdb")
+    texts, labels = quickstart.load_reviews("imdb", seed=0)  # the split quickstart.run held out
+    texts, labels = texts[-test_examples:], labels[-test_examples:]
+    preprocessor = quickstart.minilm_preprocessor(sequence_length)
+    batches = [preprocessor(tf.constant(texts[i:i + 50])) for i in range(0, test_examples, 50)]
+
+    def predictions(path=None, xla=False):
+        f = tf.function(lambda x: model(x), jit_compile=xla)
+        with int8_path(path) if path else contextlib.nullcontext():
+            f(batches[0])
+        return np.concatenate([f(b).numpy() for b in batches]).argmax(-1)
+
+    predicted = {"fp32": predictions()}
+    model.quantize("int8")
+    predicted.update({f"int8_{path}": predictions(path) for path in INT8_PATHS})
+    predicted["int8_xla"] = predictions(xla=True)
+    report = {side: {"accuracy": float((p == labels).mean()), "flips_vs_fp32": int((p != predicted["fp32"]).sum())}
+              for side, p in predicted.items()}
+    print(f"\nheld-out accuracy, {test_examples} IMDB reviews: {report}")
+    return report
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30, help="alternating rounds (medians quoted)")
@@ -212,11 +242,14 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, nargs="*", default=ROWS, help="M: batch x sequence")
     parser.add_argument("--model", action="store_true", help="also time the whole MiniLM encoder")
     parser.add_argument("--model-batch", type=int, default=1, help="the encoder's batch size")
+    parser.add_argument("--accuracy", action="store_true", help="also the held-out IMDB accuracy (minutes)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     report = {"ms": {}, "max_relative_error": {}, "failed": {}, "speedup_vs_fp32": {}}
     if args.model:
         report["minilm_encoder"] = measure_model(args.rounds, args.calls, args.model_batch)
+    if args.accuracy:
+        report["heldout_accuracy"] = heldout_accuracy()
     int8_names = ("int8_weight_only", "int8_dynamic", "int8_dynamic_xla", "quantized_matmul",
                   "onednn_min_first", "onednn_requantize", "onednn_u8s8", "bf16_weight_only")
     for rows in args.rows:
