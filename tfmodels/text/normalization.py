@@ -294,36 +294,55 @@ class AsciiSplit:
       words: ragged ``[batch, (words)]``; final, except the ones in ``replaced``.
       replaced: [num_replaced] int64, ascending indices into ``words.values`` of
         the words that still hold non-ASCII characters.
-      parts: what those become (normalized and split by the code point tables):
-        replaced word j is ``parts.strings[parts.row_splits[j]:parts.row_splits[j+1]]``,
+      parts, part_splits: what those become (normalized and split by the code
+        point tables): replaced word j is ``parts[part_splits[j]:part_splits[j+1]]``,
         possibly nothing.
     """
 
     words: tf.RaggedTensor
     replaced: tf.Tensor
-    parts: Words
+    parts: tf.Tensor
+    part_splits: tf.Tensor
 
 
-def split_ascii_first(texts: tf.Tensor, normalizer: Normalizer) -> AsciiSplit:
-    """BERT's basic tokenization, by string ops for the ASCII and the tables for the rest."""
+def normalize_ascii(texts: tf.Tensor, lowercase: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """The ASCII half of the normalization, by string ops on whole texts.
+
+    Returns the texts with ASCII control characters dropped, ASCII punctuation
+    between spaces and (when ``lowercase``) ASCII letters lower-cased, and
+    whether each text was plain (printable ASCII and \\t \\n \\r only).
+    """
     plain = tf.strings.regex_full_match(texts, _PLAIN_TEXT)
     plain_rows = tf.cast(tf.where(plain)[:, 0], tf.int32)
     other_rows = tf.cast(tf.where(tf.logical_not(plain))[:, 0], tf.int32)
     cleaned = tf.strings.regex_replace(tf.gather(texts, other_rows), _ASCII_CONTROL, "")
     texts = tf.dynamic_stitch([plain_rows, other_rows], [tf.gather(texts, plain_rows), cleaned])
     texts = tf.strings.regex_replace(texts, _ASCII_PUNCTUATION, r" \0 ")
-    if normalizer.lowercase:
+    if lowercase:
         texts = tf.strings.lower(texts)  # ASCII letters only: the tables do the rest
+    return texts, plain
+
+
+def split_normalized_ascii(
+    texts: tf.Tensor, plain: tf.Tensor, normalizer: Normalizer
+) -> AsciiSplit:
+    """Splits :func:`normalize_ascii`'s texts at whitespace; the words of non-plain
+    texts that are not ASCII go through the code point tables."""
     words = tf.strings.split(texts).with_row_splits_dtype(tf.int64)
-    # Only words of the non-plain texts can hold non-ASCII characters.
-    other_rows = tf.cast(other_rows, tf.int64)
+    other_rows = tf.where(tf.logical_not(plain))[:, 0]
     maybe = tf.ragged.range(
         tf.gather(words.row_splits, other_rows), tf.gather(words.row_splits, other_rows + 1)
     ).values
     is_ascii = tf.strings.regex_full_match(tf.gather(words.values, maybe), _ASCII)
     replaced = tf.boolean_mask(maybe, tf.logical_not(is_ascii))
     parts = split_words(tf.gather(words.values, replaced), normalizer)
-    return AsciiSplit(words, replaced, parts)
+    return AsciiSplit(words, replaced, parts.strings, parts.row_splits)
+
+
+def split_ascii_first(texts: tf.Tensor, normalizer: Normalizer) -> AsciiSplit:
+    """BERT's basic tokenization, by string ops for the ASCII and the tables for the rest."""
+    normalized, plain = normalize_ascii(texts, normalizer.lowercase)
+    return split_normalized_ascii(normalized, plain, normalizer)
 
 
 def split_word_strings(texts: tf.Tensor, normalizer: Normalizer) -> tf.RaggedTensor:
@@ -335,11 +354,11 @@ def split_word_strings(texts: tf.Tensor, normalizer: Normalizer) -> tf.RaggedTen
         first,
         first + 1,
         split.replaced,
-        num_words + split.parts.row_splits[:-1],
-        num_words + split.parts.row_splits[1:],
+        num_words + split.part_splits[:-1],
+        num_words + split.part_splits[1:],
     )
     take = tf.ragged.range(first, last)
-    values = tf.gather(tf.concat([split.words.values, split.parts.strings], 0), take.values)
+    values = tf.gather(tf.concat([split.words.values, split.parts], 0), take.values)
     return tf.RaggedTensor.from_row_splits(
         values, tf.gather(take.row_splits, split.words.row_splits), validate=False
     )

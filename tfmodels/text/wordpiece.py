@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfmodels.text import vocab as vocab_lib
 from tfmodels.text.decoding import DecodesText
 from tfmodels.text.normalization import (
+    AsciiSplit,
     Normalizer,
     replace_ranges,
     row_ids,
@@ -227,15 +228,19 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         """
         self._require_vocabulary()
         texts, is_scalar = _as_batch(inputs)
-        split = split_ascii_first(texts, self._normalizer)
+        ids = self._tokenize_split(split_ascii_first(texts, self._normalizer))
+        return ids[0] if is_scalar else ids
+
+    def _tokenize_split(self, split: AsciiSplit) -> tf.RaggedTensor:
+        """WordPiece ids ``[batch, (tokens)]`` of :func:`split_ascii_first`'s words."""
         num_words = tf.size(split.words.values, tf.int64)
-        table = self._wordpiece(tf.concat([split.words.values, split.parts.strings], 0))
+        table = self._wordpiece(tf.concat([split.words.values, split.parts], 0))
         # The pieces of the parts of the non-ASCII words go to the end of the
         # table, so that each such word's are one range, replacing its own.
         parts_take = tf.ragged.range(table.first[num_words:], table.last[num_words:])
         ids = tf.concat([table.ids, tf.gather(table.ids, parts_take.values)], 0)
         part_pieces = tf.size(table.ids, tf.int64) + tf.gather(
-            parts_take.row_splits, split.parts.row_splits
+            parts_take.row_splits, split.part_splits
         )
         first, last = replace_ranges(
             table.first[:num_words],
@@ -245,12 +250,11 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
             part_pieces[1:],
         )
         take = tf.ragged.range(first, last)
-        ids = tf.RaggedTensor.from_row_splits(
+        return tf.RaggedTensor.from_row_splits(
             tf.gather(ids, take.values),
             tf.gather(take.row_splits, split.words.row_splits),
             validate=False,
         )
-        return ids[0] if is_scalar else ids
 
     def tokenize_with_offsets(self, inputs):
         """Like :meth:`tokenize`, plus each token's byte span in the input.
