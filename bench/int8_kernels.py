@@ -22,6 +22,8 @@ Candidates:
   onednn_requantize     QuantizedMatMulWithBiasAndRequantize (SCALED) with a quint8 output range calibrated
                         on this input (a static scheme: timing only; its error column is not meaningful,
                         the output range semantics were not matched)
+  uniform_dot_hybrid    tf.raw_ops.UniformQuantizedDotHybrid: float activations x per-channel qint8 weights
+                        (TF's per-channel dynamic-range op; a reference kernel: timed at M <= 512 only)
   onednn_u8s8           tfmodels.ops.int8 "dynamic_int8": per-row int8 activations shifted to uint8,
                         QuantizedMatMulWithBiasAndDequantize in SCALED mode (oneDNN's AMX/VNNI u8s8 inner
                         product, exact int32 sums), zero-point and per-channel scales applied in float
@@ -112,6 +114,12 @@ def candidates(w):
             Toutput=tf.quint8, input_quant_mode="SCALED")
         return tf.cast(tf.bitcast(out[0], tf.uint8), tf.float32) * (out[2] / 255.0)
 
+    def uniform_dot_hybrid(x):
+        return tf.raw_ops.UniformQuantizedDotHybrid(
+            lhs=x, rhs=qint8_q, rhs_scales=scale, rhs_zero_points=tf.zeros([w.shape[1]], tf.int32),
+            Tout=tf.float32, rhs_quantization_min_val=-127, rhs_quantization_max_val=127,
+            rhs_quantization_axis=1)
+
     def u8s8(x):
         return int8_matmul(x, q, scale, "dynamic_int8")
 
@@ -127,7 +135,8 @@ def candidates(w):
     table = {"fp32": (fp32, False), "fp32_xla": (fp32, True), "int8_weight_only": (weight_only, False),
              "int8_dynamic": (dynamic, False), "int8_dynamic_xla": (dynamic, True),
              "quantized_matmul": (quantized_matmul, False), "onednn_min_first": (min_first, False),
-             "onednn_requantize": (requantize, False), "onednn_u8s8": (u8s8, False),
+             "onednn_requantize": (requantize, False), "uniform_dot_hybrid": (uniform_dot_hybrid, False),
+             "onednn_u8s8": (u8s8, False),
              "bf16_weight_only": (bf16_weight_only, False), "bf16": (bf16, False)}
     functions = {name: tf.function(f, jit_compile=xla) for name, (f, xla) in table.items()}
     return functions, set_range
@@ -146,6 +155,8 @@ def measure(rows, k, n, rounds, calls, rng):
     x = tf.constant(rng.normal(size=(rows, k)).astype("float32"))
     w = (rng.normal(size=(k, n)) / np.sqrt(k)).astype("float32")
     functions, set_range = candidates(w)
+    if rows > 512:
+        del functions["uniform_dot_hybrid"]  # ~38x the float32 time at M=128: minutes per round here
     set_range(x)
     errors, failures = {}, {}
     for name, f in list(functions.items()):
@@ -251,7 +262,8 @@ def main(argv=None):
     if args.accuracy:
         report["heldout_accuracy"] = heldout_accuracy()
     int8_names = ("int8_weight_only", "int8_dynamic", "int8_dynamic_xla", "quantized_matmul",
-                  "onednn_min_first", "onednn_requantize", "onednn_u8s8", "bf16_weight_only")
+                  "onednn_min_first", "onednn_requantize", "uniform_dot_hybrid", "onednn_u8s8",
+                  "bf16_weight_only")
     for rows in args.rows:
         for k, n in SHAPES:
             shape = f"{rows}x{k}@{k}x{n}"
