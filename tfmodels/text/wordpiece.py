@@ -20,7 +20,6 @@ from tfmodels.text.normalization import (
     split_ascii_first,
     split_word_strings,
     split_words,
-    utf8_length,
 )
 from tfmodels.utils.from_preset import FromPreset
 
@@ -325,7 +324,7 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         )
         miss = tf.where(whole < 0)[:, 0]
         distinct, which = tf.unique(tf.gather(words, miss), out_idx=tf.int64)
-        split = self._longest_match(distinct, tf.strings.unicode_decode(distinct, "UTF-8"))
+        split = self._longest_match(distinct)
         # Table: one row per word (its whole-word id), then the distinct misses' pieces.
         num_words = tf.size(words, tf.int64)
         first = tf.range(num_words)
@@ -344,122 +343,126 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
             last=last,
         )
 
-    def _longest_match(self, strings: tf.Tensor, codepoints: tf.RaggedTensor) -> _WordPieces:
-        """Greedy longest-match-first WordPiece, vectorised over words none of which is a whole piece.
+    def _longest_match(self, strings: tf.Tensor) -> _WordPieces:
+        """Greedy longest-match-first WordPiece over words none of which is a whole piece.
 
-        Each round takes, for every unfinished word, all candidate substrings
-        from its current position (up to the longest piece in the vocabulary and
+        Each round takes, for every unfinished word, all candidate pieces from
+        its current character (up to the longest piece in the vocabulary and
         the end of the word), looks them all up at once and advances by the
-        longest hit. A word with no hit at some position becomes a single
-        ``[UNK]``. Returns the pieces grouped by word, in order.
+        longest hit, noting it at that character. A word that reaches a
+        character where no piece starts becomes a single ``[UNK]``. Returns the
+        pieces grouped by word, in order.
         """
+        # Byte offsets as decoded (an invalid byte is one character no piece matches).
+        codepoints, offsets = tf.strings.unicode_decode_with_offsets(strings, "UTF-8")
         lengths = tf.cast(codepoints.row_lengths(), tf.int32)
         first_char = tf.cast(codepoints.row_splits, tf.int32)
-        # Byte offset of every character boundary, so candidates are cheap
-        # byte substrings of the word.
-        byte_at = tf.concat([[0], tf.cumsum(utf8_length(codepoints.values))], axis=0)
+        word_of_char = tf.cast(row_ids(codepoints.row_splits), tf.int32)
+        position = tf.range(tf.size(word_of_char)) - tf.gather(first_char, word_of_char)
+        # Candidates are byte substrings of all the words joined: the byte
+        # offset of every character (and of the end), words end to end.
+        text = tf.strings.reduce_join(strings)
+        word_bytes = tf.cumsum(tf.strings.length(strings), exclusive=True)
+        byte_at = tf.concat(
+            [
+                tf.gather(word_bytes, word_of_char) + tf.cast(offsets.values, tf.int32),
+                tf.strings.length(text)[None],
+            ],
+            axis=0,
+        )
+        vocabulary_size = len(self._vocabulary)
 
-        def step(table, active, position, longest):
-            # Candidates of 1 .. `longest` characters from `position`, ragged over words.
-            lengths_from = tf.ragged.range(1, longest + 1)
-            row = tf.cast(row_ids(lengths_from.row_splits), tf.int32)
-            length = lengths_from.values
-            base = tf.gather(first_char, active)
-            word_byte = tf.gather(byte_at, base)
-            start_byte = tf.gather(byte_at, base + position) - word_byte
-            end_byte = tf.gather(byte_at, tf.gather(base + position, row) + length) - tf.gather(
-                word_byte, row
+        def step(table, active, at, longest, piece_length, piece_id):
+            """One piece for each active word, from its character ``at``."""
+            tried = tf.ragged.range(1, longest + 1)
+            row = tf.cast(row_ids(tried.row_splits), tf.int32)
+            char = tf.gather(at, row)
+            start = tf.gather(byte_at, char)
+            found = table.lookup(
+                tf.strings.substr(text, start, tf.gather(byte_at, char + tried.values) - start)
             )
-            row_start_byte = tf.gather(start_byte, row)
-            candidates = tf.strings.substr(
-                tf.gather(strings, tf.gather(active, row)),
-                row_start_byte,
-                end_byte - row_start_byte,
-            )
-            found = table.lookup(candidates)
-            # The longest candidate that is in the vocabulary (0: none; a word
-            # without candidates gets the lowest int32 from the segment max).
+            # The longest hit, as length * vocabulary_size + id (0: none; the
+            # segment max of no candidates is the lowest int64).
             best = tf.maximum(
-                tf.math.unsorted_segment_max(tf.where(found >= 0, length, 0), row, tf.size(active)),
+                tf.math.unsorted_segment_max(
+                    tf.where(
+                        found >= 0,
+                        tf.cast(tried.values, tf.int64) * vocabulary_size
+                        + tf.cast(found, tf.int64),
+                        0,
+                    ),
+                    row,
+                    tf.size(active),
+                ),
                 0,
             )
-            ok = best > 0
-            first = tf.cast(lengths_from.row_splits[:-1], tf.int32)
-            piece = tf.gather(
-                tf.concat([found, [-1]], 0), tf.where(ok, first + best - 1, tf.size(found))
+            length = tf.cast(best // vocabulary_size, tf.int32)
+            piece_length = tf.tensor_scatter_nd_update(piece_length, at[:, None], length)
+            piece_id = tf.tensor_scatter_nd_update(
+                piece_id, at[:, None], tf.cast(best % vocabulary_size, tf.int32)
             )
-            end = position + best
-            emitted = [tf.boolean_mask(t, ok) for t in (piece, active, position, end)]
-            failed = tf.boolean_mask(active, tf.logical_not(ok))
-            going_on = tf.logical_and(ok, end < tf.gather(lengths, active))
-            return (
-                emitted,
-                failed,
-                tf.boolean_mask(active, going_on),
-                tf.boolean_mask(end, going_on),
-            )
+            at = at + length
+            going_on = tf.where(tf.logical_and(length > 0, at < tf.gather(first_char, active + 1)))
+            going_on = going_on[:, 0]
+            return tf.gather(active, going_on), tf.gather(at, going_on), piece_length, piece_id
 
-        def longest_piece(active, position):
-            return tf.minimum(tf.gather(lengths, active) - position, self._max_piece_chars)
-
-        arrays = [
-            tf.TensorArray(
-                tf.int32, size=0, dynamic_size=True, infer_shape=False, element_shape=[None]
-            )
-            for _ in range(5)
-        ]
-
-        def write(arrays, index, emitted, failed):
-            return [a.write(index, v) for a, v in zip(arrays, [*emitted, failed])]
-
-        active = tf.range(tf.size(strings))
-        position = tf.zeros_like(active)
-        # The whole word is known not to be a piece: the first round tries shorter ones.
-        emitted, failed, active, position = step(
+        # -1: no piece starts at this character (the walk never came here).
+        piece_length = tf.fill(tf.shape(position), -1)
+        piece_id = tf.zeros_like(position)
+        # Round one: word-initial pieces; the whole word is known not to be one.
+        # (The splitters never give empty words; one would get no pieces.)
+        active = tf.cast(tf.where(lengths > 0)[:, 0], tf.int32)
+        active, at, piece_length, piece_id = step(
             self._initial_table,
             active,
-            position,
-            tf.minimum(lengths - 1, self._max_piece_chars),
+            tf.gather(first_char, active),
+            tf.minimum(tf.gather(lengths, active) - 1, self._max_piece_chars),
+            piece_length,
+            piece_id,
         )
-        arrays = write(arrays, 0, emitted, failed)
 
-        def body(i, active, position, *arrays):
-            emitted, failed, active, position = step(
-                self._continuation_table, active, position, longest_piece(active, position)
-            )
-            return (i + 1, active, position, *write(list(arrays), i, emitted, failed))
+        def body(active, at, piece_length, piece_id):
+            longest = tf.minimum(tf.gather(first_char, active + 1) - at, self._max_piece_chars)
+            return step(self._continuation_table, active, at, longest, piece_length, piece_id)
 
-        _, _, _, *arrays = tf.while_loop(
-            lambda i, active, *_: tf.size(active) > 0,
+        _, _, piece_length, piece_id = tf.while_loop(
+            lambda active, *_: tf.size(active) > 0,
             body,
-            (1, active, position, *arrays),
+            (active, at, piece_length, piece_id),
             shape_invariants=(
-                tf.TensorShape([]),
                 tf.TensorShape([None]),
                 tf.TensorShape([None]),
-                *[None] * 5,
+                tf.TensorShape([None]),
+                tf.TensorShape([None]),
             ),
-            maximum_iterations=self.max_input_chars_per_word + 1,
+            maximum_iterations=self.max_input_chars_per_word,
         )
-        ids, word, start, end, failed = (a.concat() for a in arrays)
-        is_failed = tf.scatter_nd(failed[:, None], tf.ones_like(failed, tf.bool), tf.shape(strings))
-        keep = tf.logical_not(tf.gather(is_failed, word))
-        word = tf.concat([tf.boolean_mask(word, keep), failed], 0)
-        # Rounds emit one piece per word each: a stable sort by word puts a
-        # word's pieces together, in order.
-        order = tf.argsort(word, stable=True)
-
-        def grouped(kept_values, failed_values):
-            return tf.gather(
-                tf.concat([tf.boolean_mask(kept_values, keep), failed_values], 0), order
+        # A word that reached a character where no piece starts: [UNK].
+        failed = tf.gather(
+            tf.math.unsorted_segment_max(
+                tf.cast(tf.equal(piece_length, 0), tf.int32), word_of_char, tf.size(lengths)
             )
-
-        num_words = tf.size(strings)
-        per_word = tf.math.bincount(word, minlength=num_words, maxlength=num_words, dtype=tf.int64)
+            > 0,
+            word_of_char,
+        )
+        is_piece = tf.where(failed, tf.equal(position, 0), piece_length > 0)
+        at = tf.where(is_piece)[:, 0]
+        failed = tf.gather(failed, at)
+        per_word = tf.math.bincount(
+            tf.gather(word_of_char, at),
+            minlength=tf.size(lengths),
+            maxlength=tf.size(lengths),
+            dtype=tf.int64,
+        )
         return _WordPieces(
-            ids=grouped(ids, tf.fill(tf.shape(failed), self.unk_token_id)),
-            start=grouped(start, tf.zeros_like(failed)),
-            end=grouped(end, tf.gather(lengths, failed)),
+            ids=tf.where(failed, self.unk_token_id, tf.gather(piece_id, at)),
+            start=tf.gather(position, at),
+            # An [UNK] covers its whole word.
+            end=tf.where(
+                failed,
+                tf.gather(tf.gather(lengths, word_of_char), at),
+                tf.gather(position + piece_length, at),
+            ),
             row_splits=tf.concat([[0], tf.cumsum(per_word)], axis=0),
         )
 
