@@ -77,12 +77,22 @@ def test_word_level_evaluation_signature(exported):
     examples = [tf.train.Example(features=tf.train.Features(feature={"tokens": tf.train.Feature(
         bytes_list=tf.train.BytesList(value=[" ".join(words).encode()]))})).SerializeToString()
         for words in sentences]
-    served = tf.saved_model.load(export_dir).signatures[signatures.DEFAULT_SIGNATURE]
+    served = tf.saved_model.load(export_dir).signatures[signatures.TAG_EXAMPLES_SIGNATURE]
     got = served(examples=tf.constant(examples))[signatures.PREDICTED_TAGS_OUTPUT].numpy()
     found = model.predict_entities([" ".join(words) for words in sentences])
     expected = [" ".join(entities_to_word_tags(words, f)) for words, f in zip(sentences, found)]
     assert [g.decode() for g in got] == expected
     assert any(t != "O" for row in expected for t in row.split())
+
+
+def test_serving_default_takes_raw_text_beside_the_evaluation_signature(exported):
+    """Issue 33: with the Evaluator's tf.Example signature too (the pipeline's export), serving_default is
+    `extract_entities`."""
+    import tensorflow as tf
+
+    export_dir, expected, _ = exported
+    outputs = tf.saved_model.load(export_dir).signatures[signatures.DEFAULT_SIGNATURE](text=tf.constant(TEXTS))
+    _check({k: v.numpy() for k, v in outputs.items()}, expected)
 
 
 def test_signature_matches_predict_entities(exported):

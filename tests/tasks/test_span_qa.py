@@ -318,8 +318,9 @@ def exported(trained, tmp_path_factory):
 
     model, _ = trained
     export_dir = str(tmp_path_factory.mktemp("qa_export") / MODEL_NAME / "1")
+    # With the Evaluator's tf.Example signature, as the pipeline exports it.
     export_span_qa(export_dir, model, warmup=list(zip(EXPORT_QUESTIONS[:2], EXPORT_CONTEXTS[:2])),
-                   model_name=MODEL_NAME)
+                   model_name=MODEL_NAME, example_features=("q", "c"))
     expected = model.answer(EXPORT_QUESTIONS, EXPORT_CONTEXTS)
     return export_dir, expected
 
@@ -343,10 +344,16 @@ def test_export_signature_matches_python_answer(exported):
     fn = loaded.signatures[names.ANSWER_SIGNATURE]
     assert set(fn.structured_input_signature[1]) == {names.QUESTION_INPUT, names.CONTEXT_INPUT}
     out = fn(**{names.QUESTION_INPUT: tf.constant(EXPORT_QUESTIONS), names.CONTEXT_INPUT: tf.constant(EXPORT_CONTEXTS)})
-    # Without example features, serving_default is the same raw-text signature (issue 33).
+    # serving_default is the same raw-text signature, also beside the tf.Example one (issue 33).
     by_default = loaded.signatures[names.DEFAULT_SIGNATURE](
         **{names.QUESTION_INPUT: tf.constant(EXPORT_QUESTIONS), names.CONTEXT_INPUT: tf.constant(EXPORT_CONTEXTS)})
     _assert_same(_as_answers({k: v.numpy() for k, v in by_default.items()}), expected)
+    examples = [tf.train.Example(features=tf.train.Features(feature={
+        name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+        for name, text in (("q", question), ("c", context))})).SerializeToString()
+        for question, context in zip(EXPORT_QUESTIONS, EXPORT_CONTEXTS)]
+    by_examples = loaded.signatures[names.ANSWER_EXAMPLES_SIGNATURE](examples=tf.constant(examples))
+    _assert_same(_as_answers({k: v.numpy() for k, v in by_examples.items()}), expected)
     assert {k: v.dtype for k, v in out.items()} == {
         names.ANSWER_TEXT_OUTPUT: tf.string, names.ANSWER_START_OUTPUT: tf.int64,
         names.ANSWER_END_OUTPUT: tf.int64, names.ANSWER_SCORE_OUTPUT: tf.float32}

@@ -128,7 +128,7 @@ def _entity_scores_equal_the_library_metric(work, summary):
 
     records, rows = eval_split_examples(work, ("tokens", "tags"))
     words, gold = [w.split() for w, _ in rows], [t.split() for _, t in rows]
-    predicted = _predicted_tags(_served(work, summary, signatures.DEFAULT_SIGNATURE), records)
+    predicted = _predicted_tags(_served(work, summary, signatures.TAG_EXAMPLES_SIGNATURE), records)
     assert [len(p) for p in predicted] == [len(w) for w in words]
     _assert_entity_scores(summary, records, predicted, gold)
 
@@ -156,7 +156,7 @@ def _squad_scores_equal_the_library_metric(work, summary):
     from tfmodels.metrics import squad_em_f1
 
     records, rows = eval_split_examples(work, ("context", "answers"))
-    served = _served(work, summary, signatures.DEFAULT_SIGNATURE)
+    served = _served(work, summary, signatures.ANSWER_EXAMPLES_SIGNATURE)
     answers = served(examples=tf.constant(records))[signatures.ANSWER_TEXT_OUTPUT].numpy()
     scores = [squad_em_f1(a.decode(), json.loads(gold)) for a, (_, gold) in zip(answers, rows)]
     # The answers are spans of their contexts, and they score above zero: not an empty comparison.
@@ -409,7 +409,7 @@ def test_text_with_character_spans_is_blessed_and_scored_like_tags(task, task_da
     assert [t.decode().split() for t in served["gold_tags"](examples=tf.constant(records))["gold_tags"].numpy()] == gold
     from tfmodels.export import signatures
 
-    _assert_entity_scores(summary, records, _predicted_tags(served[signatures.DEFAULT_SIGNATURE], records), gold)
+    _assert_entity_scores(summary, records, _predicted_tags(served[signatures.TAG_EXAMPLES_SIGNATURE], records), gold)
 
 
 @only("translate")

@@ -43,8 +43,10 @@ ENTITY_START_OUTPUT = "entity_start"
 ENTITY_END_OUTPUT = "entity_end"
 ENTITY_SCORE_OUTPUT = "entity_score"
 NUM_ENTITIES_OUTPUT = "num_entities"
-# With a words feature (the pipeline's Evaluator): `serving_default` takes serialized tf.Examples holding the
-# whitespace-separated words and returns one predicted tag per word, joined by spaces.
+# With a words feature (the pipeline's Evaluator): `tag_examples` takes serialized tf.Examples holding the
+# whitespace-separated words and returns one predicted tag per word, joined by spaces (it was `serving_default`
+# until issue 33: `serving_default` is `extract_entities`, raw text in, as every task's).
+TAG_EXAMPLES_SIGNATURE = "tag_examples"
 PREDICTED_TAGS_OUTPUT = "predicted_tags"
 
 # ---- Span question answering ----
@@ -56,6 +58,9 @@ ANSWER_TEXT_OUTPUT = "answer_text"
 ANSWER_START_OUTPUT = "answer_start"
 ANSWER_END_OUTPUT = "answer_end"
 ANSWER_SCORE_OUTPUT = "score"
+# With example features (the pipeline's Evaluator): `answer_examples` takes serialized tf.Examples holding the
+# question and context features, with `answer_question`'s outputs (`serving_default` until issue 33).
+ANSWER_EXAMPLES_SIGNATURE = "answer_examples"
 
 # ---- Text generation (tfmodels.export.causal_lm; general names for any generating model) ----
 # `generate` (greedy): `prompt` DT_STRING [batch], `max_new_tokens` DT_INT32 [batch] ->

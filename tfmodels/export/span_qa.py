@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfmodels.export.archive import write_archive
 from tfmodels.export.signatures import (
     ANSWER_END_OUTPUT,
+    ANSWER_EXAMPLES_SIGNATURE,
     ANSWER_SCORE_OUTPUT,
     ANSWER_SIGNATURE,
     ANSWER_START_OUTPUT,
@@ -62,9 +63,8 @@ def export_span_qa(
         n_best: highest start and end logits searched per window.
         warmup: when given, `(question, context)` pairs written as the warmup Predict request.
         model_name: the model name put in the warmup request's ModelSpec.
-        example_features: without them, `serving_default` is `answer_question` (raw text in). When given,
-            `(question_feature, context_feature)`: a `serving_default`
-            signature for evaluation (TFMA) that takes serialized tf.Examples (`examples`) holding these two
+        example_features: when given, `(question_feature, context_feature)`: an `answer_examples`
+            signature for evaluation (TFMA) as well, that takes serialized tf.Examples (`examples`) holding these two
             string features and returns the same outputs as `answer_question`.
         max_text_chars: longest question or context (Unicode characters) a request may hold; longer fails
             with INVALID_ARGUMENT before any work (None: no limit).
@@ -90,9 +90,8 @@ def export_span_qa(
     answers = archive.add_endpoint(ANSWER_SIGNATURE, answer_question, input_signature=[
         tf.TensorSpec([None], tf.string, name=QUESTION_INPUT),
         tf.TensorSpec([None], tf.string, name=CONTEXT_INPUT)])
-    if not example_features:  # raw text in, as every task's serving_default; one graph for both names
-        answers.get_concrete_function()
-        archive.add_endpoint(DEFAULT_SIGNATURE, answers)
+    answers.get_concrete_function()  # raw text in, as every task's serving_default; one graph for both names
+    archive.add_endpoint(DEFAULT_SIGNATURE, answers)
     if example_features:
         question_feature, context_feature = example_features
         spec = {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in example_features}
@@ -101,7 +100,7 @@ def export_span_qa(
             features = tf.io.parse_example(examples, spec)
             return answer_question(features[question_feature], features[context_feature])
 
-        archive.add_endpoint(DEFAULT_SIGNATURE, answer_examples,
+        archive.add_endpoint(ANSWER_EXAMPLES_SIGNATURE, answer_examples,
                              input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     write_archive(archive, export_dir)
     if warmup:

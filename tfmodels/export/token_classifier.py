@@ -29,6 +29,7 @@ from tfmodels.export.signatures import (
     EXAMPLES_INPUT,
     NUM_ENTITIES_OUTPUT,
     PREDICTED_TAGS_OUTPUT,
+    TAG_EXAMPLES_SIGNATURE,
 )
 from tfmodels.export.warmup import predict_warmup_log, write_prediction_logs
 from tfmodels.text import alignment
@@ -68,8 +69,7 @@ def export_token_classifier(
         model: the trained `BertTokenClassifier`; its preprocessor sets the tag set, window length and stride.
         warmup_texts: when given, texts written as the warmup Predict request of `extract_entities`.
         model_name: the model name put in the warmup request's ModelSpec.
-        words_feature: without it, `serving_default` is `extract_entities` (raw text in). When given, a
-            `serving_default` signature for word-level evaluation (TFMA) instead:
+        words_feature: when given, a `tag_examples` signature for word-level evaluation (TFMA) as well:
             serialized tf.Examples (`examples`) whose `words_feature` holds whitespace-separated words ->
             `predicted_tags` (DT_STRING [batch], one BIO tag per word joined by spaces), from the entities
             `extract_entities` finds on the words joined by single spaces. A text column works too: its
@@ -119,9 +119,8 @@ def export_token_classifier(
     archive.track(model.preprocessor)
     entities = archive.add_endpoint(ENTITIES_SIGNATURE, extract_entities,
                                     input_signature=[tf.TensorSpec([None], tf.string, name=ENTITIES_TEXT_INPUT)])
-    if not words_feature:  # raw text in, as every task's serving_default; one graph for both names
-        entities.get_concrete_function()
-        archive.add_endpoint(DEFAULT_SIGNATURE, entities)
+    entities.get_concrete_function()  # raw text in, as every task's serving_default; one graph for both names
+    archive.add_endpoint(DEFAULT_SIGNATURE, entities)
     if words_feature:
         spec = {words_feature: tf.io.FixedLenFeature([], tf.string, default_value="")}
 
@@ -131,7 +130,7 @@ def export_token_classifier(
             tags = alignment.word_tags_from_entities(words, found["start"], found["end"], found["type"])
             return {PREDICTED_TAGS_OUTPUT: tf.strings.reduce_join(tags, axis=1, separator=" ")}
 
-        archive.add_endpoint(DEFAULT_SIGNATURE, predicted_tags,
+        archive.add_endpoint(TAG_EXAMPLES_SIGNATURE, predicted_tags,
                              input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     for name, (function, input_signature) in (extra_endpoints or {}).items():
         archive.add_endpoint(name, function, input_signature=list(input_signature))

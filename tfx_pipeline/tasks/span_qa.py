@@ -6,8 +6,8 @@ the gold answers) and the answer's first character in the context (`--answer-sta
 an integer, or a JSON list with one start per answer). Transform tokenizes with tfmodels' core-op tokenizer into
 `run_squad` windows (`SpanQAPreprocessor`) and keeps one window per question: the first that holds the first
 answer whole, or the first window, pointing at `[CLS]`, when none does. Trainer fine-tunes a `BertSpanQA`; the
-export serves `answer_question` (raw question and context in, the answer out, every window of a long context
-searched) and, for the Evaluator, `serving_default` (tf.Example in, the same outputs). The Evaluator scores SQuAD
+export serves `answer_question` = `serving_default` (raw question and context in, the answer out, every window
+of a long context searched) and, for the Evaluator, `answer_examples` (tf.Example in, the same outputs). The Evaluator scores SQuAD
 exact match and F1 (`tfx_pipeline.metrics.SquadScores`, in [0, 1]) against every gold answer and blesses on
 `squad_f1 >= --min-f1` and not below the baseline.
 """
@@ -147,8 +147,8 @@ def preprocessing_fn(inputs, hparams):
 
 
 def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
-    """Fine-tunes a `BertSpanQA` on Transform's windows and exports `answer_question` + the Evaluator's
-    `serving_default` to `fn_args.serving_model_dir`."""
+    """Fine-tunes a `BertSpanQA` on Transform's windows and exports `answer_question` (also
+    `serving_default`) + the Evaluator's `answer_examples` to `fn_args.serving_model_dir`."""
     import tensorflow as tf
 
     from tfmodels.export import export_span_qa
@@ -170,10 +170,10 @@ def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
 
 def eval_config(options: SpanQAOptions):
     """SQuAD exact match and F1 of `answer_text` against the answers column; gated on `squad_f1 >= min_f1`."""
-    from tfmodels.export.signatures import ANSWER_TEXT_OUTPUT, DEFAULT_SIGNATURE
+    from tfmodels.export.signatures import ANSWER_EXAMPLES_SIGNATURE, ANSWER_TEXT_OUTPUT
     from tfx_pipeline.metrics import SquadScores, task_eval_config
 
-    return task_eval_config(DEFAULT_SIGNATURE, options.answer_feature, ANSWER_TEXT_OUTPUT, SquadScores.__name__,
+    return task_eval_config(ANSWER_EXAMPLES_SIGNATURE, options.answer_feature, ANSWER_TEXT_OUTPUT, SquadScores.__name__,
                             options.min_f1)
 
 

@@ -9,8 +9,8 @@ the Evaluator reads the same gold tags through the export's `gold_tags` preproce
 read from the data unless given (`--tag`, repeatable). Transform aligns the tags to word pieces with tfmodels' core-op tokenizer
 (`TokenClassifierPreprocessor.align_tensors`' alignment, one window per row: pieces past `max_seq_length - 2`
 are cut for training; the export windows long texts with a stride). Trainer fine-tunes a
-`BertTokenClassifier`; the export serves `extract_entities` (raw text in) and, for the Evaluator,
-`serving_default` (tf.Example in, `predicted_tags` out). The Evaluator scores entity precision/recall/F1
+`BertTokenClassifier`; the export serves `extract_entities` = `serving_default` (raw text in) and, for the
+Evaluator, `tag_examples` (tf.Example in, `predicted_tags` out). The Evaluator scores entity precision/recall/F1
 (`tfx_pipeline.metrics.EntityScores`) and blesses on `entity_f1 >= --min-f1` and not below the baseline.
 """
 
@@ -175,8 +175,8 @@ def preprocessing_fn(inputs, hparams):
 
 
 def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
-    """Fine-tunes a `BertTokenClassifier` on Transform's output and exports `extract_entities` + the
-    Evaluator's `serving_default` to `fn_args.serving_model_dir`."""
+    """Fine-tunes a `BertTokenClassifier` on Transform's output and exports `extract_entities` (also
+    `serving_default`) + the Evaluator's `tag_examples` to `fn_args.serving_model_dir`."""
     import tensorflow as tf
 
     from tfmodels.export import export_token_classifier
@@ -211,13 +211,13 @@ def train_and_export(fn_args, hparams, tf_transform_output, callbacks):
 def eval_config(options: TokenClassificationOptions):
     """Entity precision/recall/F1 of `predicted_tags` against the tags column (with spans, against the gold tags
     the export's `gold_tags` signature makes of the spans column); gated on `entity_f1 >= min_f1`."""
-    from tfmodels.export.signatures import DEFAULT_SIGNATURE, PREDICTED_TAGS_OUTPUT
+    from tfmodels.export.signatures import PREDICTED_TAGS_OUTPUT, TAG_EXAMPLES_SIGNATURE
     from tfx_pipeline.metrics import EntityScores, task_eval_config
 
     if options.entity_spans:
-        return task_eval_config(DEFAULT_SIGNATURE, GOLD_TAGS, PREDICTED_TAGS_OUTPUT, EntityScores.__name__,
+        return task_eval_config(TAG_EXAMPLES_SIGNATURE, GOLD_TAGS, PREDICTED_TAGS_OUTPUT, EntityScores.__name__,
                                 options.min_f1, preprocessing_function_names=[GOLD_TAGS])
-    return task_eval_config(DEFAULT_SIGNATURE, options.tags_feature, PREDICTED_TAGS_OUTPUT, EntityScores.__name__,
+    return task_eval_config(TAG_EXAMPLES_SIGNATURE, options.tags_feature, PREDICTED_TAGS_OUTPUT, EntityScores.__name__,
                             options.min_f1)
 
 
