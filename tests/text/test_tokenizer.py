@@ -179,8 +179,10 @@ def test_runs_in_tf_data_and_tf_function(tokenizer, imdb_texts):
 def _mixed_batch():
     """ASCII texts next to texts whose fast path must hand words to the code point tables."""
     rng = np.random.default_rng(7)
-    odd = ["é", "É", "\x96", "´", "\u2019", "“", "\xa0", "\u3000", "中文", "ΟΔΟΣ", "e\u0301",
-           "\u200b", "\ufeff", "\x01", "\x0b", "\x0c", "\x7f", "\t", "😀", "ﬁ", "İ", ".", ","]
+    odd = (
+        "é É \x96 ´ \u2019 “ \xa0 \u3000 中文 ΟΔΟΣ e\u0301 \u200b"
+        " \ufeff \x01 \x0b \x0c \x7f \t 😀 ﬁ İ . ,"
+    ).split(" ")
     ascii_words = ["The", "movie", "unaffable", "reviewers", "whaaaat", "x", "Don't", "(sic)"]
     texts = []
     for i in range(120):
@@ -207,7 +209,9 @@ def test_fast_paths_give_the_general_paths_ids(vocab_path, lowercase):
     general = tokenizer.tokenize_with_offsets(texts)[0].to_list()
     assert [i for i, (a, b) in enumerate(zip(fast, general)) if a != b] == []
     general_words = split_words(texts, tokenizer._normalizer)
-    expected_words = tf.RaggedTensor.from_row_splits(general_words.strings, general_words.row_splits)
+    expected_words = tf.RaggedTensor.from_row_splits(
+        general_words.strings, general_words.row_splits
+    )
     assert tokenizer.split_words(texts).to_list() == expected_words.to_list()
     # The batch does exercise both paths, and words that split further or vanish.
     assert sum(map(len, fast)) > 500 and any(tokenizer.unk_token_id in ids for ids in fast)
