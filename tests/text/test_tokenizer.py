@@ -219,3 +219,20 @@ def test_fast_paths_give_the_general_paths_ids(vocab_path, lowercase):
     ids = tokenizer("a\u2019b \u200b l\xe9s").numpy().tolist()
     assert ids[:3] == [tokenizer.token_to_id(t) for t in ["a", "\u2019", "b"]]
     assert ids[3:] == tokenizer("les" if lowercase else "l\xe9s").numpy().tolist()
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_normalizer_maps_every_code_point_as_the_python_rule(lowercase):
+    """The graph tables (shared replacement templates, paged) give `normalize_char`'s output for every
+    assigned code point outside the surrogates, whitespace included: nothing lost in the compression."""
+    import unicodedata
+
+    from tfmodels.text.normalization import MAX_CODEPOINT, Normalizer, normalize_char
+
+    codepoints = np.array([cp for cp in range(MAX_CODEPOINT) if not 0xD800 <= cp <= 0xDFFF
+                           and (unicodedata.category(chr(cp)) != "Cn" or chr(cp).isspace())], np.int32)
+    normalized, source = Normalizer(lowercase).normalize(tf.constant(codepoints))
+    got = tf.RaggedTensor.from_value_rowids(normalized, source, nrows=len(codepoints)).to_list()
+    expected = [[ord(c) for c in normalize_char(int(cp), lowercase)] for cp in codepoints]
+    mismatches = [(hex(cp), g, e) for cp, g, e in zip(codepoints, got, expected) if g != e]
+    assert not mismatches, mismatches[:10]
