@@ -87,7 +87,10 @@ def server_args(batching: bool, poll_seconds: int = 60) -> List[str]:
     args = [f"--port={GRPC_PORT}", f"--rest_api_port={REST_PORT}",
             f"--model_config_file={CONFIG_DIR}/models.config",
             f"--model_config_file_poll_wait_seconds={poll_seconds}",
-            f"--monitoring_config_file={CONFIG_DIR}/monitoring.config"]
+            f"--monitoring_config_file={CONFIG_DIR}/monitoring.config",
+            # Off by default in TF Serving: without it the XLA decoding loops (translator, causal LM) and
+            # jit_compile exports fail on CPU.
+            "--xla_cpu_compilation_enabled=true"]
     if batching:
         args += ["--enable_batching=true", f"--batching_parameters_file={CONFIG_DIR}/batching_parameters.txt"]
     return args

@@ -37,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--monitoring_config_file", default="", help="text-format MonitoringConfig (Prometheus path)")
     add("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
         help="replay assets.extra/tf_serving_warmup_requests before a version becomes AVAILABLE")
-    add("--xla_cpu_compilation_enabled", type=_bool, nargs="?", const=True, default=False,
-        help="run models with XLA-compiled functions (exports made with jit_compile=True) on CPU; off, as in "
-             "TF Serving, such a model fails to load")
+    add("--xla_cpu_compilation_enabled", type=_bool, nargs="?", const=True, default=True,
+        help="run models with XLA-compiled functions on CPU (the translator's and causal LM's decoding loops, "
+             "exports made with jit_compile=True). On here; TF Serving's default is off, and false reproduces "
+             "it: such a model then fails to load, naming this flag")
     add("--grpc_max_threads", type=int, default=64, help="threads answering gRPC requests")
     add("--grpc_socket_path", default="", help="also serve gRPC on this UNIX socket")
     add("--rest_api_num_threads", type=int, default=16, help="threads answering REST requests")

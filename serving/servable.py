@@ -130,7 +130,8 @@ class Servable:
         """Load the SavedModel at `path` (raises ServingError when it cannot).
 
         As in TF Serving, a model with XLA-compiled functions runs on CPU only when
-        `xla_cpu_compilation_enabled`; TF Serving then fails its first compilation, we fail the load and say why.
+        `xla_cpu_compilation_enabled` (TF Serving then fails its first compilation; we fail the load and say why).
+        The server turns it on by default, TF Serving does not: `serving.config` passes the flag.
         """
         start = time.monotonic()
         meta_graph = read_serve_meta_graph(path)

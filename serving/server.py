@@ -86,7 +86,7 @@ class ModelServer:
                  max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
                  load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS,
                  max_string_bytes: Optional[int] = DEFAULT_MAX_STRING_BYTES,
-                 xla_cpu_compilation_enabled: bool = False):
+                 xla_cpu_compilation_enabled: bool = True):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError("Give exactly one of model_base_path and model_config_file")
         self.model_base_path, self.model_name = model_base_path, model_name

@@ -71,13 +71,13 @@ def test_warmup_compiles_every_bucket(exported):
     assert sizes == [2, *BUCKETS]  # the ordinary request, then one per bucket
 
 
-def test_model_server_serves_the_xla_export_with_xla_cpu_compilation_enabled(exported):
+def test_model_server_serves_the_xla_export(exported):
     from serving.client import GrpcClient
     from serving.server import ModelServer
 
     export_dir, expected = exported
     server = ModelServer(model_base_path=os.path.dirname(export_dir), model_name=MODEL_NAME, port=0,
-                         rest_api_port=None, file_system_poll_wait_seconds=0, xla_cpu_compilation_enabled=True)
+                         rest_api_port=None, file_system_poll_wait_seconds=0)  # the flag is on by default
     with server, GrpcClient(f"127.0.0.1:{server.grpc_port}", timeout=60) as client:
         predicted = client.predict(MODEL_NAME, {"text": np.array([t.encode() for t in TEXTS[:3]])},
                                    signature_name="serving_default")
@@ -86,13 +86,14 @@ def test_model_server_serves_the_xla_export_with_xla_cpu_compilation_enabled(exp
 
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="XLA on GPU needs no flag")
 def test_without_the_flag_the_load_fails_naming_it(exported):
-    """TF Serving's default (`--xla_cpu_compilation_enabled=false`): the XLA model does not serve on CPU."""
+    """TF Serving's default (`--xla_cpu_compilation_enabled=false`, which ours reproduces when given): the XLA
+    model does not serve on CPU."""
     from serving.errors import ServingError
     from serving.servable import Servable
 
     export_dir, _ = exported
     with pytest.raises(ServingError, match="--xla_cpu_compilation_enabled=true"):
-        Servable.load(MODEL_NAME, 1, export_dir)
+        Servable.load(MODEL_NAME, 1, export_dir, xla_cpu_compilation_enabled=False)
     assert Servable.load(MODEL_NAME, 1, export_dir, xla_cpu_compilation_enabled=True).signatures
 
 

@@ -56,6 +56,7 @@ def test_compose_and_kubernetes(deployment):
     assert "/srv/push/bert:/models/bert:ro" in service["volumes"]
     assert "--model_config_file=/config/models.config" in service["command"]
     assert "--batching_parameters_file=/config/batching_parameters.txt" in service["command"]
+    assert "--xla_cpu_compilation_enabled=true" in service["command"]  # the decoding loops are XLA
     assert service["ports"] == ["8500:8500", "8501:8501"]
     documents = list(yaml.safe_load_all(read(deployment["k8s.yaml"])))
     assert [d["kind"] for d in documents] == ["ConfigMap", "Deployment", "Service"]

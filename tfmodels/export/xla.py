@@ -10,8 +10,9 @@ all-padding inputs whose outputs are dropped; rows do not interact, so the answe
 
 `tf.saved_model.load` runs such an export as it is. TF Serving runs it on CPU only with XLA's CPU JIT
 switched on, `tensorflow_model_server --xla_cpu_compilation_enabled=true` (off by default: the first
-compilation then fails with a bad status); `python -m serving.server` takes the same flag and, without it,
-refuses to load the model, naming the flag. On GPU no flag is needed.
+compilation then fails with a bad status); `python -m serving.server` has it on by default, and with
+`--xla_cpu_compilation_enabled=false` refuses to load the model, naming the flag. On GPU no flag is needed.
+The translator's and causal LM's exports (XLA decoding loops) need the flag on TF Serving as well.
 """
 
 from typing import Callable, Sequence
