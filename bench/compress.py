@@ -57,6 +57,7 @@ from tfmodels import compress, export  # noqa: E402
 from tfmodels.examples import quickstart  # noqa: E402
 from tfmodels.export import xla  # noqa: E402
 from tfmodels.export.litert import LiteRTClassifier, export_litert  # noqa: E402
+from tfmodels.utils import cpu  # noqa: E402
 
 ONNX_PYTHON = os.path.join(REPO, ".venv-onnx", "bin", "python")
 TEXT_FEATURE = "text"
@@ -307,7 +308,7 @@ def main(argv=None):
     report["variants"] = variants = measure_variants(args, models, preprocessor, test, work)
     report.update(headline(variants))
     report.update(seconds=round(time.time() - started), sequence_length=args.sequence_length,
-                  threads=args.threads, test_examples=len(test[0]), fast=args.fast, cpu=latency.cpu_description())
+                  threads=args.threads, test_examples=len(test[0]), fast=args.fast, cpu=cpu.describe())
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report))

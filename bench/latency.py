@@ -5,7 +5,6 @@ with the same code. The host is noisy: `interleaved` alternates the sides round 
 and reports medians.
 """
 
-import os
 import statistics
 import time
 from typing import Callable, Dict
@@ -45,20 +44,3 @@ def interleaved(sides: Dict[str, Dict[str, Callable[[], object]]], *, rounds: in
                    f"rows_per_s_batch{batch_rows}": round(statistics.median(s["batch"]), 2)}
             for name, s in samples.items()}
 
-
-def cpu_description() -> Dict[str, object]:
-    """The CPU a benchmark ran on: its model name, core count and the vector/matrix flags that pick kernels
-    (AVX2, AVX-512, VNNI, AMX), from /proc/cpuinfo (Linux; empty fields elsewhere)."""
-    name, flags = "", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and not name:
-                    name = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8")
-    return {"name": name, "cores": os.cpu_count(), "flags": [f for f in wanted if f in flags]}

@@ -25,11 +25,6 @@ SERVE_TAG = "serve"
 DEFAULT_SIGNATURE = "serving_default"
 
 
-def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDef map of the `serve` MetaGraph of the SavedModel at `path`."""
-    return dict(read_serve_meta_graph(path).signature_def)
-
-
 def compiles_with_xla(meta_graph: meta_graph_pb2.MetaGraphDef) -> bool:
     """Whether any function of the graph must be compiled by XLA (`tf.function(jit_compile=True)`)."""
     return any(function.attr["_XlaMustCompile"].b for function in meta_graph.graph_def.library.function)

@@ -130,7 +130,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
 
 def config_from_args(args):
     """A PipelineConfig from the parsed flags (preparing the task's packaged data when no --data-root)."""
-    from tfx_pipeline.pipeline import PipelineConfig, cpu_has_bfloat16
+    from tfmodels.utils.cpu import has_bfloat16_matmul
+    from tfx_pipeline.pipeline import PipelineConfig
 
     task = tasks.get(args.task)
     root = os.path.abspath(args.root)
@@ -139,7 +140,7 @@ def config_from_args(args):
     options = task.options_from_args(args, data_root)
     precision = args.precision
     if precision == "auto":
-        precision = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+        precision = "mixed_bfloat16" if has_bfloat16_matmul() else "float32"
     return PipelineConfig(
         data_root=data_root,
         pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(root, "root")),

@@ -21,16 +21,6 @@ PREPROCESSING_FN = "tfx_pipeline.transform_module.preprocessing_fn"
 RUN_FN = "tfx_pipeline.trainer_module.run_fn"
 
 
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16); elsewhere bfloat16 is emulated, slower."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 @dataclasses.dataclass
 class PipelineConfig:
     """Everything `create_pipeline` needs; the CLI flags map onto these fields and the task's `options`."""

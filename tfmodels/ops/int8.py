@@ -30,6 +30,8 @@ import functools
 import tensorflow as tf
 from keras import ops
 
+from tfmodels.utils.cpu import has_bfloat16_matmul
+
 INT8_MAX = 127.0
 BFLOAT16, DYNAMIC_INT8, FLOAT32 = "bfloat16", "dynamic_int8", "float32"
 INT8_PATHS = (BFLOAT16, DYNAMIC_INT8, FLOAT32)
@@ -169,12 +171,7 @@ def _fast_bfloat16_matmul():
 
     if not _pywrap_util_port.IsMklEnabled() or tf.config.list_physical_devices("GPU"):
         return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return has_bfloat16_matmul()
 
 
 @functools.lru_cache(maxsize=None)
