@@ -27,7 +27,8 @@ batch-1 latency of the exported signature, raw text in), `onnxruntime_fp32_p50_m
 (the peer, token ids in), `int8_size_ratio` (fp32 size / int8 size), `int8_accuracy_drop`, `int8_speedup`,
 `student_speedup`, `student_accuracy_drop` (accuracy points; speedups are p50 batch-1 latency ratios of the
 exported signature), `best_vs_onnxruntime_latency` (our fastest variant within 1 accuracy point of fp32,
-token-id p50 latency ours / ONNX Runtime fp32), the CPU's name and flags, and the per-variant table.
+token-id p50 latency ours / ONNX Runtime fp32), the CPU's name and flags, and the per-variant table. The XLA
+figures are null under `--no-xla` (which `--fast` sets).
 
     .venv/bin/python bench/compress.py [--train-examples 2048 --test-examples 500 ...] [--fast]
 """
@@ -64,7 +65,7 @@ TEXT_FEATURE = "text"
 BATCH_ROWS = 32
 FAST = dict(train_examples=64, test_examples=64, unlabelled_examples=128, sequence_length=32, epochs=1,
             distill_epochs=1, prune_heads=6, importance_examples=16, recover_steps=2, rounds=1, batch1_calls=3,
-            batch_calls=1)
+            batch_calls=1, no_xla=True)
 
 
 def parse_args(argv=None):
@@ -88,6 +89,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-calls", type=int, default=3, help="batch-32 calls per variant per round")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads, both sides")
     parser.add_argument("--no-peer", action="store_true", help="skip ONNX Runtime (no .venv-onnx)")
+    parser.add_argument("--no-xla", action="store_true",
+                        help="skip the xla/int8_xla variants (--fast does: their compiles outlast a smoke run; "
+                             "tests/export/test_export_xla.py checks the XLA export)")
     parser.add_argument("--fast", action="store_true", help="tiny settings: a smoke run (the notebook's CI setting)")
     parser.add_argument("--work-dir", help="keep the exports here (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -246,8 +250,9 @@ def measure_variants(args, models, preprocessor, test, work):
 
     variants, exported_sides, token_sides = {}, {}, {}
     exports = {name: (model, {}) for name, model in models.items()}
-    exports["xla"] = (teacher, {"jit_compile": True})
-    exports["int8_xla"] = (models["int8"], {"jit_compile": True})
+    if not args.no_xla:
+        exports["xla"] = (teacher, {"jit_compile": True})
+        exports["int8_xla"] = (models["int8"], {"jit_compile": True})
     for name, (model, options) in exports.items():
         directory = export_variant(model, preprocessor, os.path.join(work, name, "1"), **options)
         signature = tf.saved_model.load(directory).signatures[export.TEXT_SIGNATURE]
@@ -330,9 +335,9 @@ def headline(variants):
     peer = lambda kind: variants.get(f"onnxruntime_{kind}", {}).get("token_ids_p50_ms_batch1")  # noqa: E731
     figures = {
         "export_fp32_p50_ms": fp32["p50_ms_batch1"],
-        "export_xla_p50_ms": variants["xla"]["p50_ms_batch1"],
+        "export_xla_p50_ms": variants.get("xla", {}).get("p50_ms_batch1"),
         "export_int8_p50_ms": int8["p50_ms_batch1"],
-        "export_int8_xla_p50_ms": variants["int8_xla"]["p50_ms_batch1"],
+        "export_int8_xla_p50_ms": variants.get("int8_xla", {}).get("p50_ms_batch1"),
         "onnxruntime_fp32_p50_ms": peer("fp32"),
         "onnxruntime_int8_p50_ms": peer("int8"),
         "int8_size_ratio": round(fp32["saved_model_bytes"] / int8["saved_model_bytes"], 2),

@@ -76,7 +76,8 @@ def test_pretraining_learns_and_fine_tunes(tmp_path):
     # with it) its weights come back unchanged; the unlabelled task text joins the documents.
     resumed_dir = tmp_path / "resumed"
     resumed = run(resume_dir=str(first), output_dir=str(resumed_dir), pretrain_steps=20,
-                  learning_rate=0.0, task_text_copies=1, **settings)
+                  learning_rate=0.0, task_text_copies=1, **{**settings, "finetune_seeds": ()})
+    assert resumed["finetune_accuracy_pretrained"] is None and resumed["finetune_random_init"]["runs"] == []
     pretraining = resumed["pretraining"]
     assert pretraining["resumed_from"] == result["pretraining"]
     assert pretraining["steps"] == 20

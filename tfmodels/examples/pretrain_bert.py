@@ -170,6 +170,8 @@ def labelled_reviews(frame, task, skip, seed):
 
 
 def summary(values):
+    if not values:  # not fine-tuned
+        return {"mean": None, "std": None, "runs": []}
     return {"mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4),
             "runs": [round(v, 4) for v in values]}
 
@@ -205,7 +207,8 @@ def run(
 ):
     """Pretrains (or, with ``pretrained_dir``, loads the encoder and vocabulary an earlier run saved
     there), then fine-tunes pretrained and random-init encoders with each seed in
-    ``finetune_seeds``. Returns the numbers, also printed as one JSON line.
+    ``finetune_seeds`` (none: pretraining only, the fine-tune figures null). Returns the numbers,
+    also printed as one JSON line.
 
     ``norm_first`` and ``pretrain_dropout`` set the pretrained encoder's blocks (BERT's post-LN and
     0.1 by default); both fine-tuned encoders, pretrained and random, use ``finetune_dropout``.
@@ -257,16 +260,19 @@ def run(
             learning_rate=learning_rate)
 
     t = time.time()
-    accuracies = compare_fine_tuning(
-        encoder, tokenizer, (texts[:finetune_train], labels[:finetune_train]),
-        (texts[-finetune_test:], labels[-finetune_test:]), finetune_seeds,
-        dropout=finetune_dropout, sequence_length=finetune_sequence_length, batch_size=batch_size,
-        epochs=finetune_epochs, learning_rate=finetune_learning_rate)
+    accuracies = {"pretrained": [], "random_init": []}
+    if finetune_seeds:  # none: pretraining only
+        accuracies = compare_fine_tuning(
+            encoder, tokenizer, (texts[:finetune_train], labels[:finetune_train]),
+            (texts[-finetune_test:], labels[-finetune_test:]), finetune_seeds,
+            dropout=finetune_dropout, sequence_length=finetune_sequence_length, batch_size=batch_size,
+            epochs=finetune_epochs, learning_rate=finetune_learning_rate)
     finetune_seconds = time.time() - t
     pretrained, random_init = summary(accuracies["pretrained"]), summary(accuracies["random_init"])
-    print(f"{finetune_task} ({finetune_train} train / {finetune_test} test, {len(finetune_seeds)} "
-          f"seeds): pretrained encoder {pretrained['mean']:.3f} +- {pretrained['std']:.3f}, random "
-          f"init {random_init['mean']:.3f} +- {random_init['std']:.3f}")
+    if finetune_seeds:
+        print(f"{finetune_task} ({finetune_train} train / {finetune_test} test, {len(finetune_seeds)} "
+              f"seeds): pretrained encoder {pretrained['mean']:.3f} +- {pretrained['std']:.3f}, random "
+              f"init {random_init['mean']:.3f} +- {random_init['std']:.3f}")
     config = encoder.config
     result = {
         "vocab_size": tokenizer.vocabulary_size(),
@@ -452,8 +458,8 @@ def main(argv=None):
         else:
             parser.add_argument(flag, type=type(default), default=default, help=help_text)
             numbers.append(name)
-    parser.add_argument("--finetune-seeds", type=int, nargs="+", default=list(defaults["finetune_seeds"].default),
-                        help="one fine-tuning run of each encoder per seed")
+    parser.add_argument("--finetune-seeds", type=int, nargs="*", default=list(defaults["finetune_seeds"].default),
+                        help="one fine-tuning run of each encoder per seed (none: pretrain only)")
     parser.add_argument("--output-dir", default="artifacts/pretrain_bert",
                         help="where the pretrained encoder (.keras), vocab.txt and results.json go")
     parser.add_argument("--pretrained-dir", default=None,
