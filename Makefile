@@ -29,8 +29,10 @@ quickstart: $(STAMP)
 # Two sessions in .venv, e2e first, so that workers start fresh halfway (tools/run_tests.sh says why); then the
 # newest end (.venv-newest) on NEWEST_CI_TESTS, the fast tests plus one export -> serve round trip. The last lines
 # give each session's environment and pass count. With PYTEST_ARGS (a selection) only .venv runs.
+# The two bootstraps run side by side (-j2; pip is mostly one core), each one's output kept together (-O).
 XDIST ?= -n 2 --dist loadgroup
-test: $(STAMP) $(if $(PYTEST_ARGS),,$(NEWEST_STAMP))
+test:
+	@$(MAKE) --no-print-directory -j2 -O $(STAMP) $(if $(PYTEST_ARGS),,$(NEWEST_STAMP))
 	$(if $(PYTEST_ARGS),,NEWEST_PYTHON=$(NEWEST_VENV)/bin/python NEWEST_ARGS="$(NEWEST_XDIST) $(NEWEST_CI_TESTS)") \
 	bash tools/run_tests.sh $(PY) $(XDIST) $(PYTEST_ARGS)
 

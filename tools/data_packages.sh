@@ -13,11 +13,16 @@ install_data_packages() {
 }
 
 # Parallel Bible text for the translation model (Debian packages); optional, the tests skip without it.
+# `make test` runs both bootstraps at once: one apt at a time (flock), the second then finds the packages installed.
 install_bible_modules() {
-  if ! dpkg -s sword-text-kjv sword-text-sparv >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-      && [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1 \
-      || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1)) \
-      || echo "bootstrap: warning: could not install sword-text-kjv/sword-text-sparv; translation tests will skip" >&2
-  fi
+  mkdir -p .cache
+  (
+    flock 9
+    if ! dpkg -s sword-text-kjv sword-text-sparv >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+        && [ "$(id -u)" = 0 ]; then
+      (apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1 \
+        || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1)) \
+        || echo "bootstrap: warning: could not install sword-text-kjv/sword-text-sparv; translation tests will skip" >&2
+    fi
+  ) 9>.cache/apt.lock
 }

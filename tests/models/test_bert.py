@@ -288,3 +288,47 @@ def test_pretrainer_harness(random_bert_inputs):
         expected_num_trainable_weights=ENCODER_WEIGHTS + 5 + 2,
         output_dtype="float32",
     )
+
+
+def _variables_made_while_tracing(call):
+    """Names of the variables `call()` creates inside a `tf.function` trace (each one forces a second trace)."""
+    import tensorflow as tf
+
+    made = []
+
+    def creator(next_creator, **kwargs):
+        if tf.inside_function():
+            made.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(creator):
+        call()
+    return made
+
+
+@pytest.mark.parametrize("data", ["arrays", "dataset"])
+def test_first_fit_and_evaluate_trace_their_step_once(data, random_bert_inputs):
+    """The optimizer's slots and the metrics' variables exist before the first trace (tfmodels.utils.tracing):
+    Keras alone makes them inside it, and tf.function then traces the whole step again."""
+    import tensorflow as tf
+
+    x, y = random_bert_inputs(8, 16, 64), np.arange(8) % 2
+
+    def compiled():
+        model = BertClassifier(BertEncoder(tiny_config()), num_classes=2)
+        model.compile(optimizer="adam", metrics=["accuracy"])
+        return model
+
+    def data_for(model):
+        if data == "arrays":
+            return dict(x=x, y=y, batch_size=4)
+        return dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(4))
+
+    model = compiled()
+    assert _variables_made_while_tracing(lambda: model.fit(**data_for(model), epochs=1, verbose=0)) == []
+    fresh = compiled()
+    assert _variables_made_while_tracing(lambda: fresh.evaluate(**data_for(fresh), verbose=0)) == []
+    # Keras' own fit, on the same model class, still makes them in the trace: the build is what prevents it.
+    plain = compiled()
+    made = _variables_made_while_tracing(lambda: keras.Model.fit(plain, **data_for(plain), epochs=1, verbose=0))
+    assert any("momentum" in name for name in made), made

@@ -9,6 +9,7 @@ from tfmodels.layers.dense import Dense
 from tfmodels.layers.dropout import Dropout
 from tfmodels.layers.quantization import pop_quantized_layers, requantize, with_quantized_layers
 from tfmodels.utils.from_preset import FromPreset
+from tfmodels.utils.tracing import build_before_first_trace
 
 
 def logits_head(features, num_classes, dropout, initializer_range, name):
@@ -112,6 +113,7 @@ class RawInputTask(FromPreset):
     def fit(self, x=None, y=None, sample_weight=None, validation_data=None, **kwargs):
         """``keras.Model.fit``; with a preprocessor, ``x`` (and ``validation_data``) may be raw."""
         x, y, sample_weight = self._adapt(x, y, sample_weight)
+        build_before_first_trace(self, x, y, sample_weight)
         return super().fit(
             x, y, sample_weight=sample_weight,
             validation_data=self._adapt_validation(validation_data), **kwargs,
@@ -120,6 +122,7 @@ class RawInputTask(FromPreset):
     def evaluate(self, x=None, y=None, sample_weight=None, **kwargs):
         """``keras.Model.evaluate``; with a preprocessor, ``x`` may be raw."""
         x, y, sample_weight = self._adapt(x, y, sample_weight)
+        build_before_first_trace(self, x, y, sample_weight)
         return super().evaluate(x, y, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, **kwargs):
