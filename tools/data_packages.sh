@@ -17,7 +17,7 @@ install_data_packages() {
 install_bible_modules() {
   mkdir -p .cache
   (
-    flock 9
+    ! command -v flock >/dev/null || flock 9
     if ! dpkg -s sword-text-kjv sword-text-sparv >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
         && [ "$(id -u)" = 0 ]; then
       (apt-get install -y -q sword-text-kjv sword-text-sparv >/dev/null 2>&1 \
