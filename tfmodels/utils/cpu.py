@@ -8,23 +8,23 @@ KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnn
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_flags() -> frozenset:
-    """The `flags` of /proc/cpuinfo's first CPU (empty where there is no /proc/cpuinfo)."""
+def _first_cpu_field(key: str) -> str:
+    """The value of /proc/cpuinfo's first `key` line ("" where there is none, or no /proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo") as f:
-            return frozenset(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
-    except OSError:
-        return frozenset()
-
-
-@functools.lru_cache(maxsize=None)
-def cpu_name() -> str:
-    """/proc/cpuinfo's `model name` ("" where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(key)), "")
     except OSError:
         return ""
+
+
+def cpu_flags() -> frozenset:
+    """The `flags` of /proc/cpuinfo's first CPU (empty where there is no /proc/cpuinfo)."""
+    return frozenset(_first_cpu_field("flags").split())
+
+
+def cpu_name() -> str:
+    """/proc/cpuinfo's `model name` ("" where there is none)."""
+    return _first_cpu_field("model name")
 
 
 def has_bfloat16_matmul() -> bool:

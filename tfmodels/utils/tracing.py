@@ -27,7 +27,9 @@ def build_before_first_trace(model, x, y=None, sample_weight=None):
         return
     if getattr(model, "optimizer", None) is None:  # not compiled: nothing to train or score yet
         return
+    if x is None:
+        return
     batch = x.element_spec if isinstance(x, tf.data.Dataset) else (x, y, sample_weight)
-    if x is None or not _described(batch):
+    if not _described(batch):
         return
     symbolic_build(data_batch=batch)
