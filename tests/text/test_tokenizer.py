@@ -236,3 +236,37 @@ def test_normalizer_maps_every_code_point_as_the_python_rule(lowercase):
     expected = [[ord(c) for c in normalize_char(int(cp), lowercase)] for cp in codepoints]
     mismatches = [(hex(cp), g, e) for cp, g, e in zip(codepoints, got, expected) if g != e]
     assert not mismatches, mismatches[:10]
+
+
+def test_normalization_tables_are_cached_across_processes_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    """`build_table` stores the computed tables in the cache folder and the next process reads them back, equal;
+    a damaged file is computed again and replaced, and an unwritable folder only costs the time."""
+    import dataclasses
+
+    from tfmodels.text import normalization
+
+    def equal(a, b):
+        return all(np.array_equal(getattr(a, f.name), getattr(b, f.name)) and getattr(a, f.name).dtype
+                   == getattr(b, f.name).dtype for f in dataclasses.fields(normalization.NormalizationTable))
+
+    monkeypatch.setenv("TFMODELS_CACHE", str(tmp_path / "cache"))
+    computed = normalization.compute_table(False)
+    normalization.build_table.cache_clear()
+    try:
+        assert equal(normalization.build_table(False), computed)
+        stored, = (tmp_path / "cache").iterdir()
+        assert stored.name.startswith("bert-normalization-cased-unicode") and stored.suffix == ".npz"
+        assert equal(normalization._read_table(str(stored)), computed)  # what the next process reads
+
+        stored.write_bytes(stored.read_bytes()[:1000])  # cut short
+        assert normalization._read_table(str(stored)) is None
+        normalization.build_table.cache_clear()
+        assert equal(normalization.build_table(False), computed)
+        assert equal(normalization._read_table(str(stored)), computed)  # replaced whole
+
+        (tmp_path / "file").write_text("")
+        monkeypatch.setenv("TFMODELS_CACHE", str(tmp_path / "file" / "cache"))  # cannot be created
+        normalization.build_table.cache_clear()
+        assert equal(normalization.build_table(False), computed)
+    finally:
+        normalization.build_table.cache_clear()

@@ -12,6 +12,7 @@ import time
 from typing import Optional, Sequence
 
 from tfmodels.distribute.multi_worker import tf_config_for
+from tfmodels.utils.cache import cache_dir as default_cache_dir
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list:
@@ -64,7 +65,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
 def loopback_bind_library(cache_dir: Optional[str] = None) -> str:
     """The bind() shim above as a shared library (compiled once with the system C compiler, cached by its
     source's hash). Raises RuntimeError naming the problem when it cannot be built."""
-    cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "tfmodels")
+    cache_dir = cache_dir or default_cache_dir()
     digest = hashlib.sha256(_BIND_LOOPBACK_C.encode()).hexdigest()[:16]
     library = os.path.join(cache_dir, f"bind_loopback-{digest}.so")
     if os.path.exists(library):

@@ -3,6 +3,7 @@ and detokenizes (``Translator``, ``export_translator``; formerly ``tfmodels.mode
 
 import tensorflow as tf
 
+from tfmodels.export.archive import SERVING_SAVE_OPTIONS
 from tfmodels.export.signatures import (
     COMPLETION_OUTPUT,
     EXAMPLES_INPUT,
@@ -117,7 +118,7 @@ def export_translator(translator, export_dir, example_feature=None, warmup_texts
             return serve(tf.io.parse_example(examples, spec)[example_feature])
 
         signatures[TRANSLATE_EXAMPLES_SIGNATURE] = serve_examples
-    tf.saved_model.save(translator, export_dir, signatures=signatures)
+    tf.saved_model.save(translator, export_dir, signatures=signatures, options=SERVING_SAVE_OPTIONS)
     if warmup_texts:
         write_prediction_logs(export_dir, [predict_warmup_log(
             TRANSLATE_SIGNATURE, {TRANSLATE_INPUT: list(warmup_texts)}, model_name=model_name)])

@@ -26,10 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import os
+import tempfile
 import unicodedata
+import zipfile
 
 import numpy as np
 import tensorflow as tf
+
+from tfmodels.utils.cache import cache_dir
 
 MAX_CODEPOINT = 0x110000
 _PAGE_BITS = 8
@@ -138,7 +144,54 @@ class NormalizationTable:
 
 @functools.lru_cache(maxsize=None)
 def build_table(lowercase: bool) -> NormalizationTable:
-    """Builds the normalization table (about a second; cached per process)."""
+    """The normalization table, once per process: read from the tfmodels cache folder
+    (``tfmodels.utils.cache``) when an earlier process stored it for the same Unicode database and the
+    same code of this module, else computed (1.5-3.5 s of Python, which every process that builds a
+    tokenizer used to pay) and stored there. A missing, damaged or unwritable cache only costs the time."""
+    path = _table_cache_path(lowercase)
+    table = _read_table(path)
+    if table is None:
+        table = compute_table(lowercase)
+        _write_table(path, table)
+    return table
+
+
+def _table_cache_path(lowercase: bool) -> str:
+    with open(__file__, "rb") as f:  # any change to this module makes new tables
+        code = hashlib.sha256(f.read()).hexdigest()[:16]
+    casing = "uncased" if lowercase else "cased"
+    return os.path.join(
+        cache_dir(), f"bert-normalization-{casing}-unicode{unicodedata.unidata_version}-{code}.npz"
+    )
+
+
+def _read_table(path: str) -> NormalizationTable | None:
+    try:
+        with np.load(path) as data:  # arrays only: no pickles are read
+            return NormalizationTable(
+                **{field.name: data[field.name] for field in dataclasses.fields(NormalizationTable)}
+            )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def _write_table(path: str, table: NormalizationTable) -> None:
+    partial = None
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=os.path.dirname(path), suffix=".partial", delete=False
+        ) as f:
+            partial = f.name
+            np.savez(f, **dataclasses.asdict(table))
+        os.replace(partial, path)  # whole or not at all, also with processes starting at once
+    except OSError:
+        if partial and os.path.exists(partial):
+            os.remove(partial)
+
+
+def compute_table(lowercase: bool) -> NormalizationTable:
+    """Computes the normalization table from ``unicodedata`` (what :func:`build_table` caches)."""
     replacements: dict[tuple, int] = {(): 1}  # id 0 is reserved for "unchanged"
     flat = np.zeros(MAX_CODEPOINT, np.int32)
     for cp in range(MAX_CODEPOINT):
