@@ -24,6 +24,7 @@ from tfx_pipeline.cli import (
     run_and_summarise,
     runner_master,
     sample_requests,
+    stop_cleanly_on_sigterm,
 )
 from tfx_pipeline.data_checks import DataError
 
@@ -108,4 +109,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())

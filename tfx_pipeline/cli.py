@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -194,6 +195,14 @@ def filter_harmless_warnings(drop: bool = True) -> None:
             logger.addFilter(_DropHarmlessWarnings(name))
         for f in installed if not drop else ():
             logger.removeFilter(f)
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """From the command line: SIGTERM (`kill`, a scheduler's or a CI's timeout) ends the command as Ctrl-C
+    does, by an exception, so that what the run started in sessions of their own, which the signal does not
+    reach (a Flink or Spark cluster, an infra-validation model server), is stopped on the way out instead of
+    left running. Exit status 143 (128 + SIGTERM), as a plain kill gives."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def quiet_logs(args, argv) -> None:

@@ -118,6 +118,7 @@ def _quiet_python_logs() -> None:
 
 
 if __name__ == "__main__":
+    cli.stop_cleanly_on_sigterm()
     exit_code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -91,14 +91,35 @@ def test_pipeline_on_a_local_cluster_gives_the_local_runs_outputs(tmp_path, revi
             assert "Asked to launch executor" in (logs / f"{worker}.log").read_text(), worker
 
 
-def test_a_failed_run_stops_its_cluster(tmp_path):
-    """An error inside the run (here, right after the cluster came up) still stops every process it started."""
-    from tfx_pipeline.beam_clusters import PROCESSES_FILE, portable_runner_args
+def test_a_killed_run_stops_its_cluster(tmp_path, reviews):
+    """SIGTERM to `python -m tfx_pipeline run --runner flink` once its cluster is up (what a scheduler's timeout
+    sends) ends the run as an exception does, and the way out stops every process of the cluster, though
+    each runs in a session of its own that the signal does not reach."""
+    import signal
+    import subprocess
+    import sys
+    import time
 
-    with pytest.raises(RuntimeError, match="the run failed"):
-        with portable_runner_args("flink", log_dir=str(tmp_path)) as args:
-            assert any(arg.startswith("--job_endpoint=127.0.0.1:") for arg in args)
-            raise RuntimeError("the run failed")
-    started = json.loads((tmp_path / PROCESSES_FILE).read_text())
-    assert len(started) == 4
-    assert [name for name, pid in started.items() if _alive(pid)] == []
+    from testlib.pipeline import REPO
+
+    from tfx_pipeline.beam_clusters import PROCESSES_FILE
+
+    started_file = tmp_path / "root" / "flink-cluster-logs" / PROCESSES_FILE
+    run = subprocess.Popen([sys.executable, "-m", "tfx_pipeline", "run", "--root", str(tmp_path), "--data-root",
+                            str(reviews), "--runner", "flink", *RUN], cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+
+    def started_processes():
+        try:
+            return json.loads(started_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):  # not yet, or being written
+            return {}
+
+    deadline = time.monotonic() + 300
+    while len(started_processes()) < 4:  # the job server, the last, has been started
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0][-3000:]
+        time.sleep(0.5)
+    run.send_signal(signal.SIGTERM)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert [name for name, pid in started_processes().items() if _alive(pid)] == []
