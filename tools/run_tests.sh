@@ -28,6 +28,9 @@ session() {  # session LABEL PYTHON ARGS...: one pytest run; its exit code in $r
   rm -f "$log"
 }
 
+# The host's speed at the start and the end (tools/host_speed.py): a shared host's load moves suite times by
+# tens of percent, so a CI time is read together with these.
+speed_start=$("$python" "$(dirname "$0")/host_speed.py" 2>/dev/null)
 session "e2e" "$python" -m e2e "$@"
 e2e=$rc
 session "rest" "$python" -m "not e2e" "$@"
@@ -38,9 +41,11 @@ if [ -n "${NEWEST_PYTHON:-}" ]; then
   session "newest" "$NEWEST_PYTHON" -m "not e2e" ${NEWEST_ARGS:-}
   newest=$rc
 fi
+speed_end=$("$python" "$(dirname "$0")/host_speed.py" 2>/dev/null)
 echo
 echo "== make test: sessions =="
 printf '%s\n' "${summary[@]}"
+echo "host speed at the start: ${speed_start:-unknown}; at the end: ${speed_end:-unknown}"
 if [ "$e2e" -eq 5 ] && [ "$rest" -eq 5 ] && [ "$newest" -eq 5 ]; then exit 5; fi
 for rc in "$e2e" "$rest" "$newest"; do
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then exit "$rc"; fi
