@@ -146,7 +146,7 @@ class NormalizationTable:
 def build_table(lowercase: bool) -> NormalizationTable:
     """The normalization table, once per process: read from the tfmodels cache folder
     (``tfmodels.utils.cache``) when an earlier process stored it for the same Unicode database and the
-    same code of this module, else computed (1.5-3.5 s of Python, which every process that builds a
+    same code of this module, else computed (1-2 s of Python, which every process that builds a
     tokenizer used to pay) and stored there. A missing, damaged or unwritable cache only costs the time."""
     path = _table_cache_path(lowercase)
     table = _read_table(path)
