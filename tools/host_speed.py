@@ -1,7 +1,8 @@
 """How fast this host runs Python right now: a fixed interpreter workload, timed for about a second.
 
 The test suite's time on a shared host moves by tens of percent from one hour to the next as neighbours load
-it (the same code's translate pipeline run took 69 s, then 108 s fifty minutes later). `make test` prints this
+it (one translate pipeline run took 69 s, then 108 s fifty minutes later, with no change in between that
+slows it). `make test` prints this
 score at its start and end, so that two CI times are compared together with the host speed each ran at.
 Most of the suite's time is single-threaded Python (tracing, TFX orchestration, Beam), hence the workload.
 

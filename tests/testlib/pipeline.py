@@ -7,12 +7,18 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_cli(work_dir, *flags, timeout=1500):
-    """`python -m tfx_pipeline run --root work_dir FLAGS...`; returns (exit code, stdout + stderr)."""
+def cli_command(work_dir, *flags):
+    """`python -m tfx_pipeline run --root work_dir FLAGS...` as an argument list, and the environment it runs in
+    (this checkout first on the path): `(command, env)`, to run from `REPO`."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "tfx_pipeline", "run", "--root", str(work_dir), *flags],
-                            capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    return [sys.executable, "-m", "tfx_pipeline", "run", "--root", str(work_dir), *flags], env
+
+
+def run_cli(work_dir, *flags, timeout=1500):
+    """`python -m tfx_pipeline run --root work_dir FLAGS...`; returns (exit code, stdout + stderr)."""
+    command, env = cli_command(work_dir, *flags)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     return result.returncode, result.stdout + result.stderr
 
 

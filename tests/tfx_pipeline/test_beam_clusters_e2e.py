@@ -97,17 +97,15 @@ def test_a_killed_run_stops_its_cluster(tmp_path, reviews):
     each runs in a session of its own that the signal does not reach."""
     import signal
     import subprocess
-    import sys
     import time
 
-    from testlib.pipeline import REPO
+    from testlib.pipeline import REPO, cli_command
 
     from tfx_pipeline.beam_clusters import PROCESSES_FILE
 
     started_file = tmp_path / "root" / "flink-cluster-logs" / PROCESSES_FILE
-    run = subprocess.Popen([sys.executable, "-m", "tfx_pipeline", "run", "--root", str(tmp_path), "--data-root",
-                            str(reviews), "--runner", "flink", *RUN], cwd=REPO, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+    command, env = cli_command(tmp_path, "--data-root", str(reviews), "--runner", "flink", *RUN)
+    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def started_processes():
         try:

@@ -156,12 +156,17 @@ def build_table(lowercase: bool) -> NormalizationTable:
     return table
 
 
-def _table_cache_path(lowercase: bool) -> str:
+@functools.lru_cache(maxsize=None)
+def _module_digest() -> str:
     with open(__file__, "rb") as f:  # any change to this module makes new tables
-        code = hashlib.sha256(f.read()).hexdigest()[:16]
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def _table_cache_path(lowercase: bool) -> str:
     casing = "uncased" if lowercase else "cased"
     return os.path.join(
-        cache_dir(), f"bert-normalization-{casing}-unicode{unicodedata.unidata_version}-{code}.npz"
+        cache_dir(),
+        f"bert-normalization-{casing}-unicode{unicodedata.unidata_version}-{_module_digest()}.npz",
     )
 
 
