@@ -8,7 +8,8 @@ PYTEST_ARGS ?=
 
 .PHONY: demo quickstart test test-fast test-newest bench lock clean-venv
 
-$(STAMP): pyproject.toml requirements/lock.txt requirements/lock-tfx121.txt tools/bootstrap.sh tools/find_python.sh tools/data_packages.sh
+$(STAMP): pyproject.toml requirements/lock.txt requirements/lock-tfx121.txt tools/bootstrap.sh tools/find_python.sh \
+	tools/data_packages.sh tools/venv_install.sh
 	bash tools/bootstrap.sh
 	touch $(STAMP)
 
@@ -53,10 +54,13 @@ NEWEST_CI_TESTS ?= tests/test_imports.py tests/test_packaging.py tests/distribut
 	tests/text/test_tokenizer.py tests/text/test_byte_pair.py \
 	tests/export/test_export_classifier.py::test_model_server_answers_predict_and_classify_on_raw_text \
 	--deselect tests/test_packaging.py::test_the_wheel_installs_in_a_fresh_python_312_venv
-$(NEWEST_STAMP): pyproject.toml requirements/lock-newest.txt tools/bootstrap_newest.sh tools/find_python.sh tools/data_packages.sh
+$(NEWEST_STAMP): pyproject.toml requirements/lock-newest.txt tools/bootstrap_newest.sh tools/find_python.sh \
+	tools/data_packages.sh tools/venv_install.sh
 	VENV_NEWEST=$(NEWEST_VENV) bash tools/bootstrap_newest.sh
 
+# The wheelhouse too: tests/test_packaging.py installs the built wheel from it into a fresh venv.
 test-newest: $(NEWEST_STAMP)
+	@VENV_NEWEST=$(NEWEST_VENV) bash tools/bootstrap_newest.sh --wheelhouse
 	$(NEWEST_VENV)/bin/python -m pytest -m "not e2e" $(NEWEST_XDIST) $(NEWEST_TESTS) $(PYTEST_ARGS)
 
 bench: $(STAMP)

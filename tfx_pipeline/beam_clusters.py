@@ -300,6 +300,20 @@ def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_
             yield args + ([f"--parallelism={workers}"] if runner == "flink" else [])
     except BaseException:
         processes.stop_all()
-        raise  # the work directory stays: it holds the logs the error names
+        _drop_jar_copies(work_dir)
+        raise  # the rest of the work directory stays: the logs the error names, the settings
     processes.stop_all()
     shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _drop_jar_copies(work_dir: str) -> None:
+    """Removes the cluster's copies of the job server's jars from a failed run's work directory (Flink's blob
+    stores, the jars in Spark's application folders): some hundred MB per job, and nothing to read."""
+    for folder, subfolders, files in os.walk(work_dir):
+        for name in [name for name in subfolders if name.startswith("blobStore-")]:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            subfolders.remove(name)
+        for name in files:
+            if name.endswith(".jar"):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(folder, name))

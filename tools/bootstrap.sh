@@ -15,6 +15,8 @@ VENV=${VENV:-.venv}
 . tools/find_python.sh
 # shellcheck source=tools/data_packages.sh
 . tools/data_packages.sh
+# shellcheck source=tools/venv_install.sh
+. tools/venv_install.sh
 
 GLIBC=$(glibc_version)
 if [ -z "${TFX_SET:-}" ]; then
@@ -48,10 +50,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade "pip<25" wheel "setuptools>=64,<75"
+choose_installer "$VENV/bin/python"
+echo "bootstrap: installing with $VENV_INSTALLER"
 
 constraint=()
 [ -f "$LOCK" ] && constraint=(-c "$LOCK")
-"$VENV/bin/python" -m pip install "${constraint[@]}" -e ".[dev]"
+venv_install "$VENV/bin/python" "${constraint[@]}" -e ".[dev]"
 install_data_packages "$VENV/bin/python" "${constraint[@]}"
 install_bible_modules
 echo "bootstrap: done (the TFX $TFX_SET set)"

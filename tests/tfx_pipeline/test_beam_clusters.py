@@ -37,6 +37,20 @@ def test_portable_runner_args_checks_its_arguments():
             pass
 
 
+def test_a_failed_runs_work_directory_keeps_its_logs_but_not_the_jar_copies(tmp_path):
+    """What a failed run leaves: Flink's blob stores and Spark's copied jars go (hundreds of MB a run), the
+    executors' logs and the cluster's settings stay."""
+    kept = [tmp_path / "flink-conf" / "flink-conf.yaml", tmp_path / "worker0" / "app-1" / "0" / "stderr"]
+    dropped = [tmp_path / "blobStore-1" / "job_2" / "blob_p-3", tmp_path / "worker0" / "app-1" / "0" / "beam.jar"]
+    for path in kept + dropped:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    beam_clusters._drop_jar_copies(str(tmp_path))
+    assert [path.exists() for path in kept] == [True, True]
+    assert [path.exists() for path in dropped] == [False, False]
+    assert not (tmp_path / "blobStore-1").exists()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--flink-master", "localhost:8081"], "--flink-master: needs --runner flink, got --runner local"),
     (["--runner", "flink", "--spark-master", "spark://h:7077"], "--spark-master: needs --runner spark"),
