@@ -86,6 +86,9 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="Trainer's tf.distribute strategy: default (one device), mirrored (this machine's "
                              "devices) or multi_worker (the workers in TF_CONFIG, as a cluster manager sets it)")
+    parser.add_argument("--no-xla", action="store_true",
+                        help="Trainer without XLA (jit_compile=False): for runs of a few steps, which the compile "
+                             "would outlast (default: XLA)")
     parser.add_argument("--beam-arg", type=beam_arg, action="append", default=[],
                         help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2; "
                              "default: none)")
@@ -151,7 +154,7 @@ def config_from_args(args):
         train_steps=args.train_steps, eval_steps=args.eval_steps, max_seq_length=args.max_seq_length,
         batch_size=args.batch_size, learning_rate=args.learning_rate or task.learning_rate(options),
         beam_pipeline_args=list(args.beam_arg), input_format=args.input_format, precision=precision,
-        strategy=args.strategy)
+        strategy=args.strategy, jit_compile=not args.no_xla)
 
 
 # Warnings a pipeline run logs that say nothing about this run, each with why it is harmless; `quiet_logs` drops

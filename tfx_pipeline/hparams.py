@@ -33,6 +33,7 @@ class ModelHParams:
     precision: str = "float32"  # Keras dtype policy of the model's encoder (a PRECISIONS name)
     seed: int = 0
     strategy: str = "default"  # a STRATEGIES name
+    jit_compile: bool = True  # XLA for the Trainer's train and validation steps (`--no-xla`: off)
 
     def __post_init__(self):
         problems = []
@@ -44,6 +45,8 @@ class ModelHParams:
                 problems.append(f"{field.name} must be a number, got {value!r}")
             elif field.type is str and not isinstance(value, str):
                 problems.append(f"{field.name} must be a string, got {value!r}")
+            elif field.type is bool and not isinstance(value, bool):
+                problems.append(f"{field.name} must be true or false, got {value!r}")
         for name in ("max_seq_length", "batch_size"):
             if isinstance(getattr(self, name), int) and getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -46,6 +46,9 @@ class PipelineConfig:
     precision: str = "float32"
     # Trainer's tf.distribute strategy (hparams.STRATEGIES): "default", "mirrored" or "multi_worker".
     strategy: str = "default"
+    # XLA-compile the Trainer's train and validation steps (False: TensorFlow's graph executor; for runs of a
+    # few steps, which XLA's compile would outlast).
+    jit_compile: bool = True
     # Train on Vertex AI Training instead of in the Trainer's own container (Kubeflow V2 on Vertex AI Pipelines).
     vertex_training: Optional["VertexTraining"] = None
 
@@ -84,7 +87,7 @@ class PipelineConfig:
         return ModelHParams(
             task=self.task, options=self.options.without_gate(), max_seq_length=self.max_seq_length,
             batch_size=self.batch_size, learning_rate=float(self.learning_rate), model_name=self.model_name,
-            precision=self.precision, strategy=self.training_strategy())
+            precision=self.precision, strategy=self.training_strategy(), jit_compile=self.jit_compile)
 
     def custom_config(self) -> dict:
         return self.hparams().to_custom_config()

@@ -46,13 +46,14 @@ def transformed_dataset(fn_args, files, tf_transform_output, batch_size: int, sh
 
 
 def fine_tune(model, fn_args, hparams, dataset, callbacks, optimizer=None, **compile_args):
-    """Compiles `model` (XLA; `optimizer` default: `tfmodels.optimizers.fine_tuning_optimizer`, BERT's AdamW
-    with warmup and linear decay over the run) and fits it for `fn_args.train_steps`, validating on
-    `fn_args.eval_steps` batches. `dataset(files, shuffle)` gives the batches."""
+    """Compiles `model` (XLA unless `hparams.jit_compile` is off; `optimizer` default:
+    `tfmodels.optimizers.fine_tuning_optimizer`, BERT's AdamW with warmup and linear decay over the run) and fits
+    it for `fn_args.train_steps`, validating on `fn_args.eval_steps` batches. `dataset(files, shuffle)` gives the
+    batches."""
     from tfmodels.optimizers import fine_tuning_optimizer
 
     optimizer = optimizer or fine_tuning_optimizer(hparams.learning_rate, fn_args.train_steps)
-    model.compile(optimizer=optimizer, jit_compile=True, **compile_args)
+    model.compile(optimizer=optimizer, jit_compile=hparams.jit_compile, **compile_args)
     model.fit(dataset(fn_args.train_files, True), steps_per_epoch=fn_args.train_steps, epochs=1,
               validation_data=dataset(fn_args.eval_files, False), validation_steps=fn_args.eval_steps,
               callbacks=callbacks, verbose=0)

@@ -92,7 +92,7 @@ def test_task_demo_runs_that_task_and_its_served_model_answers(tmp_path):
         pytest.skip(bible.missing_reason())
     root, summary, output = _run_demo(tmp_path, [
         "--task", "translate", "--encoder", "tiny", "--rows", "300", "--train-steps", "3", "--eval-steps", "1",
-        "--max-seq-length", "32", "--batch-size", "16", "--min-bleu", "0", "--reviews", "2"])
+        "--max-seq-length", "32", "--batch-size", "16", "--min-bleu", "0", "--reviews", "2", "--no-xla"])
     assert summary["blessed"] is True
     assert os.path.dirname(summary["pushed"]) == str(root / "serving" / "bible_en_es")
     assert summary["answers"]["version"] == int(os.path.basename(summary["pushed"]))

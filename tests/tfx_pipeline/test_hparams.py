@@ -16,9 +16,10 @@ GOOD = dict(task="classify", options=OPTIONS, max_seq_length=32, batch_size=8, l
 def test_json_round_trip_gives_the_same_record():
     options = ClassifyOptions(text_features=("review",), label_feature="y", vocab_file="/v.txt",
                               class_names=("neg", "pos"), quantize="int8")
-    hparams = ModelHParams(**{**GOOD, "options": options}, precision="mixed_bfloat16", model_name="m")
+    hparams = ModelHParams(**{**GOOD, "options": options}, precision="mixed_bfloat16", model_name="m",
+                           jit_compile=False)
     config = json.loads(json.dumps(hparams.to_custom_config()))  # what TFX stores and hands back
-    assert config["task"] == "classify" and config["batch_size"] == 8
+    assert config["task"] == "classify" and config["batch_size"] == 8 and config["jit_compile"] is False
     assert config["options"]["text_features"] == ["review"] and config["options"]["class_names"] == ["neg", "pos"]
     assert ModelHParams.from_custom_config(config) == hparams
     with pytest.raises(AttributeError):
@@ -39,6 +40,7 @@ def test_the_blessing_threshold_stays_out_of_transform_and_trainer():
     (dict(learning_rate=0.0), "learning_rate must be > 0"),
     (dict(max_seq_length=True), "max_seq_length must be an int"),
     (dict(precision="fp16"), "precision must be one of"),
+    (dict(jit_compile="no"), "jit_compile must be true or false, got 'no'"),
     (dict(task="ner"), "task must be one of"),
     (dict(task="translate"), "options must be TranslateOptions"),
 ])

@@ -77,10 +77,25 @@ def test_cli_flags_map_onto_the_config(tmp_path, csv_folder):
         "--data-root", data, "--root", str(tmp_path), "--text-feature", "q", "--text-feature", "a",
         "--label-feature", "y", "--model-name", "m", "--encoder", "minilm", "--train-steps", "7",
         "--eval-steps", "2", "--max-seq-length", "48", "--batch-size", "4", "--min-accuracy", "0.8",
-        "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2"])
+        "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2", "--no-xla"])
     config = config_from_args(args)
+    assert config.jit_compile is False and config.hparams().jit_compile is False
     assert config.options.text_features == ("q", "a") and config.options.label_feature == "y"
     assert (config.train_steps, config.eval_steps, config.max_seq_length, config.batch_size) == (7, 2, 48, 4)
     assert config.options.encoder == "minilm" and config.learning_rate == 5e-5 and config.options.min_accuracy == 0.8
     assert config.beam_pipeline_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     assert config.serving_model_dir == str(tmp_path / "serving")
+
+
+def test_the_pipeline_imports_tfx_without_its_cloud_extensions_until_asked():
+    """`tfx_pipeline` keeps `from tfx import v1` from importing Google Cloud AI Platform (seconds of every
+    pipeline process's start); a Vertex AI run still finds TFX's Vertex Trainer, imported then."""
+    import subprocess
+    import sys
+
+    script = ("import sys, tfx_pipeline.pipeline as p; before = 'google.cloud.aiplatform' in sys.modules; "
+              "trainer = p.tfx.extensions.google_cloud_ai_platform.Trainer; "
+              "print(before, 'google.cloud.aiplatform' in sys.modules, trainer.__module__)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False", "True", "tfx.extensions.google_cloud_ai_platform.trainer.component"]
