@@ -19,6 +19,7 @@ module runs the first time they are needed (they are cached).
 """
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -95,6 +96,13 @@ appender.console.type = CONSOLE
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
 """
+# Every job the Spark runner submits ships the files of Beam's `filesToStage` to each executor, by default the
+# job server's whole classpath: Beam's and Spark's jars, 386 files, 8 s of each job's 21 s (a trivial pipeline,
+# the 2-core host). The executors of a local cluster have the job server's classpath instead (Beam's jars
+# first, as in the job server: Spark's own put Guava 14 first, and each job's first tasks failed on Beam's
+# calls to Guava 33 (`NoSuchMethodError: Preconditions.checkState`) and ran again), and a job ships only this
+# small jar (SLF4J's API, on that classpath too). A named cluster keeps Beam's default.
+SPARK_STAGED_JAR = "slf4j-api-*.jar"
 # The processes a run started, written to its log folder (what to look for if one is ever left over).
 PROCESSES_FILE = "processes.json"
 
@@ -254,22 +262,29 @@ def _start_local_spark(processes: _Processes, home: str, workers: int, work_dir:
     return master
 
 
-def _start_job_server(processes: _Processes, runner: str, cache: str, master: str,
-                      spark_home: Optional[str]) -> int:
+def _start_job_server(processes: _Processes, runner: str, cache: str, master: str, spark_home: Optional[str],
+                      local_cluster: bool) -> int:
     """Beam's job server for `runner` in front of `master`; returns its job port."""
     job_port, artifact_port = free_ports(2)
-    classpath = [os.path.join(cache, f"beam-{BEAM_JAVA_VERSION}-{runner}", "lib", "*")]
+    classpath, settings = [os.path.join(_beam_lib(cache, runner), "*")], []
     if runner == "flink":
         driver, master_flag = "org.apache.beam.runners.flink.FlinkJobServerDriver", "--flink-master"
     else:  # The Spark runner expects Spark itself on the classpath ("provided").
         classpath.append(os.path.join(spark_home, "jars", "*"))
         driver, master_flag = "org.apache.beam.runners.spark.SparkJobServerDriver", "--spark-master-url"
+        if local_cluster:  # a `spark.*` system property of the driver is Spark configuration
+            settings.append(f"-Dspark.executor.extraClassPath={classpath[0]}")
     processes.start(f"{runner}-job-server", [
-        _java(), *JAVA_OPENS, "-Xmx1g", "-cp", ":".join(classpath), driver, master_flag, master,
+        _java(), *JAVA_OPENS, *settings, "-Xmx1g", "-cp", ":".join(classpath), driver, master_flag, master,
         "--job-host", "127.0.0.1", "--job-port", str(job_port), "--artifact-port", str(artifact_port),
         "--expansion-port", "0"], {"SPARK_LOCAL_IP": "127.0.0.1"} if runner == "spark" else None)
     processes.wait_until(lambda: _port_open(job_port), f"Beam {runner} job server")
     return job_port
+
+
+def _beam_lib(cache: str, runner: str) -> str:
+    """The folder of the jars of Beam's job server for `runner`."""
+    return os.path.join(cache, f"beam-{BEAM_JAVA_VERSION}-{runner}", "lib")
 
 
 @contextlib.contextmanager
@@ -292,10 +307,13 @@ def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_
             master = flink_master or _start_local_flink(processes, home, workers, work_dir)
         else:
             master = spark_master or _start_local_spark(processes, spark_home, workers, work_dir)
-        job_port = _start_job_server(processes, runner, cache, master, spark_home)
-        args = ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
-        # The Flink runner's default parallelism on a remote cluster is 1: one TaskManager would do all the work.
         local = (flink_master if runner == "flink" else spark_master) is None
+        job_port = _start_job_server(processes, runner, cache, master, spark_home, local)
+        args = ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
+        staged = glob.glob(os.path.join(_beam_lib(cache, runner), SPARK_STAGED_JAR))
+        if runner == "spark" and local and staged:
+            args.append(f"--files_to_stage={staged[0]}")
+        # The Flink runner's default parallelism on a remote cluster is 1: one TaskManager would do all the work.
         with worker_pool_on_loopback() if local else contextlib.nullcontext():
             yield args + ([f"--parallelism={workers}"] if runner == "flink" else [])
     except BaseException:
