@@ -18,7 +18,6 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-
 class _DeferredTfxExtensions(types.ModuleType):
     """Stands in for the package `tfx.v1.extensions` until one of its modules is asked for; then imports that
     module (`google_cloud_ai_platform`, `google_cloud_big_query`) from the real package's folder."""
