@@ -47,7 +47,6 @@ def _defer_tfx_cloud_extensions() -> None:
         return
     module = _DeferredTfxExtensions(name)
     module.__spec__, module.__path__, module.__package__ = spec, list(spec.submodule_search_locations), name
-    module.__file__ = spec.origin
     sys.modules[name] = module
 
 

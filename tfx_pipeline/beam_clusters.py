@@ -313,9 +313,9 @@ def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_
         local = (flink_master if runner == "flink" else spark_master) is None
         job_port = _start_job_server(processes, runner, cache, master, spark_home, local)
         args = ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=LOOPBACK"]
-        staged = glob.glob(os.path.join(_beam_lib(cache, runner), SPARK_STAGED_JAR))
-        if runner == "spark" and local and staged:
-            args.append(f"--files_to_stage={staged[0]}")
+        if runner == "spark" and local:
+            args += [f"--files_to_stage={jar}" for jar in glob.glob(
+                os.path.join(_beam_lib(cache, runner), SPARK_STAGED_JAR))[:1]]
         # The Flink runner's default parallelism on a remote cluster is 1: one TaskManager would do all the work.
         with worker_pool_on_loopback() if local else contextlib.nullcontext():
             yield args + ([f"--parallelism={workers}"] if runner == "flink" else [])

@@ -44,6 +44,7 @@ echo "bootstrap-newest: using $PY ($("$PY" --version 2>&1)), $LOCK"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip "setuptools>=64" wheel
 choose_installer "$VENV/bin/python"
+echo "bootstrap-newest: installing with $VENV_INSTALLER"
 
 if [ "$WANT_WHEELHOUSE" = 1 ] && ! wheelhouse_ready; then
   # The locked wheels (sdists built once), then the venv from them: TensorFlow is downloaded once.
@@ -53,13 +54,9 @@ if [ "$WANT_WHEELHOUSE" = 1 ] && ! wheelhouse_ready; then
   echo "$KEY" > "$WHEELHOUSE/.key"
 fi
 # The library and the server with the test tools; the pipeline extra stays out (no TFX, Beam or tf_keras here).
-if [ "$WANT_WHEELHOUSE" = 1 ]; then
-  venv_install "$VENV/bin/python" -q --no-index --find-links "$WHEELHOUSE" --no-build-isolation -c "$LOCK" \
-    -e ".[test,serving]"
-else
-  echo "bootstrap-newest: installing with $VENV_INSTALLER"
-  venv_install "$VENV/bin/python" -q -c "$LOCK" -e ".[test,serving]"
-fi
+from_wheelhouse=()
+[ "$WANT_WHEELHOUSE" = 0 ] || from_wheelhouse=(--no-index --find-links "$WHEELHOUSE" --no-build-isolation)
+venv_install "$VENV/bin/python" -q "${from_wheelhouse[@]}" -c "$LOCK" -e ".[test,serving]"
 install_data_packages "$VENV/bin/python" -q -c "$LOCK"
 install_bible_modules
 echo "$KEY" > "$STAMP"

@@ -4,15 +4,10 @@ The data has a row without a label, so the run stops after ExampleValidator: Exa
 (the Beam-heavy part of that path) run on worker processes, and the test stays short.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
+from testlib.pipeline import run_cli
 
 pytestmark = pytest.mark.e2e
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_beam_dag_runner_with_multi_processing_direct_runner(tmp_path, csv_folder):
@@ -20,13 +15,10 @@ def test_beam_dag_runner_with_multi_processing_direct_runner(tmp_path, csv_folde
     rows[5] = ("a review whose label is missing", "")
     data = csv_folder(rows)
     work = tmp_path / "work"
-    command = [sys.executable, "-m", "tfx_pipeline", "run", "--runner", "beam", "--data-root", data,
-               "--root", str(work), "--beam-arg=--direct_running_mode=multi_processing",
-               "--beam-arg=--direct_num_workers=2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output[-5000:]
+    code, output = run_cli(work, "--runner", "beam", "--data-root", data,
+                           "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2",
+                           timeout=600)
+    assert code == 2, output[-5000:]
 
     from tfx_pipeline.run_summary import latest_run_summary
 
