@@ -77,7 +77,8 @@ def test_int8_layers_default_to_the_bfloat16_path_where_the_cpu_has_bfloat16_mat
     layer.quantize("int8")
     default = selected_int8_path()
     with open("/proc/cpuinfo") as f:
-        bfloat16_cpu = any(flag in f.read() for flag in ("amx_bf16", "avx512_bf16"))
+        flags = set(f.read().split())  # read once: a second read() is at the end of the file
+    bfloat16_cpu = bool({"amx_bf16", "avx512_bf16"} & flags)
     on_cpu = not tf.config.list_physical_devices("GPU")
     assert default == (BFLOAT16 if bfloat16_cpu and on_cpu and _pywrap_util_port.IsMklEnabled() else FLOAT32)
     with int8_path(default):
