@@ -28,7 +28,11 @@ venv_install() {
     [ -z "${PIP_INDEX_URL:-}" ] || settings+=("UV_INDEX_URL=${UV_INDEX_URL:-$PIP_INDEX_URL}")
     [ -z "${PIP_EXTRA_INDEX_URL:-}" ] || settings+=("UV_EXTRA_INDEX_URL=${UV_EXTRA_INDEX_URL:-$PIP_EXTRA_INDEX_URL}")
     [ -z "${PIP_FIND_LINKS:-}" ] || links=(--find-links "$PIP_FIND_LINKS")
-    env "${settings[@]}" "$python" -m uv pip install --python "$python" "${links[@]}" "$@"
+    # --compile-bytecode, as pip does: without .pyc files every process compiles what it imports from source, and
+    # where PYTHONDONTWRITEBYTECODE is set (as on our CI host) never keeps them: `import tensorflow` took 12.4 s
+    # instead of 4.6 s, `import tfx_pipeline.pipeline` 7.5 s more instead of 2.9 s, in each of the suite's
+    # hundreds of processes (pipeline runs, servers, kernels, workers).
+    env "${settings[@]}" "$python" -m uv pip install --compile-bytecode --python "$python" "${links[@]}" "$@"
   else
     "$python" -m pip install "$@"
   fi
