@@ -39,7 +39,8 @@ class PipelineConfig:
     eval_steps: int = 5
     max_seq_length: int = 64
     batch_size: int = 16
-    learning_rate: float = 1e-3
+    # Peak learning rate (None: the task's for its options, as on the CLI: 5e-5 for a pretrained encoder).
+    learning_rate: Optional[float] = None
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
     input_format: str = "csv"
     # Trainer's Keras dtype policy for the model: "float32", or "mixed_bfloat16" (bfloat16 compute).
@@ -58,6 +59,8 @@ class PipelineConfig:
             self.options = task.options()
         if type(self.options) is not task.options:
             raise ValueError(f"{self.task} takes options of type {task.options.__name__}, got {self.options!r}")
+        if self.learning_rate is None:
+            self.learning_rate = task.learning_rate(self.options)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.vertex_training and self.vertex_training.workers > 1 and self.strategy == "mirrored":

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
 PIPELINE = "tfmodels_text_classifier"
 RUN = ["--train-steps", "3", "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8",
        "--learning-rate", "1e-12", "--min-accuracy", "0.0", "--model-name", "reviews", "--skip-infra-validation",
-       "--no-xla"]
+       "--no-xla", "--encoder", "tiny"]
 COMPONENTS = ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
               "Evaluator", "Pusher")
 

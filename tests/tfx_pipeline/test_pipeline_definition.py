@@ -87,6 +87,34 @@ def test_cli_flags_map_onto_the_config(tmp_path, csv_folder):
     assert config.serving_model_dir == str(tmp_path / "serving")
 
 
+@pytest.mark.parametrize("task, encoder, learning_rate", [
+    ("classify", "minilm", 5e-5), ("token_classification", "minilm", 5e-5), ("span_qa", "minilm", 5e-5),
+    ("text_generation", "smollm2", 1e-3), ("translate", "tiny", 2e-3)])
+def test_a_run_starts_from_the_pretrained_model_by_default(tmp_path, csv_folder, task, encoder, learning_rate):
+    """Without --encoder the pipeline fine-tunes the pretrained model at its learning rate (the random tiny one is
+    for tests), from the CLI and from Python alike."""
+    import argparse
+    import dataclasses
+
+    def model(config):
+        return config.learning_rate, config.options.size if task == "translate" else config.options.encoder
+
+    parser = argparse.ArgumentParser()
+    add_pipeline_args(parser)
+    data = csv_folder([("a b", "O B-person")], ("tokens", "tags")) if task == "token_classification" else \
+        csv_folder([("x", 0)])  # the tagger's tag set is read from the data
+    flags = ["--task", task, "--data-root", data, "--root", str(tmp_path)]
+    config = config_from_args(parser.parse_args(flags))
+    assert model(config) == (learning_rate, encoder)
+    # From Python: the options' default model, and no learning rate given (the tagger's options need its tags).
+    default = {f.name: f.default for f in dataclasses.fields(config.options)}["size" if task == "translate" else
+                                                                             "encoder"]
+    in_python = PipelineConfig(data_root="d", pipeline_root="r", metadata_path="m", serving_model_dir="s", task=task,
+                               options=config.options)
+    assert (in_python.learning_rate, default) == (learning_rate, encoder)
+    assert model(config_from_args(parser.parse_args([*flags, "--encoder", "tiny"])))[1] == "tiny"
+
+
 def test_the_pipeline_imports_tfx_without_its_cloud_extensions_until_asked():
     """`tfx_pipeline` keeps `from tfx import v1` from importing Google Cloud AI Platform (seconds of every
     pipeline process's start); a Vertex AI run still finds TFX's Vertex Trainer, imported then."""

@@ -259,13 +259,15 @@ def _empty_and_too_long_targets(data, folder):
     return [], ["row ", "target is empty", "prompt + target are", "tokens, longer than the training length of 256"]
 
 
-# A few steps, which XLA's compile would outlast (the demo, the README walkthrough and the notebooks train with it).
-SMALL = ("--eval-steps", "1", "--no-xla")
+# A few steps, which XLA's compile would outlast (the demo, the README walkthrough and the notebooks train with it),
+# of the random tiny model (the default is the pretrained one).
+SMALL = ("--eval-steps", "1", "--no-xla", "--encoder", "tiny")
 CASES = {
     "classify": Case(
         data=imdb_sample, served="Infra-validation: version",
         flags=("--pipeline-name", "tfmodels_text_classifier", "--model-name", "reviews", "--train-steps", "5",
-               "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8", "--min-accuracy", "0.0", "--no-xla"),
+               "--eval-steps", "2", "--max-seq-length", "32", "--batch-size", "8", "--min-accuracy", "0.0", "--no-xla",
+               "--encoder", "tiny"),
         check_served=_classifier_predicts_in_a_fresh_process, bad_data=_bad_labels),
     # Two optimizer steps at a small rate: the tagger still predicts entities all over (an untrained tagger), so
     # the metric comparison is between non-trivial numbers rather than 0 == 0.

@@ -26,7 +26,8 @@ def _text(ids):
 
 def test_transform_writes_the_models_tokens_and_a_loss_mask_over_the_target_only():
     prefix, suffix = tg.chat_template_parts(tg.preprocessor(tg.TINY, 8))
-    options = tg.TextGenerationOptions(chat_template=True, prompt_prefix=prefix, prompt_suffix=suffix)
+    options = tg.TextGenerationOptions(encoder=tg.TINY, chat_template=True, prompt_prefix=prefix,
+                                       prompt_suffix=suffix)
     hparams = ModelHParams(task=tg.NAME, options=options, max_seq_length=200, batch_size=2, learning_rate=1e-3)
     out = tg.preprocessing_fn({"prompt": tf.constant([[TITLE], ["Short"]]),
                                "target": tf.constant([[SUMMARY], ["x" * 300]])}, hparams)
@@ -46,7 +47,7 @@ def test_transform_writes_the_models_tokens_and_a_loss_mask_over_the_target_only
 
 
 def _check(max_seq_length=60, **options):
-    config = tg.row_check(tg.TextGenerationOptions(max_seq_length=max_seq_length, **options))
+    config = tg.row_check(tg.TextGenerationOptions(**{"encoder": tg.TINY, "max_seq_length": max_seq_length, **options}))
     return row_checks.check_from_config(config)  # the task's check is found by name, as ExampleValidator does
 
 
@@ -97,7 +98,7 @@ def test_the_gate_is_rouge_l_and_the_options_are_checked():
         tg.TextGenerationOptions(encoder="gpt9")
     with pytest.raises(ValueError, match="lora_rank must be >= 0"):
         tg.TextGenerationOptions(lora_rank=-1)
-    assert tg.TextGenerationOptions(lora_rank=0).summary() == "decoder tiny, full fine-tuning"
+    assert tg.TextGenerationOptions(lora_rank=0).summary() == "decoder smollm2, full fine-tuning"  # the default
     # Transform and Trainer read the options without the gate: a new threshold re-runs the Evaluator only.
     options = tg.TextGenerationOptions(min_rouge_l=0.4, max_seq_length=64)
     assert options.without_gate() == tg.TextGenerationOptions(max_seq_length=64)

@@ -18,8 +18,11 @@ MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 # Compression after training (`--distill-into`, `--quantize`): quantization modes (Keras' `model.quantize` names).
 QUANTIZE_MODES = ("int8",)
 
-ENCODER = flag("--encoder", default="tiny",
-               help="tiny (random, fast), minilm (pretrained all-MiniLM-L6-v2), or a HF BERT directory")
+# The pretrained encoder by default: a run on the user's own data should learn (the random tiny one is for tests
+# and smoke runs). The flag has no parser default since each task that reads it has its own (`encoder_from_args`).
+DEFAULT_ENCODER = "minilm"
+ENCODER = flag("--encoder", help=f"tiny (random, fast: tests), minilm (pretrained all-MiniLM-L6-v2), or a HF BERT "
+                                 f"directory (default: {DEFAULT_ENCODER})")
 DISTILL_INTO = flag("--distill-into", type=positive_int, metavar="LAYERS",
                     help="distil the trained model into a student of LAYERS encoder layers (started from the "
                          "teacher's, evenly spaced) before export; the Evaluator blesses the student (default: no "
@@ -37,7 +40,7 @@ class BertOptions(Options):
     """`encoder`: "tiny" (random), "minilm" (pretrained) or a Hugging Face BERT directory; `vocab_file`: its
     WordPiece vocabulary ("" until `prepare` finds the encoder's)."""
 
-    encoder: str = "tiny"
+    encoder: str = DEFAULT_ENCODER
     vocab_file: str = ""
 
     def problems(self) -> List[str]:
@@ -72,8 +75,12 @@ def is_encoder(text: str) -> bool:
     return text in ENCODERS or os.path.isfile(os.path.join(text, "config.json"))
 
 
+def encoder_from_args(args) -> str:
+    return args.encoder or DEFAULT_ENCODER
+
+
 def check_encoder(parser, args) -> None:
-    if not is_encoder(args.encoder):
+    if not is_encoder(encoder_from_args(args)):
         parser.error(f"argument --encoder: must be tiny, minilm or a Hugging Face BERT directory (with "
                      f"config.json), got {args.encoder!r}")
 

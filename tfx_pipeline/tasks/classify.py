@@ -72,7 +72,7 @@ def options_from_args(args, data_root: str) -> ClassifyOptions:
     return ClassifyOptions(
         text_features=tuple(args.text_feature or ["text"]), label_feature=args.label_feature,
         num_classes=args.num_classes, class_names=args.class_name, min_accuracy=args.min_accuracy,
-        encoder=args.encoder, **bert.compression_from_args(args))
+        encoder=bert.encoder_from_args(args), **bert.compression_from_args(args))
 
 
 def prepare_data(args, directory: str) -> str:

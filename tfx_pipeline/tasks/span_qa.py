@@ -55,7 +55,7 @@ def check_args(parser, args) -> None:
 def options_from_args(args, data_root: str) -> SpanQAOptions:
     return SpanQAOptions(question_feature=args.question_feature, context_feature=args.context_feature,
                          answer_feature=args.answer_feature, answer_start_feature=args.answer_start_feature,
-                         min_f1=args.min_f1, encoder=args.encoder)
+                         min_f1=args.min_f1, encoder=bert.encoder_from_args(args))
 
 
 def prepare_data(args, directory: str) -> str:

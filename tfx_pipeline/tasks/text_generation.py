@@ -27,6 +27,8 @@ from tfx_pipeline.tasks.base import GATE, Demo, Options, Task, predict_texts, se
 
 NAME = "text_generation"
 TINY, SMOLLM2 = "tiny", "smollm2"
+# The pretrained decoder by default, as the BERT tasks' pretrained encoder (the random tiny one is for tests).
+DEFAULT_DECODER = SMOLLM2
 # Transform's outputs: the decoder's inputs, its next-token labels and the loss mask (1 on target tokens).
 TOKEN_IDS, PADDING_MASK, LABELS, LOSS_MASK = "token_ids", "padding_mask", "labels", "loss_mask"
 # A user message wrapped in the chat template is split here into the text before and after the prompt.
@@ -42,7 +44,7 @@ class TextGenerationOptions(Options):
 
     prompt_feature: str = "prompt"
     target_feature: str = "target"
-    encoder: str = TINY
+    encoder: str = DEFAULT_DECODER
     chat_template: bool = False
     prompt_prefix: str = ""
     prompt_suffix: str = ""
@@ -76,9 +78,8 @@ def is_decoder(text: str) -> bool:
 PROMPT_FEATURE = flag("--prompt-feature", default="prompt", help="the prompt column")
 TARGET_FEATURE = flag("--target-feature", default="target", help="the target-text column")
 # The other tasks' --encoder flag too (the registry joins the declarations' help texts).
-ENCODER = flag("--encoder", default="tiny",
-               help=f"the decoder: {TINY} (random, fast), {SMOLLM2} (the packaged SmolLM2-135M-Instruct) or a "
-                    f"llama.cpp .gguf file")
+ENCODER = flag("--encoder", help=f"the decoder: {TINY} (random, fast), {SMOLLM2} (the packaged SmolLM2-135M-Instruct) or "
+                                 f"a llama.cpp .gguf file (default: {DEFAULT_DECODER})")
 CHAT_TEMPLATE = flag("--chat-template", action="store_true",
                      help="wrap each prompt in the model's chat template as a user message")
 LORA_RANK = flag("--lora-rank", type=int, default=8,
@@ -90,7 +91,7 @@ MIN_ROUGE_L = flag("--min-rouge-l", type=threshold(1.0), default=0.0,
 
 
 def check_args(parser, args) -> None:
-    if not is_decoder(args.encoder):
+    if not is_decoder(args.encoder or DEFAULT_DECODER):
         parser.error(f"argument --encoder: text_generation fine-tunes a decoder: {TINY}, {SMOLLM2} or an existing "
                      f".gguf file, got {args.encoder!r}")
     if args.lora_rank < 0:
@@ -98,7 +99,8 @@ def check_args(parser, args) -> None:
 
 
 def options_from_args(args, data_root: str) -> TextGenerationOptions:
-    encoder = args.encoder if args.encoder in (TINY, SMOLLM2) else os.path.abspath(args.encoder)
+    encoder = args.encoder or DEFAULT_DECODER
+    encoder = encoder if encoder in (TINY, SMOLLM2) else os.path.abspath(encoder)
     return TextGenerationOptions(
         prompt_feature=args.prompt_feature, target_feature=args.target_feature, encoder=encoder,
         chat_template=args.chat_template, lora_rank=args.lora_rank, max_new_tokens=args.max_new_tokens,

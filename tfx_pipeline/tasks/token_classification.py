@@ -77,7 +77,7 @@ def options_from_args(args, data_root: str) -> TokenClassificationOptions:
     return TokenClassificationOptions(
         words_feature=words, tags_feature=tags, entity_spans=spans,
         tags=sort_tags(args.tag) if args.tag else tags_in_csv(data_root, tags, spans), min_f1=args.min_f1,
-        encoder=args.encoder, **bert.compression_from_args(args))
+        encoder=bert.encoder_from_args(args), **bert.compression_from_args(args))
 
 
 def prepare_data(args, directory: str) -> str:

@@ -68,13 +68,14 @@ SOURCE_VOCAB = flag("--source-vocab", type=vocab_file,
 TARGET_VOCAB = flag("--target-vocab", type=vocab_file,
                     help="the target WordPiece vocabulary (cased; default: learned from the data)")
 # The BERT tasks' --encoder flag too (the registry joins the declarations' help texts).
-SIZE = flag("--encoder", default="tiny", help=f"the model size, {' or '.join(SIZES)}")
+DEFAULT_SIZE = "tiny"
+SIZE = flag("--encoder", help=f"the model size, {' or '.join(SIZES)} (default: {DEFAULT_SIZE})")
 MIN_BLEU = flag("--min-bleu", type=threshold(100.0), default=1.0,
                 help="value threshold for the blessing (held-out corpus BLEU, 0-100)")
 
 
 def check_args(parser, args) -> None:
-    if args.encoder not in SIZES:
+    if (args.encoder or DEFAULT_SIZE) not in SIZES:
         parser.error(f"argument --encoder: translate trains a Seq2SeqTransformer of size "
                      f"{' or '.join(sorted(SIZES))}, got {args.encoder!r}")
     if bool(args.source_vocab) != bool(args.target_vocab):
@@ -85,7 +86,8 @@ def check_args(parser, args) -> None:
 
 
 def options_from_args(args, data_root: str) -> TranslateOptions:
-    return TranslateOptions(source_feature=args.source_feature, target_feature=args.target_feature, size=args.encoder,
+    return TranslateOptions(source_feature=args.source_feature, target_feature=args.target_feature,
+                            size=args.encoder or DEFAULT_SIZE,
                             source_vocab_file=args.source_vocab and os.path.abspath(args.source_vocab),
                             target_vocab_file=args.target_vocab and os.path.abspath(args.target_vocab),
                             min_bleu=args.min_bleu)
