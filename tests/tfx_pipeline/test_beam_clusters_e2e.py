@@ -11,6 +11,7 @@ then compared exactly. Each run must also leave no process of its cluster behind
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -86,8 +87,11 @@ def test_pipeline_on_a_local_cluster_gives_the_local_runs_outputs(tmp_path, revi
         for worker in ("flink-taskmanager0", "flink-taskmanager1"):
             assert "Received task" in (logs / f"{worker}.log").read_text(), worker
     else:
+        # One Spark application (the local cluster's job server keeps its context), a Beam job on it each.
         master = (logs / "spark-master.log").read_text()
-        assert master.count("Registered app BeamApp") >= 4, master[-3000:]
+        assert master.count("Registered app BeamApp") == 1, master[-3000:]
+        jobs = re.findall(r"SparkPipelineRunner - Job (BeamApp-\S+) finished", (logs / "spark-job-server.log").read_text())
+        assert len(set(jobs)) >= 4, jobs
         for worker in ("spark-worker0", "spark-worker1"):
             assert "Asked to launch executor" in (logs / f"{worker}.log").read_text(), worker
 
