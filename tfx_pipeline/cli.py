@@ -152,7 +152,7 @@ def config_from_args(args):
         serving_model_dir=os.path.abspath(args.serving_model_dir or os.path.join(root, "serving")),
         pipeline_name=args.pipeline_name, model_name=args.model_name, task=task.name, options=options,
         train_steps=args.train_steps, eval_steps=args.eval_steps, max_seq_length=args.max_seq_length,
-        batch_size=args.batch_size, learning_rate=args.learning_rate or task.learning_rate(options),
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
         beam_pipeline_args=list(args.beam_arg), input_format=args.input_format, precision=precision,
         strategy=args.strategy, jit_compile=not args.no_xla)
 

@@ -96,8 +96,10 @@ def test_a_run_starts_from_the_pretrained_model_by_default(tmp_path, csv_folder,
     import argparse
     import dataclasses
 
+    field = "size" if task == "translate" else "encoder"  # translate's --encoder names a size
+
     def model(config):
-        return config.learning_rate, config.options.size if task == "translate" else config.options.encoder
+        return config.learning_rate, getattr(config.options, field)
 
     parser = argparse.ArgumentParser()
     add_pipeline_args(parser)
@@ -107,8 +109,7 @@ def test_a_run_starts_from_the_pretrained_model_by_default(tmp_path, csv_folder,
     config = config_from_args(parser.parse_args(flags))
     assert model(config) == (learning_rate, encoder)
     # From Python: the options' default model, and no learning rate given (the tagger's options need its tags).
-    default = {f.name: f.default for f in dataclasses.fields(config.options)}["size" if task == "translate" else
-                                                                             "encoder"]
+    default = next(f.default for f in dataclasses.fields(config.options) if f.name == field)
     in_python = PipelineConfig(data_root="d", pipeline_root="r", metadata_path="m", serving_model_dir="s", task=task,
                                options=config.options)
     assert (in_python.learning_rate, default) == (learning_rate, encoder)
