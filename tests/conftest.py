@@ -22,7 +22,7 @@ def _shares_a_module_fixture(item):
 # relative sizes are what matter). The e2e tests are handed out longest unit first (a unit: an xdist group, or
 # one test), so no long test starts last while the other worker idles; unlisted tests count as short.
 E2E_SECONDS = {  # the first key in a test's node id counts
-    "character_spans": 100, "test_beam_clusters_e2e.py": 150, "test_pretraining_e2e.py": 180, "test_task_demo_runs": 100,
+    "character_spans": 100, "test_beam_clusters_e2e.py": 100, "test_pretraining_e2e.py": 180, "test_task_demo_runs": 100,
     "[token_classification]": 60, "[translate]": 70, "test_quickstart.py": 120, "08_compress_and_deploy": 180,
     "test_demo_pushes_a_model": 50, "[classify]": 50, "[span_qa]": 90, "[text_generation]": 85,
     "test_classifier_matches_one_worker": 100, "05_serving_clients": 75, "04_tfx_pipeline": 55,

@@ -103,6 +103,14 @@ appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
 # calls to Guava 33 (`NoSuchMethodError: Preconditions.checkState`) and ran again), and a job ships only this
 # small jar (SLF4J's API, on that classpath too). A named cluster keeps Beam's default.
 SPARK_STAGED_JAR = "slf4j-api-*.jar"
+# Likewise for Flink, whose job server stages its whole classpath with every job whatever the options say (Beam
+# 2.62's FlinkJobInvoker: 162 jars, 152 MB through Flink's REST API; a trivial job 21 s, 4.5 s without): the
+# job server of a local cluster puts tools/beam_staging's jar before Beam's, which stages the files this JVM
+# property lists (none), and the cluster's JobManager and TaskManagers have Beam's jars on their classpath, after
+# Flink's own (those of Flink and of logging left out: Flink has its own, and loaded them first before too).
+FLINK_STAGING_JAR = os.path.join("staging", "tfmodels-beam-staging.jar")  # in <cache>/beam-<version>-flink
+FILES_TO_STAGE_PROPERTY = "tfmodels.beam.filesToStage"
+FLINK_PROVIDES = ("flink-", "slf4j-", "log4j-")
 # The processes a run started, written to its log folder (what to look for if one is ever left over).
 PROCESSES_FILE = "processes.json"
 
@@ -181,8 +189,9 @@ def _java() -> str:
     return java
 
 
-def _start_local_flink(processes: _Processes, home: str, workers: int, work_dir: str) -> str:
-    """JobManager + `workers` TaskManagers (one slot each); returns the REST address host:port."""
+def _start_local_flink(processes: _Processes, home: str, workers: int, work_dir: str, beam_jars: List[str]) -> str:
+    """JobManager + `workers` TaskManagers (one slot each), with `beam_jars` on their classpath after Flink's;
+    returns the REST address host:port."""
     rpc_port, rest_port = free_ports(2)
     conf_dir = os.path.join(work_dir, "flink-conf")
     os.makedirs(conf_dir, exist_ok=True)
@@ -205,7 +214,7 @@ def _start_local_flink(processes: _Processes, home: str, workers: int, work_dir:
     log_config = os.path.join(conf_dir, "log4j.properties")
     with open(log_config, "w") as f:  # Flink's processes log at INFO to their stdout (the log files here)
         f.write(FLINK_LOG4J)
-    classpath = os.path.join(home, "lib", "*")
+    classpath = ":".join([os.path.join(home, "lib", "*"), *beam_jars])
     java = [_java(), *JAVA_OPENS, f"-Dlog4j.configurationFile=file:{log_config}", "-cp", classpath]
     processes.start("flink-jobmanager", [*java, "-Xmx768m",
                                          "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
@@ -268,10 +277,10 @@ def _start_job_server(processes: _Processes, runner: str, cache: str, master: st
     job_port, artifact_port = free_ports(2)
     classpath, settings = [os.path.join(_beam_lib(cache, runner), "*")], []
     if runner == "flink":
-        # Its job invoker always ships this classpath with each job (Beam 2.62's FlinkJobInvoker passes
-        # `detectClassPathResourcesToStage`; `--files_to_stage` is not read there): 162 jars, 152 MB through
-        # Flink's REST API, 12 s of every job's submission on the 2-core host.
         driver, master_flag = "org.apache.beam.runners.flink.FlinkJobServerDriver", "--flink-master"
+        if local_cluster and _flink_staging_jar(cache):  # see FLINK_STAGING_JAR
+            classpath.insert(0, _flink_staging_jar(cache))
+            settings.append(f"-D{FILES_TO_STAGE_PROPERTY}=")
     else:  # The Spark runner expects Spark itself on the classpath ("provided").
         classpath.append(os.path.join(spark_home, "jars", "*"))
         driver, master_flag = "org.apache.beam.runners.spark.SparkJobServerDriver", "--spark-master-url"
@@ -295,6 +304,20 @@ def _beam_lib(cache: str, runner: str) -> str:
     return os.path.join(cache, f"beam-{BEAM_JAVA_VERSION}-{runner}", "lib")
 
 
+def _flink_staging_jar(cache: str) -> Optional[str]:
+    """tools/beam_staging's jar (see FLINK_STAGING_JAR), or None where there was no javac to build it."""
+    jar = os.path.join(cache, f"beam-{BEAM_JAVA_VERSION}-flink", FLINK_STAGING_JAR)
+    return jar if os.path.exists(jar) else None
+
+
+def _flink_cluster_beam_jars(cache: str) -> List[str]:
+    """The Beam jars a local Flink cluster needs on its classpath: none where jobs stage them (no staging jar)."""
+    if not _flink_staging_jar(cache):
+        return []
+    return sorted(jar for jar in glob.glob(os.path.join(_beam_lib(cache, "flink"), "*.jar"))
+                  if not os.path.basename(jar).startswith(FLINK_PROVIDES))
+
+
 @contextlib.contextmanager
 def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_master: Optional[str] = None,
                          workers: int = 2, log_dir: Optional[str] = None) -> Iterator[List[str]]:
@@ -312,7 +335,8 @@ def portable_runner_args(runner: str, flink_master: Optional[str] = None, spark_
         spark_home = os.path.join(cache, f"spark-{SPARK_VERSION}", f"pyspark-{SPARK_VERSION}", "deps")
         if runner == "flink":
             home = os.path.join(cache, f"flink-{FLINK_VERSION}", f"apache-flink-libraries-{FLINK_VERSION}", "deps")
-            master = flink_master or _start_local_flink(processes, home, workers, work_dir)
+            master = flink_master or _start_local_flink(processes, home, workers, work_dir,
+                                                        _flink_cluster_beam_jars(cache))
         else:
             master = spark_master or _start_local_spark(processes, spark_home, workers, work_dir)
         local = (flink_master if runner == "flink" else spark_master) is None

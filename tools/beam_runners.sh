@@ -3,6 +3,8 @@
 #   <cache>/flink-<FLINK>/apache-flink-libraries-<FLINK>/deps/   FLINK_HOME (lib/), from PyPI apache-flink-libraries
 #   <cache>/spark-<SPARK>/pyspark-<SPARK>/deps/                  SPARK_HOME (jars/), from PyPI pyspark's sources
 #   <cache>/beam-<BEAM>-<runner>/lib/*.jar   the Beam job server's classpath, resolved by Maven
+#   <cache>/beam-<BEAM>-flink/staging/tfmodels-beam-staging.jar   tools/beam_staging compiled (when javac is
+#                                            there: without it a local Flink cluster is slower, not broken)
 # and prints the cache directory. Usage: tools/beam_runners.sh [flink] [spark]   (both when none is named)
 #
 # Why not the shaded job-server jars (beam-runners-flink-1.18-job-server, beam-runners-spark-3-job-server)?
@@ -25,7 +27,7 @@ need() {
   cat >&2 <<MSG
 error: '$1' not found. --runner flink|spark starts a local cluster and a Beam job server, which need
 Java 17 (java) and Maven (mvn) to fetch the job server's jars from Maven Central:
-  apt-get install openjdk-17-jre-headless maven
+  apt-get install openjdk-17-jdk-headless maven   (a JRE will do; the JDK's javac makes Flink jobs faster)
 or run against a cluster you already have: --flink-master host:port / --spark-master spark://host:port
 with --job-endpoint host:port of a Beam job server next to it.
 MSG
@@ -71,6 +73,25 @@ fetch_sdist() {  # package version folder what
   touch "$dest/.done"
 }
 
+# The Flink job server's staging override (tools/beam_staging/*.java; why: tfx_pipeline/beam_clusters.py), compiled
+# against the job server's classpath. Optional: with a JRE only, jobs stage Beam's jars as Beam does by default.
+build_staging_jar() {
+  local dest="$CACHE/beam-$BEAM_JAVA-flink/staging" source=tools/beam_staging/ClasspathScanningResourcesDetector.java
+  local jar="$dest/tfmodels-beam-staging.jar" digest build
+  digest=$(sha256sum "$source" | cut -d' ' -f1)
+  [ -f "$jar" ] && [ "$(cat "$dest/source.sha256" 2>/dev/null)" = "$digest" ] && return
+  if ! command -v javac >/dev/null 2>&1; then
+    echo "beam_runners: no javac (a JDK): Flink jobs will stage the job server's classpath (slower)" >&2
+    return
+  fi
+  mkdir -p "$dest"
+  build=$(mktemp -d "$dest/build.XXXXXX")  # a job server may be using the jar: replace it in one move
+  javac --release 8 -nowarn -cp "$CACHE/beam-$BEAM_JAVA-flink/lib/*" -d "$build/classes" "$source" >&2
+  jar cf "$build/staging.jar" -C "$build/classes" .
+  mv -f "$build/staging.jar" "$jar" && echo "$digest" >"$dest/source.sha256"
+  rm -rf "$build"
+}
+
 need java
 need mvn
 runners=("$@")
@@ -78,7 +99,8 @@ runners=("$@")
 for runner in "${runners[@]}"; do
   case $runner in
     flink) fetch_sdist apache-flink-libraries "$FLINK" "flink-$FLINK" "Flink's jars"
-           resolve_classpath flink "beam-runners-flink-$FLINK_MINOR" ;;
+           resolve_classpath flink "beam-runners-flink-$FLINK_MINOR"
+           build_staging_jar ;;
     spark) fetch_sdist pyspark "$SPARK" "spark-$SPARK" "Spark's distribution"
            resolve_classpath spark beam-runners-spark-3 ;;
     *) echo "error: unknown runner '$runner' (flink or spark)" >&2; exit 2 ;;
