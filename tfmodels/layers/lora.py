@@ -133,7 +133,7 @@ class LoraKernels:
                 kernel.assign(kernel + ops.cast(ops.reshape(delta, kernel.shape), kernel.dtype))
                 kernel.trainable = True
             for which in (LORA_A, LORA_B):
-                delattr(self, lora_weight_name(name, which))  # untracks the variable
+                self._drop_variable(lora_weight_name(name, which))  # Int8Kernels'
         if locked:
             self._tracker.lock()
         self.init_lora(None)

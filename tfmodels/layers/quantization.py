@@ -76,15 +76,19 @@ class Int8Kernels:
             matrix = ops.reshape(kernel, (math.prod(kernel.shape[:contracted]), -1))
             q, scale = quantize_per_channel(matrix)
             shape = tuple(kernel.shape)
-            # Untracks and drops the float variable. Not `delattr`: Keras' Layer.__delattr__ runs a full
-            # gc.collect() per variable, seconds each in a process holding TensorFlow (MiniLM has ~40 kernels).
-            self._untrack_variable(kernel)
-            super(keras.layers.Layer, self).__delattr__(name)
+            self._drop_variable(name)  # the float kernel
             self._add_int8_kernel(name, shape, contracted)
             getattr(self, name).assign(ops.reshape(q, shape))
             getattr(self, scale_name(name)).assign(ops.reshape(scale, shape[contracted:]))
         self._is_quantized = True  # before the policy: its setter would quantize again
         self.dtype_policy = keras.dtype_policies.get(f"{INT8}_from_{self.dtype_policy.name}")
+
+    def _drop_variable(self, name):
+        """Untracks and removes the variable attribute `name`. Not `delattr`: Keras' Layer.__delattr__ runs a
+        full gc.collect() per variable, 0.1-1 s each in a process holding TensorFlow (MiniLM has ~40 kernels;
+        merging LoRA drops two adapters per kernel)."""
+        self._untrack_variable(getattr(self, name))
+        super(keras.layers.Layer, self).__delattr__(name)
 
     def _int8_call(self, *args, **kwargs):
         # `call` reads each kernel through `kernel_matmul`, which follows the quantization mode.
