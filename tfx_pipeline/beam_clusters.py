@@ -278,8 +278,9 @@ def _start_job_server(processes: _Processes, runner: str, cache: str, master: st
     classpath, settings = [os.path.join(_beam_lib(cache, runner), "*")], []
     if runner == "flink":
         driver, master_flag = "org.apache.beam.runners.flink.FlinkJobServerDriver", "--flink-master"
-        if local_cluster and _flink_staging_jar(cache):  # see FLINK_STAGING_JAR
-            classpath.insert(0, _flink_staging_jar(cache))
+        staging_jar = _flink_staging_jar(cache) if local_cluster else None  # see FLINK_STAGING_JAR
+        if staging_jar:
+            classpath.insert(0, staging_jar)
             settings.append(f"-D{FILES_TO_STAGE_PROPERTY}=")
     else:  # The Spark runner expects Spark itself on the classpath ("provided").
         classpath.append(os.path.join(spark_home, "jars", "*"))
